@@ -1,0 +1,25 @@
+//! utfall's event vocabulary and event log.
+//!
+//! * [`vocabulary`] and [`envelope`]: what an event is (schema version 1).
+//! * [`wire`]: parsing submitted events strictly, reporting every problem.
+//! * [`rules`]: the rules that depend on a stream's history.
+//! * [`log`]: the [`log::EventLog`] trait and its JetStream and embedded stores.
+
+pub mod country;
+pub mod date;
+pub mod envelope;
+pub mod instrument;
+pub mod invalid;
+pub mod log;
+pub mod names;
+pub mod rules;
+pub mod schema;
+pub mod vocabulary;
+pub mod wire;
+
+pub use date::Date;
+pub use envelope::{NewEvent, RecordedEvent, StoredEvent, StreamKey};
+pub use invalid::{Conflict, Invalid};
+pub use log::{AppendError, Appended, EventLog, LogError};
+pub use names::{ProgramName, Pseudonym};
+pub use vocabulary::EventData;

@@ -1,0 +1,362 @@
+//! The distributed store: one JetStream stream holds every event, one subject
+//! per participant (`<prefix>.<program>.<participant>`) and one per programme
+//! (`<prefix>.<program>._program`; a pseudonym cannot start with `_`).
+//!
+//! Each publish carries `Nats-Msg-Id = event_id` (retries within the duplicate
+//! window are stored once) and the subject's expected last sequence, so a
+//! concurrent writer on the same participant makes the publish fail instead of
+//! slipping past the rules. On such a failure the batch is planned again: the
+//! events already written are then recognised as duplicates.
+//!
+//! JetStream (as of server 2.9) has no multi-subject transaction. The whole
+//! batch is validated before anything is published, so only a concurrent
+//! writer on the same participant, racing between validation and publish,
+//! can leave part of a batch written; re-sending the batch is then safe.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::message::PublishMessage;
+use async_nats::jetstream::stream::{Config, DirectGetErrorKind, StorageType, Stream};
+use async_nats::jetstream::{self, Context};
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::Utc;
+use futures::stream::BoxStream;
+use futures::StreamExt;
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::{AppendError, Appended, EventLog, LogError, decode};
+use crate::envelope::{NewEvent, StoredEvent, StreamKey};
+use crate::rules::{KnownEvent, Planner, StateReader, Step, StreamState};
+
+/// Where the log lives on a NATS server. Two deployments can share a server
+/// by using different stream names and subject prefixes.
+#[derive(Clone, Debug)]
+pub struct JetStreamConfig {
+    pub url: String,
+    pub stream: String,
+    pub subject_prefix: String,
+    pub replicas: usize,
+}
+
+impl JetStreamConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            stream: "UTFALL_EVENTS".into(),
+            subject_prefix: "utfall.ev".into(),
+            replicas: 1,
+        }
+    }
+}
+
+/// Retries of one event within this window are dropped by the server; later
+/// retries are caught by the rules (the stream already holds the id).
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// How many times a batch is planned again after a concurrent write.
+const REPLANS: usize = 5;
+/// Streams whose state is kept between appends; beyond this the cache is
+/// dropped and reloaded on demand.
+const CACHED_STREAMS: usize = 50_000;
+
+/// One stream's state as last read or written by this process.
+#[derive(Clone, Default)]
+struct Cached {
+    state: StreamState,
+    last_sequence: u64,
+    events: HashMap<Uuid, KnownEvent>,
+}
+
+pub struct JetStreamLog {
+    context: Context,
+    stream: Stream,
+    prefix: String,
+    cache: Mutex<HashMap<StreamKey, Cached>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> LogError {
+    LogError::Unavailable(e.to_string())
+}
+
+impl JetStreamLog {
+    /// Connects and creates the stream if it does not exist.
+    pub async fn connect(config: &JetStreamConfig) -> Result<Self, LogError> {
+        let client = async_nats::ConnectOptions::new()
+            .connection_timeout(Duration::from_secs(5))
+            .connect(&config.url)
+            .await
+            .map_err(|e| LogError::Unavailable(format!("cannot reach NATS at {}: {e}", config.url)))?;
+        let context = jetstream::new(client);
+        let stream = context
+            .get_or_create_stream(Config {
+                name: config.stream.clone(),
+                subjects: vec![format!("{}.>", config.subject_prefix)],
+                storage: StorageType::File,
+                num_replicas: config.replicas,
+                duplicate_window: DUPLICATE_WINDOW,
+                deny_delete: true,
+                deny_purge: true,
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        Ok(Self {
+            context,
+            stream,
+            prefix: config.subject_prefix.clone(),
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn subject(&self, key: &StreamKey) -> String {
+        match &key.participant {
+            Some(p) => format!("{}.{}.{}", self.prefix, key.program, p),
+            None => format!("{}.{}._program", self.prefix, key.program),
+        }
+    }
+
+    /// Reads a stream's events from the server.
+    async fn load(&self, key: &StreamKey) -> Result<(Cached, Vec<StoredEvent>), LogError> {
+        let subject = self.subject(key);
+        let last = match self.stream.direct_get_last_for_subject(subject.clone()).await {
+            Ok(message) => message.sequence,
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => return Ok((Cached::default(), Vec::new())),
+            Err(e) => return Err(unavailable(e)),
+        };
+        let events = self.ordered_until(subject, 0, last).await?;
+        let mut cached = Cached { last_sequence: last, ..Cached::default() };
+        for stored in &events {
+            let e = &stored.event;
+            cached.state.apply(e.event_id, e.occurred_on, &e.body);
+            cached.events.insert(e.event_id, KnownEvent::of(key.clone(), e.occurred_on, &e.body));
+        }
+        Ok((cached, events))
+    }
+
+    /// Events on `filter_subject` (empty: all subjects) after position
+    /// `after`, then each new one as it arrives.
+    async fn ordered(
+        &self,
+        filter_subject: String,
+        after: u64,
+    ) -> Result<BoxStream<'static, Result<StoredEvent, LogError>>, LogError> {
+        let consumer = self
+            .stream
+            .create_consumer(pull::OrderedConfig {
+                filter_subject,
+                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: after + 1 },
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        let messages = consumer.messages().await.map_err(unavailable)?;
+        Ok(Box::pin(messages.map(|message| {
+            let message = message.map_err(unavailable)?;
+            let position = message.info().map_err(unavailable)?.stream_sequence;
+            decode(position, &message.payload)
+        })))
+    }
+
+    /// Like [`Self::ordered`], but stops at position `until`, which must hold
+    /// an event matching the filter.
+    async fn ordered_until(&self, filter_subject: String, after: u64, until: u64) -> Result<Vec<StoredEvent>, LogError> {
+        let mut events = Vec::new();
+        if until <= after {
+            return Ok(events);
+        }
+        let mut stream = self.ordered(filter_subject, after).await?;
+        while let Some(event) = stream.next().await {
+            let event = event?;
+            let position = event.position;
+            events.push(event);
+            if position >= until {
+                break;
+            }
+        }
+        Ok(events)
+    }
+
+    async fn last_sequence(&self) -> Result<u64, LogError> {
+        let info = self.stream.get_info().await.map_err(unavailable)?;
+        Ok(info.state.last_sequence)
+    }
+
+    /// One attempt at writing a planned batch. `Ok(None)` means a concurrent
+    /// writer got in first: the caller plans again.
+    async fn publish(
+        &self,
+        cache: &mut HashMap<StreamKey, Cached>,
+        steps: Vec<Step>,
+    ) -> Result<Option<Vec<Appended>>, LogError> {
+        let mut appended = Vec::with_capacity(steps.len());
+        // Publishes are pipelined; an event whose subject already has one in
+        // flight waits for it, since it needs that one's sequence.
+        let mut in_flight: Vec<(StreamKey, crate::envelope::RecordedEvent, PublishAckFuture)> = Vec::new();
+        for step in steps {
+            match step {
+                Step::Duplicate { event_id, stream } => {
+                    let (position, version) = self.locate(cache, &stream, event_id).await?;
+                    appended.push(Appended { event_id, position, version, duplicate: true });
+                }
+                Step::Append(event) => {
+                    let key = event.stream();
+                    if in_flight.iter().any(|(k, _, _)| *k == key) && !self.settle(cache, &mut in_flight, &mut appended).await? {
+                        return Ok(None);
+                    }
+                    let expected = cache.get(&key).map(|c| c.last_sequence).unwrap_or(0);
+                    let payload = serde_json::to_vec(&event).map_err(unavailable)?;
+                    let message = PublishMessage::build()
+                        .payload(Bytes::from(payload))
+                        .message_id(event.event_id.to_string())
+                        .expected_last_subject_sequence(expected);
+                    let ack = self
+                        .context
+                        .send_publish(self.subject(&key), message)
+                        .await
+                        .map_err(unavailable)?;
+                    in_flight.push((key, event, ack));
+                }
+            }
+        }
+        if !self.settle(cache, &mut in_flight, &mut appended).await? {
+            return Ok(None);
+        }
+        Ok(Some(appended))
+    }
+
+    /// Waits for the acks in flight and records them; false if one failed
+    /// because the subject moved on.
+    async fn settle(
+        &self,
+        cache: &mut HashMap<StreamKey, Cached>,
+        in_flight: &mut Vec<(StreamKey, crate::envelope::RecordedEvent, PublishAckFuture)>,
+        appended: &mut Vec<Appended>,
+    ) -> Result<bool, LogError> {
+        let mut all_written = true;
+        for (key, event, ack) in in_flight.drain(..) {
+            match ack.await {
+                Ok(ack) => {
+                    let cached = cache.entry(key.clone()).or_default();
+                    if !ack.duplicate {
+                        cached.state.apply(event.event_id, event.occurred_on, &event.body);
+                        cached.last_sequence = ack.sequence;
+                        cached.events.insert(event.event_id, KnownEvent::of(key, event.occurred_on, &event.body));
+                    }
+                    appended.push(Appended {
+                        event_id: event.event_id,
+                        position: ack.sequence,
+                        version: event.version,
+                        duplicate: ack.duplicate,
+                    });
+                }
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                    cache.remove(&key);
+                    all_written = false;
+                }
+                Err(e) => {
+                    cache.remove(&key);
+                    return Err(unavailable(e));
+                }
+            }
+        }
+        Ok(all_written)
+    }
+
+    /// Position and version of an event already in `key`'s stream.
+    async fn locate(
+        &self,
+        cache: &mut HashMap<StreamKey, Cached>,
+        key: &StreamKey,
+        id: Uuid,
+    ) -> Result<(u64, u64), LogError> {
+        let (_, events) = self.load(key).await?;
+        events
+            .iter()
+            .find(|e| e.event.event_id == id)
+            .map(|e| (e.position, e.event.version))
+            .ok_or_else(|| {
+                cache.remove(key);
+                LogError::Unavailable(format!("event {id} vanished from {key}"))
+            })
+    }
+}
+
+/// Reads stream state through this process's cache.
+struct CacheReader<'a> {
+    log: &'a JetStreamLog,
+    cache: &'a mut HashMap<StreamKey, Cached>,
+}
+
+impl CacheReader<'_> {
+    async fn entry(&mut self, key: &StreamKey) -> Result<&Cached, LogError> {
+        if !self.cache.contains_key(key) {
+            if self.cache.len() >= CACHED_STREAMS {
+                self.cache.clear();
+            }
+            let (cached, _) = self.log.load(key).await?;
+            self.cache.insert(key.clone(), cached);
+        }
+        self.cache.get(key).ok_or_else(|| LogError::Unavailable("stream cache lost an entry".into()))
+    }
+}
+
+#[async_trait]
+impl StateReader for CacheReader<'_> {
+    async fn stream_state(&mut self, key: &StreamKey) -> Result<StreamState, LogError> {
+        Ok(self.entry(key).await?.state.clone())
+    }
+
+    async fn known_event(&mut self, key: &StreamKey, id: Uuid) -> Result<Option<KnownEvent>, LogError> {
+        Ok(self.entry(key).await?.events.get(&id).cloned())
+    }
+}
+
+#[async_trait]
+impl EventLog for JetStreamLog {
+    async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError> {
+        let mut cache = self.cache.lock().await;
+        for _ in 0..REPLANS {
+            let mut planner = Planner::default();
+            let mut reader = CacheReader { log: self, cache: &mut cache };
+            let steps = planner.plan(&mut reader, batch.clone(), 0, Utc::now()).await?;
+            if let Some(appended) = self.publish(&mut cache, steps).await? {
+                return Ok(appended);
+            }
+        }
+        Err(LogError::Unavailable("too many concurrent writes to the same participants; retry".into()).into())
+    }
+
+    async fn read(&self, after: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
+        let last = self.last_sequence().await?;
+        if after >= last || max == 0 {
+            return Ok(Vec::new());
+        }
+        let until = last.min(after.saturating_add(max as u64));
+        self.ordered_until(String::new(), after, until).await
+    }
+
+    async fn tail(&self, after: u64) -> Result<BoxStream<'static, Result<StoredEvent, LogError>>, LogError> {
+        self.ordered(String::new(), after).await
+    }
+
+    async fn read_stream(&self, key: &StreamKey) -> Result<Vec<StoredEvent>, LogError> {
+        Ok(self.load(key).await?.1)
+    }
+
+    async fn head(&self) -> Result<u64, LogError> {
+        self.last_sequence().await
+    }
+
+    async fn stream_state(&self, key: &StreamKey) -> Result<StreamState, LogError> {
+        Ok(self.load(key).await?.0.state)
+    }
+
+    async fn known_event(&self, key: &StreamKey, id: Uuid) -> Result<Option<KnownEvent>, LogError> {
+        Ok(self.load(key).await?.0.events.remove(&id))
+    }
+}

@@ -1,0 +1,112 @@
+//! The event log: the only source of truth. Two stores implement it with the
+//! same semantics — [`jetstream::JetStreamLog`] (distributed) and
+//! [`embedded::EmbeddedLog`] (a local SQLite file).
+
+pub mod embedded;
+pub mod jetstream;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::envelope::{NewEvent, StoredEvent, StreamKey};
+use crate::invalid::{Conflict, Invalid};
+use crate::rules::{KnownEvent, StateReader, StreamState};
+
+/// The log could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The store is unreachable or timed out; retrying later may succeed.
+    #[error("event log unavailable: {0}")]
+    Unavailable(String),
+    /// The store holds something this version cannot read.
+    #[error("event log holds an unreadable event at position {position}: {reason}")]
+    Unreadable { position: u64, reason: String },
+}
+
+impl From<sqlx::Error> for LogError {
+    fn from(e: sqlx::Error) -> Self {
+        LogError::Unavailable(e.to_string())
+    }
+}
+
+/// Why a batch was not appended. In every case nothing of it was written.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("{} invalid event(s); first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
+    Invalid(Vec<Invalid>),
+    #[error("{} concurrency conflict(s); first: {}", .0.len(), .0.first().map(ToString::to_string).unwrap_or_default())]
+    Conflict(Vec<Conflict>),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Where one event of an appended batch ended up.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Appended {
+    pub event_id: Uuid,
+    pub position: u64,
+    pub version: u64,
+    /// The event was already stored (same id, same content): nothing new was
+    /// written for it.
+    pub duplicate: bool,
+}
+
+/// An append-only, totally ordered log of events, split into one stream per
+/// participant and one per programme.
+#[async_trait]
+pub trait EventLog: Send + Sync {
+    /// Validates the batch against the streams it touches and appends it in
+    /// order. Idempotent by `event_id`; an invalid or conflicting batch writes
+    /// nothing.
+    async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError>;
+
+    /// Up to `max` events with position greater than `after`, in order.
+    async fn read(&self, after: u64, max: usize) -> Result<Vec<StoredEvent>, LogError>;
+
+    /// Every event with position greater than `after`, then each new one as it
+    /// is appended. The stream never ends on its own.
+    async fn tail(&self, after: u64) -> Result<BoxStream<'static, Result<StoredEvent, LogError>>, LogError>;
+
+    /// All events of one stream, in order.
+    async fn read_stream(&self, key: &StreamKey) -> Result<Vec<StoredEvent>, LogError>;
+
+    /// Position of the last event (0 when empty).
+    async fn head(&self) -> Result<u64, LogError>;
+
+    /// The stream's current state as the rules see it.
+    async fn stream_state(&self, key: &StreamKey) -> Result<StreamState, LogError>;
+
+    /// The stored event with this id, if any (see [`StateReader::known_event`]).
+    async fn known_event(&self, key: &StreamKey, id: Uuid) -> Result<Option<KnownEvent>, LogError>;
+}
+
+/// Lets a planner read state straight from a log, e.g. to check a whole file
+/// before importing any of it.
+pub struct LogReader<'a>(pub &'a dyn EventLog);
+
+#[async_trait]
+impl StateReader for LogReader<'_> {
+    async fn stream_state(&mut self, key: &StreamKey) -> Result<StreamState, LogError> {
+        self.0.stream_state(key).await
+    }
+
+    async fn known_event(&mut self, key: &StreamKey, id: Uuid) -> Result<Option<KnownEvent>, LogError> {
+        self.0.known_event(key, id).await
+    }
+}
+
+/// Decodes a stored payload, checking its schema version. Version 1 is the
+/// only one so far; a later version adds its upcasting here.
+pub(crate) fn decode(position: u64, payload: &[u8]) -> Result<StoredEvent, LogError> {
+    let event: crate::envelope::RecordedEvent =
+        serde_json::from_slice(payload).map_err(|e| LogError::Unreadable { position, reason: e.to_string() })?;
+    if event.schema_version != crate::vocabulary::SCHEMA_VERSION {
+        return Err(LogError::Unreadable {
+            position,
+            reason: format!("schema version {} is not supported", event.schema_version),
+        });
+    }
+    Ok(StoredEvent { position, event })
+}

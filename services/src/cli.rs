@@ -1,0 +1,82 @@
+//! The command line: every command and flag `utfall` takes.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "utfall", version, about = "Outcome tracking for social-inclusion and employment programmes")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the HTTP API.
+    Serve(ServeArgs),
+    /// Validate event files (NDJSON or a JSON array; `-` for stdin) and append them to the log.
+    /// Nothing is written if any event is rejected.
+    Import(ImportArgs),
+    /// Write a realistic synthetic event history (NDJSON), deterministic for a seed.
+    Gen(GenArgs),
+    /// Print the JSON Schema of the event wire format.
+    Schema,
+}
+
+/// Which event log to use: the embedded store (default) or JetStream.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Folder of the embedded store (log in a local SQLite file).
+    #[arg(long, env = "UTFALL_DATA_DIR", default_value = "utfall-data")]
+    pub data_dir: PathBuf,
+    /// NATS server URL: use JetStream as the log instead of the embedded store.
+    #[arg(long, env = "UTFALL_NATS_URL")]
+    pub nats: Option<String>,
+    /// JetStream stream name (lets two deployments share one NATS server).
+    #[arg(long, env = "UTFALL_NATS_STREAM", default_value = "UTFALL_EVENTS")]
+    pub nats_stream: String,
+    /// Subject prefix of the JetStream stream.
+    #[arg(long, env = "UTFALL_NATS_SUBJECT_PREFIX", default_value = "utfall.ev")]
+    pub nats_subject_prefix: String,
+    /// JetStream replicas for the stream when it is created (1, 3 or 5).
+    #[arg(long, env = "UTFALL_NATS_REPLICAS", default_value_t = 1)]
+    pub nats_replicas: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address of the HTTP API (port 0 picks a free port).
+    #[arg(long, env = "UTFALL_HTTP", default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "UTFALL_MAX_BODY", default_value_t = 16 * 1024 * 1024)]
+    pub max_body: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Event files; `-` reads standard input.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Events per append.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct GenArgs {
+    /// Number of participants (spread over several programmes).
+    #[arg(long, default_value_t = 1000)]
+    pub participants: u64,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output file; standard output when absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}

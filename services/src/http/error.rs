@@ -1,0 +1,65 @@
+//! One error type for the HTTP API, mapped to status codes. Internal errors
+//! are logged and never shown to clients.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use utfall_events::wire::BatchError;
+use utfall_events::{AppendError, LogError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Batch(#[from] BatchError),
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Seconds a client should wait before retrying when the log is unreachable.
+const RETRY_AFTER_SECONDS: &str = "5";
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let unavailable = |e: &LogError| {
+            let mut response =
+                (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "unavailable", "message": e.to_string()})))
+                    .into_response();
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            response
+        };
+        match &self {
+            ApiError::Batch(BatchError::Invalid { problems, total }) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": "invalid", "message": self.to_string(), "total": total, "invalid": problems})),
+            )
+                .into_response(),
+            ApiError::Batch(e @ (BatchError::Empty | BatchError::Malformed(_))) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": "invalid", "message": e.to_string(), "total": 1, "invalid": []})),
+            )
+                .into_response(),
+            ApiError::Append(AppendError::Invalid(problems)) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Json(json!({"error": "invalid", "message": self.to_string(), "total": problems.len(), "invalid": problems})),
+            )
+                .into_response(),
+            ApiError::Append(AppendError::Conflict(conflicts)) => (
+                StatusCode::CONFLICT,
+                Json(json!({"error": "conflict", "message": self.to_string(), "conflicts": conflicts})),
+            )
+                .into_response(),
+            ApiError::Append(AppendError::Log(e @ LogError::Unavailable(_))) | ApiError::Log(e @ LogError::Unavailable(_)) => {
+                tracing::warn!(error = %e, "event log unavailable");
+                unavailable(e)
+            }
+            ApiError::Append(AppendError::Log(e)) | ApiError::Log(e) => {
+                tracing::error!(error = %e, "internal error");
+                (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal", "message": "internal error"})))
+                    .into_response()
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! The HTTP API: one router per module, merged over a shared state.
+
+mod error;
+mod events;
+mod health;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use utfall_events::EventLog;
+
+use crate::cli::ServeArgs;
+use crate::store::{describe, open_log};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub log: Arc<dyn EventLog>,
+    /// Which store serves the log, e.g. `embedded utfall-data`.
+    pub store: String,
+}
+
+/// The whole API as a router, so tests can drive it without a socket.
+pub fn app(state: AppState, max_body: usize) -> Router {
+    Router::new()
+        .merge(events::router())
+        .merge(health::router())
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let log = open_log(&args.store).await?;
+    let state = AppState { log, store: describe(&args.store) };
+    let listener = tokio::net::TcpListener::bind(args.http).await?;
+    // Tests and scripts read the bound address (port 0 picks one) from here.
+    println!("utfall listening on http://{}", listener.local_addr()?);
+    tracing::info!(store = %state.store, "serving");
+    axum::serve(listener, app(state, args.max_body))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,36 @@
+//! The `utfall` binary: configuration, commands and process wiring.
+
+mod cli;
+mod synthetic;
+mod http;
+mod import;
+mod store;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => http::serve(args).await,
+        Command::Import(args) => {
+            let outcome = import::run(args).await?;
+            if outcome.rejected > 0 {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Gen(args) => synthetic::run(args),
+        Command::Schema => {
+            print!("{}", utfall_events::schema::event_schema_json());
+            Ok(())
+        }
+    }
+}
