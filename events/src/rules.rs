@@ -256,10 +256,13 @@ impl Planner {
                 }
             }
             EventData::EventRetracted(r) => match self.known(reader, key, r.event_id).await? {
-                None => Some(("data.event_id", format!("{who}'s stream holds no event {}", r.event_id))),
+                None => Some((
+                    "data.event_id",
+                    format!("{who}'s stream holds no event {}; {SAME_PARTICIPANT}", r.event_id),
+                )),
                 Some(target) if target.stream != *key => Some((
                     "data.event_id",
-                    format!("event {} belongs to {}, not to {who}", r.event_id, target.stream),
+                    format!("event {} belongs to {}; {SAME_PARTICIPANT}", r.event_id, target.stream),
                 )),
                 Some(target) if target.type_name == "event_retracted" => {
                     Some(("data.event_id", "a retraction cannot be retracted; record the event again".into()))
@@ -283,6 +286,8 @@ impl Planner {
         })
     }
 }
+
+const SAME_PARTICIPANT: &str = "a retraction must name an earlier event of the same participant";
 
 enum Rejection {
     Invalid(Invalid),

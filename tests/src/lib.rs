@@ -1,0 +1,263 @@
+//! Test harness for end-to-end tests: the real NATS server and PostgreSQL the
+//! test command provides, the built `utfall` binary, and throwaway servers.
+//! Nothing here skips: a missing service fails the test with a clear message.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+use utfall_events::EventLog;
+use utfall_events::log::embedded::EmbeddedLog;
+use utfall_events::log::jetstream::{JetStreamConfig, JetStreamLog};
+
+/// The NATS server (with JetStream) the test command provides.
+pub fn nats_url() -> String {
+    let url = std::env::var("UTFALL_TEST_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let addr = url.trim_start_matches("nats://");
+    assert!(
+        TcpStream::connect_timeout(&resolve(addr), Duration::from_secs(2)).is_ok(),
+        "NATS is not reachable at {url}: run the tests with scripts/test, which starts one"
+    );
+    url
+}
+
+fn resolve(addr: &str) -> SocketAddr {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut a| a.next())
+        .unwrap_or_else(|| panic!("cannot resolve {addr}"))
+}
+
+/// A name no other test uses, for streams, subjects and databases.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The fixtures shipped with the project.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name).join("events.ndjson")
+}
+
+/// The `utfall` binary of this build.
+pub fn utfall_bin() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let bin = dir.join("utfall");
+    assert!(bin.exists(), "{} is missing: build the workspace (scripts/test does)", bin.display());
+    bin
+}
+
+/// Which event log a test runs against; both must behave the same.
+pub enum Store {
+    Embedded(TempDir),
+    JetStream { url: String, stream: String, prefix: String },
+}
+
+impl Store {
+    pub fn embedded() -> Self {
+        Store::Embedded(tempfile::tempdir().expect("temporary directory"))
+    }
+
+    /// A fresh stream on the shared NATS server.
+    pub fn jetstream() -> Self {
+        Self::jetstream_at(nats_url())
+    }
+
+    pub fn jetstream_at(url: String) -> Self {
+        let stream = unique("T");
+        let prefix = format!("test.{}", stream.to_lowercase());
+        Store::JetStream { url, stream, prefix }
+    }
+
+    /// The command-line flags that select this store.
+    pub fn args(&self) -> Vec<String> {
+        match self {
+            Store::Embedded(dir) => vec!["--data-dir".into(), dir.path().display().to_string()],
+            Store::JetStream { url, stream, prefix } => vec![
+                "--nats".into(),
+                url.clone(),
+                "--nats-stream".into(),
+                stream.clone(),
+                "--nats-subject-prefix".into(),
+                prefix.clone(),
+            ],
+        }
+    }
+
+    pub async fn open(&self) -> Arc<dyn EventLog> {
+        match self {
+            Store::Embedded(dir) => Arc::new(EmbeddedLog::open(dir.path()).await.expect("open embedded log")),
+            Store::JetStream { url, stream, prefix } => {
+                let config = JetStreamConfig {
+                    url: url.clone(),
+                    stream: stream.clone(),
+                    subject_prefix: prefix.clone(),
+                    replicas: 1,
+                };
+                Arc::new(JetStreamLog::connect(&config).await.expect("connect to JetStream"))
+            }
+        }
+    }
+}
+
+/// Runs `utfall` with arguments, optionally feeding standard input.
+pub fn run_utfall(args: &[String], stdin: Option<&[u8]>) -> std::process::Output {
+    let mut child = Command::new(utfall_bin())
+        .args(args)
+        .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start utfall");
+    if let (Some(input), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        use std::io::Write;
+        pipe.write_all(input).expect("write stdin");
+    }
+    child.wait_with_output().expect("utfall output")
+}
+
+/// A running `utfall serve` on a free port; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    pub fn start(extra: &[String]) -> Self {
+        let mut args = vec!["serve".to_string(), "--http".into(), "127.0.0.1:0".into()];
+        args.extend_from_slice(extra);
+        let mut child = Command::new(utfall_bin())
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start utfall serve");
+        let stdout = child.stdout.take().expect("server stdout");
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("read server address");
+        let base = line
+            .trim()
+            .strip_prefix("utfall listening on ")
+            .unwrap_or_else(|| panic!("utfall serve did not start: {line:?}"))
+            .to_string();
+        Server { child, base }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A NATS server of our own, for tests that stop it. Uses the binary named by
+/// `UTFALL_TEST_NATS_SERVER`, else `nats-server` on PATH.
+pub struct ThrowawayNats {
+    child: Child,
+    pub url: String,
+    _dir: TempDir,
+}
+
+impl ThrowawayNats {
+    pub fn start() -> Self {
+        let bin = std::env::var("UTFALL_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let child = Command::new(&bin)
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin} (set UTFALL_TEST_NATS_SERVER or use scripts/test): {e}"));
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+        wait_for(|| TcpStream::connect(addr).is_ok(), "throwaway NATS to listen");
+        ThrowawayNats { child, url: format!("nats://{addr}"), _dir: dir }
+    }
+
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ThrowawayNats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+/// Polls until `ready` holds, failing after 10 s.
+pub fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
+    let start = Instant::now();
+    while !ready() {
+        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Builders for events as clients send them (JSON), so tests go through the
+/// real parser.
+pub mod wire {
+    use serde_json::{Value, json};
+    use utfall_events::NewEvent;
+    use utfall_events::wire::parse_batch;
+
+    pub fn id() -> String {
+        uuid::Uuid::now_v7().to_string()
+    }
+
+    pub fn program_defined(program: &str) -> Value {
+        json!({"event_id": id(), "program": program, "type": "program_defined", "occurred_on": "2020-01-01",
+               "data": {"name": "Test programme", "organisation": "Nav Test", "country": "NO", "starts_on": "2020-01-01"}})
+    }
+
+    pub fn enrolled(program: &str, participant: &str, on: &str) -> Value {
+        json!({"event_id": id(), "program": program, "participant": participant, "type": "participant_enrolled",
+               "occurred_on": on, "data": {"gender": "female", "birth_year": 1990}})
+    }
+
+    pub fn contact(program: &str, participant: &str, on: &str) -> Value {
+        json!({"event_id": id(), "program": program, "participant": participant, "type": "contact_recorded",
+               "occurred_on": on, "data": {"kind": "conversation", "minutes": 45}})
+    }
+
+    pub fn status(program: &str, participant: &str, on: &str, status: &str) -> Value {
+        json!({"event_id": id(), "program": program, "participant": participant, "type": "status_changed",
+               "occurred_on": on, "data": {"status": status}})
+    }
+
+    pub fn exited(program: &str, participant: &str, on: &str) -> Value {
+        json!({"event_id": id(), "program": program, "participant": participant, "type": "participant_exited",
+               "occurred_on": on, "data": {"reason": "completed"}})
+    }
+
+    pub fn retracted(program: &str, participant: &str, on: &str, target: &Value) -> Value {
+        json!({"event_id": id(), "program": program, "participant": participant, "type": "event_retracted",
+               "occurred_on": on, "data": {"event_id": target["event_id"], "reason": "entered_in_error"}})
+    }
+
+    /// NDJSON text of the events.
+    pub fn ndjson(events: &[Value]) -> String {
+        events.iter().map(|e| format!("{e}\n")).collect()
+    }
+
+    /// Parses through the wire parser; the events must be valid on their own.
+    pub fn parse(events: &[Value]) -> Vec<NewEvent> {
+        parse_batch(ndjson(events).as_bytes()).expect("test events are well-formed")
+    }
+}
