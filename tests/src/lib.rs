@@ -236,7 +236,7 @@ pub mod wire {
                "occurred_on": on, "data": {"kind": "conversation", "minutes": 45}})
     }
 
-    pub fn status(program: &str, participant: &str, on: &str, status: &str) -> Value {
+    pub fn status_changed(program: &str, participant: &str, on: &str, status: &str) -> Value {
         json!({"event_id": id(), "program": program, "participant": participant, "type": "status_changed",
                "occurred_on": on, "data": {"status": status}})
     }

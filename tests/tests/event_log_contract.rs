@@ -25,7 +25,7 @@ async fn appends_in_order_with_positions_and_versions(store: Store) {
         enrolled("p1", "B", "2021-01-05"),
         contact("p1", "A", "2021-01-11"),
         contact("p1", "B", "2021-01-12"),
-        status("p1", "A", "2021-02-01", "employed"),
+        status_changed("p1", "A", "2021-02-01", "employed"),
     ];
     let appended = log.append(parse(&events)).await.expect("append");
     let positions: Vec<u64> = appended.iter().map(|a| a.position).collect();
@@ -118,7 +118,7 @@ async fn a_batch_with_one_bad_event_writes_nothing(store: Store) {
     let batch = vec![
         enrolled("p1", "A", "2021-01-04"),
         contact("p1", "A", "2021-01-05"),
-        status("p1", "B", "2021-01-05", "employed"),
+        status_changed("p1", "B", "2021-01-05", "employed"),
         contact("p1", "A", "2021-01-03"),
     ];
     match log.append(parse(&batch)).await {
