@@ -16,6 +16,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the HTTP API.
     Serve(ServeArgs),
+    /// Load the two real demo programmes into the store, then run the HTTP API.
+    Demo(ServeArgs),
     /// Validate event files (NDJSON or a JSON array; `-` for stdin) and append them to the log.
     /// Nothing is written if any event is rejected.
     Import(ImportArgs),

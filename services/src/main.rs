@@ -1,6 +1,7 @@
 //! The `utfall` binary: configuration, commands and process wiring.
 
 mod cli;
+mod demo;
 mod synthetic;
 mod http;
 mod import;
@@ -20,6 +21,7 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => http::serve(args).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Import(args) => {
             let outcome = import::run(args).await?;
             if outcome.rejected > 0 {

@@ -129,7 +129,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(extra: &[String]) -> Self {
-        let mut args = vec!["serve".to_string(), "--http".into(), "127.0.0.1:0".into()];
+        Self::start_command("serve", extra)
+    }
+
+    /// Starts `utfall <command>` for a command that ends up serving HTTP.
+    pub fn start_command(command: &str, extra: &[String]) -> Self {
+        let mut args = vec![command.to_string(), "--http".into(), "127.0.0.1:0".into()];
         args.extend_from_slice(extra);
         let mut child = Command::new(utfall_bin())
             .args(&args)
@@ -138,13 +143,10 @@ impl Server {
             .spawn()
             .expect("start utfall serve");
         let stdout = child.stdout.take().expect("server stdout");
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("read server address");
-        let base = line
-            .trim()
-            .strip_prefix("utfall listening on ")
-            .unwrap_or_else(|| panic!("utfall serve did not start: {line:?}"))
-            .to_string();
+        let mut lines = BufReader::new(stdout).lines();
+        let base = lines
+            .find_map(|line| line.ok()?.strip_prefix("utfall listening on ").map(str::to_string))
+            .unwrap_or_else(|| panic!("utfall {} did not start", args.join(" ")));
         Server { child, base }
     }
 

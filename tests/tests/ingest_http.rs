@@ -179,3 +179,14 @@ async fn an_unreachable_log_is_503_with_retry_after_and_nothing_is_lost() {
     let health = reqwest::get(server.url("/healthz")).await.expect("healthz");
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
+
+#[tokio::test]
+async fn the_demo_loads_both_real_programmes_once() {
+    let store = Store::embedded();
+    {
+        let demo = Server::start_command("demo", &store.args());
+        assert_eq!(head(&demo).await, 796 + 822);
+    }
+    let again = Server::start_command("demo", &store.args());
+    assert_eq!(head(&again).await, 796 + 822, "a second start adds nothing");
+}

@@ -32,6 +32,11 @@ pub fn app(state: AppState, max_body: usize) -> Router {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log = open_log(&args.store).await?;
+    serve_log(log, args).await
+}
+
+/// Serves the API over a log that is already open.
+pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Result<()> {
     let state = AppState { log, store: describe(&args.store) };
     let listener = tokio::net::TcpListener::bind(args.http).await?;
     // Tests and scripts read the bound address (port 0 picks one) from here.
