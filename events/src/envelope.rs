@@ -102,8 +102,13 @@ pub struct StoredEvent {
 }
 
 /// What identifies an event's content for idempotency: a retry must carry the
-/// same type, date and data as the stored event with that `event_id`.
-pub fn fingerprint(occurred_on: Date, body: &EventData) -> String {
-    let body = serde_json::to_string(body).unwrap_or_default();
-    format!("{occurred_on}|{body}")
+/// same type, date and data as the stored event with that `event_id`. A hash,
+/// so that the state of millions of events fits in memory; it is only ever
+/// compared within one process.
+pub fn fingerprint(occurred_on: Date, body: &EventData) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    occurred_on.hash(&mut hasher);
+    serde_json::to_string(body).unwrap_or_default().hash(&mut hasher);
+    hasher.finish()
 }

@@ -64,7 +64,7 @@ impl StreamState {
 pub struct KnownEvent {
     pub stream: StreamKey,
     pub type_name: &'static str,
-    pub fingerprint: String,
+    pub fingerprint: u64,
 }
 
 impl KnownEvent {
@@ -80,6 +80,12 @@ impl KnownEvent {
 /// How a store answers the planner's questions about what it holds.
 #[async_trait]
 pub trait StateReader: Send {
+    /// Called once before a batch is planned, so a store can fetch the state
+    /// of all its streams and events in a few round trips.
+    async fn prefetch(&mut self, _batch: &[NewEvent]) -> Result<(), LogError> {
+        Ok(())
+    }
+
     async fn stream_state(&mut self, key: &StreamKey) -> Result<StreamState, LogError>;
     /// The event with this id, if the log holds it. A store may limit the
     /// search to `key`'s stream when that is all it can index.
@@ -119,6 +125,7 @@ impl Planner {
         first_index: usize,
         recorded_at: DateTime<Utc>,
     ) -> Result<Vec<Step>, AppendError> {
+        reader.prefetch(&batch).await?;
         let mut steps = Vec::with_capacity(batch.len());
         let mut invalid = Vec::new();
         let mut conflicts = Vec::new();

@@ -9,7 +9,6 @@ use std::time::Instant;
 use anyhow::Context;
 use chrono::Utc;
 use indicatif::{ProgressBar, ProgressStyle};
-use utfall_events::log::LogReader;
 use utfall_events::rules::Planner;
 use utfall_events::wire::{BatchError, Problems, is_blank, latest_allowed_date, parse_batch, parse_line};
 use utfall_events::{AppendError, EventLog, Invalid, NewEvent};
@@ -211,7 +210,8 @@ async fn check(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyhow
             }
         };
         let n = events.len() as u64;
-        match planner.plan(&mut LogReader(log), events, first, Utc::now()).await {
+        let mut reader = log.state_reader().await?;
+        match planner.plan(reader.as_mut(), events, first, Utc::now()).await {
             Ok(_) => {}
             Err(AppendError::Invalid(p)) => problems.extend(p),
             Err(AppendError::Conflict(c)) => problems.extend(

@@ -3,6 +3,8 @@
 //! is one `BEGIN IMMEDIATE` transaction with `synchronous=FULL`, so an
 //! acknowledged batch survives a crash and a failed one leaves no trace.
 
+use std::collections::HashMap;
+use std::ops::DerefMut;
 use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
@@ -11,14 +13,16 @@ use async_trait::async_trait;
 use chrono::Utc;
 use futures::stream::BoxStream;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqliteConnection};
+use sqlx::sqlite::SqliteRow;
+use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
 use super::{AppendError, Appended, EventLog, LogError, decode};
 use crate::date::Date;
-use crate::envelope::{NewEvent, StoredEvent, StreamKey};
+use crate::envelope::{NewEvent, RecordedEvent, StoredEvent, StreamKey};
+use crate::vocabulary::EventData;
 use crate::names::Pseudonym;
 use crate::rules::{Dated, KnownEvent, Planner, StateReader, Step, StreamState};
 
@@ -84,81 +88,106 @@ impl EmbeddedLog {
     async fn write_batch(&self, batch: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(LogError::from)?;
         let mut planner = Planner::default();
-        let steps = planner.plan(&mut TxReader(&mut tx), batch, 0, Utc::now()).await?;
+        let steps = {
+            let mut reader = SqliteReader::new(&mut *tx);
+            planner.plan(&mut reader, batch, 0, Utc::now()).await?
+        };
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(LogError::from)?;
         let mut appended = Vec::with_capacity(steps.len());
+        let mut rows = Vec::new();
+        let mut duplicates = Vec::new();
         for step in steps {
-            appended.push(match step {
+            match step {
                 Step::Append(event) => {
+                    let position = head as u64 + rows.len() as u64 + 1;
                     let payload = serde_json::to_string(&event).map_err(|e| LogError::Unavailable(e.to_string()))?;
-                    let position: i64 = sqlx::query_scalar(
-                        "INSERT INTO events (event_id, program, participant, version, payload)
-                         VALUES (?, ?, ?, ?, ?) RETURNING position",
-                    )
-                    .bind(event.event_id.to_string())
-                    .bind(event.program.as_str())
-                    .bind(participant_column(&event.stream()))
-                    .bind(event.version as i64)
-                    .bind(payload)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(LogError::from)?;
-                    Appended { event_id: event.event_id, position: position as u64, version: event.version, duplicate: false }
+                    appended.push(Appended { event_id: event.event_id, position, version: event.version, duplicate: false });
+                    rows.push((position, event, payload));
                 }
                 Step::Duplicate { event_id, .. } => {
-                    let row = sqlx::query("SELECT position, version FROM events WHERE event_id = ?")
-                        .bind(event_id.to_string())
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(LogError::from)?;
-                    Appended {
-                        event_id,
-                        position: row.get::<i64, _>(0) as u64,
-                        version: row.get::<i64, _>(1) as u64,
-                        duplicate: true,
-                    }
+                    duplicates.push(appended.len());
+                    appended.push(Appended { event_id, position: 0, version: 0, duplicate: true });
                 }
-            });
+            }
         }
-        for (key, state) in planner.states() {
-            save_state(&mut tx, key, state).await?;
+        insert_events(&mut tx, &rows).await?;
+        for i in duplicates {
+            let row = sqlx::query("SELECT position, version FROM events WHERE event_id = ?")
+                .bind(appended[i].event_id.to_string())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(LogError::from)?;
+            appended[i].position = row.get::<i64, _>(0) as u64;
+            appended[i].version = row.get::<i64, _>(1) as u64;
         }
+        save_states(&mut tx, planner.states()).await?;
         tx.commit().await.map_err(LogError::from)?;
         Ok(appended)
     }
 }
 
-async fn save_state(conn: &mut SqliteConnection, key: &StreamKey, state: &StreamState) -> Result<(), LogError> {
-    sqlx::query(
-        "INSERT INTO streams (program, participant, version, defined, enrolled_id, enrolled_on, exited_id, exited_on)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (program, participant) DO UPDATE SET
-           version = excluded.version, defined = excluded.defined,
-           enrolled_id = excluded.enrolled_id, enrolled_on = excluded.enrolled_on,
-           exited_id = excluded.exited_id, exited_on = excluded.exited_on",
-    )
-    .bind(key.program.as_str())
-    .bind(participant_column(key))
-    .bind(state.version as i64)
-    .bind(state.defined)
-    .bind(state.enrolment.map(|d| d.event_id.to_string()))
-    .bind(state.enrolment.map(|d| d.on.to_string()))
-    .bind(state.exit.map(|d| d.event_id.to_string()))
-    .bind(state.exit.map(|d| d.on.to_string()))
-    .execute(&mut *conn)
-    .await?;
+/// Rows per multi-row statement (SQLite allows 32766 parameters).
+const ROWS_PER_STATEMENT: usize = 500;
+
+fn placeholders(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
+async fn insert_events(conn: &mut SqliteConnection, rows: &[(u64, RecordedEvent, String)]) -> Result<(), LogError> {
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO events (position, event_id, program, participant, version, payload) VALUES {}",
+            placeholders(chunk.len(), 6)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (position, event, payload) in chunk {
+            query = query
+                .bind(*position as i64)
+                .bind(event.event_id.to_string())
+                .bind(event.program.as_str())
+                .bind(participant_column(&event.stream()).to_string())
+                .bind(event.version as i64)
+                .bind(payload.as_str());
+        }
+        query.execute(&mut *conn).await?;
+    }
     Ok(())
 }
 
-async fn load_state(conn: &mut SqliteConnection, key: &StreamKey) -> Result<StreamState, LogError> {
-    let row = sqlx::query(
-        "SELECT version, defined, enrolled_id, enrolled_on, exited_id, exited_on
-         FROM streams WHERE program = ? AND participant = ?",
-    )
-    .bind(key.program.as_str())
-    .bind(participant_column(key))
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(StreamState::default()) };
+async fn save_states(conn: &mut SqliteConnection, states: &HashMap<StreamKey, StreamState>) -> Result<(), LogError> {
+    let states: Vec<_> = states.iter().collect();
+    for chunk in states.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO streams (program, participant, version, defined, enrolled_id, enrolled_on, exited_id, exited_on)
+             VALUES {}
+             ON CONFLICT (program, participant) DO UPDATE SET
+               version = excluded.version, defined = excluded.defined,
+               enrolled_id = excluded.enrolled_id, enrolled_on = excluded.enrolled_on,
+               exited_id = excluded.exited_id, exited_on = excluded.exited_on",
+            placeholders(chunk.len(), 8)
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for (key, state) in chunk {
+            query = query
+                .bind(key.program.as_str())
+                .bind(participant_column(key))
+                .bind(state.version as i64)
+                .bind(state.defined)
+                .bind(state.enrolment.map(|d| d.event_id.to_string()))
+                .bind(state.enrolment.map(|d| d.on.to_string()))
+                .bind(state.exit.map(|d| d.event_id.to_string()))
+                .bind(state.exit.map(|d| d.on.to_string()));
+        }
+        query.execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+fn state_from_row(row: &SqliteRow) -> Result<StreamState, LogError> {
     let dated = |id: Option<String>, on: Option<String>| -> Result<Option<Dated>, LogError> {
         match (id, on) {
             (Some(id), Some(on)) => {
@@ -172,34 +201,108 @@ async fn load_state(conn: &mut SqliteConnection, key: &StreamKey) -> Result<Stre
         }
     };
     Ok(StreamState {
-        version: row.get::<i64, _>(0) as u64,
-        defined: row.get(1),
-        enrolment: dated(row.get(2), row.get(3))?,
-        exit: dated(row.get(4), row.get(5))?,
+        version: row.get::<i64, _>("version") as u64,
+        defined: row.get("defined"),
+        enrolment: dated(row.get("enrolled_id"), row.get("enrolled_on"))?,
+        exit: dated(row.get("exited_id"), row.get("exited_on"))?,
     })
 }
 
-async fn find_event(conn: &mut SqliteConnection, id: Uuid) -> Result<Option<KnownEvent>, LogError> {
-    let row = sqlx::query("SELECT position, payload FROM events WHERE event_id = ?")
-        .bind(id.to_string())
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some(row) = row else { return Ok(None) };
+fn known_from_row(row: &SqliteRow) -> Result<(Uuid, KnownEvent), LogError> {
     let stored = decode(row.get::<i64, _>(0) as u64, row.get::<String, _>(1).as_bytes())?;
     let e = stored.event;
-    Ok(Some(KnownEvent::of(e.stream(), e.occurred_on, &e.body)))
+    Ok((e.event_id, KnownEvent::of(e.stream(), e.occurred_on, &e.body)))
 }
 
-struct TxReader<'c>(&'c mut SqliteConnection);
+/// Answers the planner from SQLite, fetching a whole batch's streams and
+/// events in a few statements ([`StateReader::prefetch`]).
+struct SqliteReader<C> {
+    conn: C,
+    states: HashMap<StreamKey, StreamState>,
+    known: HashMap<Uuid, Option<KnownEvent>>,
+}
+
+impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteReader<C> {
+    fn new(conn: C) -> Self {
+        Self { conn, states: HashMap::new(), known: HashMap::new() }
+    }
+
+    async fn fetch_states(&mut self, keys: &[StreamKey]) -> Result<(), LogError> {
+        for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT program, participant, version, defined, enrolled_id, enrolled_on, exited_id, exited_on
+                 FROM streams WHERE (program, participant) IN (VALUES {})",
+                placeholders(chunk.len(), 2)
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for key in chunk {
+                query = query.bind(key.program.as_str()).bind(participant_column(key));
+                self.states.insert(key.clone(), StreamState::default());
+            }
+            for row in query.fetch_all(&mut *self.conn).await? {
+                let found = chunk.iter().find(|k| {
+                    k.program.as_str() == row.get::<&str, _>(0) && participant_column(k) == row.get::<&str, _>(1)
+                });
+                if let Some(key) = found {
+                    self.states.insert(key.clone(), state_from_row(&row)?);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn fetch_events(&mut self, ids: &[Uuid]) -> Result<(), LogError> {
+        for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT position, payload FROM events WHERE event_id IN ({})",
+                vec!["?"; chunk.len()].join(", ")
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(id.to_string());
+                self.known.insert(*id, None);
+            }
+            for row in query.fetch_all(&mut *self.conn).await? {
+                let (id, known) = known_from_row(&row)?;
+                self.known.insert(id, Some(known));
+            }
+        }
+        Ok(())
+    }
+}
 
 #[async_trait]
-impl StateReader for TxReader<'_> {
+impl<C: DerefMut<Target = SqliteConnection> + Send> StateReader for SqliteReader<C> {
+    async fn prefetch(&mut self, batch: &[NewEvent]) -> Result<(), LogError> {
+        let mut keys: Vec<StreamKey> = batch.iter().map(NewEvent::stream).collect();
+        keys.extend(batch.iter().map(|e| StreamKey::program(e.program.clone())));
+        keys.sort();
+        keys.dedup();
+        keys.retain(|k| !self.states.contains_key(k));
+        self.fetch_states(&keys).await?;
+        let mut ids: Vec<Uuid> = batch.iter().map(|e| e.event_id).collect();
+        ids.extend(batch.iter().filter_map(|e| match &e.body {
+            EventData::EventRetracted(r) => Some(r.event_id),
+            _ => None,
+        }));
+        ids.sort();
+        ids.dedup();
+        ids.retain(|id| !self.known.contains_key(id));
+        self.fetch_events(&ids).await
+    }
+
     async fn stream_state(&mut self, key: &StreamKey) -> Result<StreamState, LogError> {
-        load_state(self.0, key).await
+        if !self.states.contains_key(key) {
+            self.fetch_states(std::slice::from_ref(key)).await?;
+        }
+        Ok(self.states.get(key).cloned().unwrap_or_default())
     }
 
     async fn known_event(&mut self, _key: &StreamKey, id: Uuid) -> Result<Option<KnownEvent>, LogError> {
-        find_event(self.0, id).await
+        if !self.known.contains_key(&id) {
+            self.fetch_events(&[id]).await?;
+        }
+        Ok(self.known.get(&id).cloned().flatten())
     }
 }
 
@@ -284,13 +387,7 @@ impl EventLog for EmbeddedLog {
         Ok(head as u64)
     }
 
-    async fn stream_state(&self, key: &StreamKey) -> Result<StreamState, LogError> {
-        let mut conn = self.pool.acquire().await?;
-        load_state(&mut conn, key).await
-    }
-
-    async fn known_event(&self, _key: &StreamKey, id: Uuid) -> Result<Option<KnownEvent>, LogError> {
-        let mut conn = self.pool.acquire().await?;
-        find_event(&mut conn, id).await
+    async fn state_reader(&self) -> Result<Box<dyn StateReader + '_>, LogError> {
+        Ok(Box::new(SqliteReader::new(self.pool.acquire().await?)))
     }
 }

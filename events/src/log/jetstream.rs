@@ -13,6 +13,7 @@
 //! writer on the same participant, racing between validation and publish,
 //! can leave part of a batch written; re-sending the batch is then safe.
 
+use std::borrow::BorrowMut;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -286,27 +287,55 @@ impl JetStreamLog {
     }
 }
 
-/// Reads stream state through this process's cache.
-struct CacheReader<'a> {
+/// Streams loaded at once when a batch is prefetched.
+const PARALLEL_LOADS: usize = 32;
+
+/// Reads stream state through a cache: the process-wide one during an
+/// append, a private one for a check outside an append.
+struct CacheReader<'a, M> {
     log: &'a JetStreamLog,
-    cache: &'a mut HashMap<StreamKey, Cached>,
+    cache: M,
 }
 
-impl CacheReader<'_> {
-    async fn entry(&mut self, key: &StreamKey) -> Result<&Cached, LogError> {
-        if !self.cache.contains_key(key) {
-            if self.cache.len() >= CACHED_STREAMS {
-                self.cache.clear();
-            }
-            let (cached, _) = self.log.load(key).await?;
-            self.cache.insert(key.clone(), cached);
+impl<M: BorrowMut<HashMap<StreamKey, Cached>> + Send> CacheReader<'_, M> {
+    fn remember(&mut self, key: StreamKey, cached: Cached) {
+        let cache = self.cache.borrow_mut();
+        if cache.len() >= CACHED_STREAMS {
+            cache.clear();
         }
-        self.cache.get(key).ok_or_else(|| LogError::Unavailable("stream cache lost an entry".into()))
+        cache.insert(key, cached);
+    }
+
+    async fn entry(&mut self, key: &StreamKey) -> Result<&Cached, LogError> {
+        if !self.cache.borrow().contains_key(key) {
+            let (cached, _) = self.log.load(key).await?;
+            self.remember(key.clone(), cached);
+        }
+        self.cache.borrow().get(key).ok_or_else(|| LogError::Unavailable("stream cache lost an entry".into()))
     }
 }
 
 #[async_trait]
-impl StateReader for CacheReader<'_> {
+impl<M: BorrowMut<HashMap<StreamKey, Cached>> + Send> StateReader for CacheReader<'_, M> {
+    async fn prefetch(&mut self, batch: &[NewEvent]) -> Result<(), LogError> {
+        let mut keys: Vec<StreamKey> = batch.iter().map(NewEvent::stream).collect();
+        keys.extend(batch.iter().map(|e| StreamKey::program(e.program.clone())));
+        keys.sort();
+        keys.dedup();
+        keys.retain(|k| !self.cache.borrow().contains_key(k));
+        let log = self.log;
+        let loaded: Vec<_> = futures::stream::iter(keys)
+            .map(|key| async move { log.load(&key).await.map(|(cached, _)| (key, cached)) })
+            .buffer_unordered(PARALLEL_LOADS)
+            .collect()
+            .await;
+        for result in loaded {
+            let (key, cached) = result?;
+            self.remember(key, cached);
+        }
+        Ok(())
+    }
+
     async fn stream_state(&mut self, key: &StreamKey) -> Result<StreamState, LogError> {
         Ok(self.entry(key).await?.state.clone())
     }
@@ -322,7 +351,7 @@ impl EventLog for JetStreamLog {
         let mut cache = self.cache.lock().await;
         for _ in 0..REPLANS {
             let mut planner = Planner::default();
-            let mut reader = CacheReader { log: self, cache: &mut cache };
+            let mut reader = CacheReader { log: self, cache: &mut *cache };
             let steps = planner.plan(&mut reader, batch.clone(), 0, Utc::now()).await?;
             if let Some(appended) = self.publish(&mut cache, steps).await? {
                 return Ok(appended);
@@ -352,11 +381,7 @@ impl EventLog for JetStreamLog {
         self.last_sequence().await
     }
 
-    async fn stream_state(&self, key: &StreamKey) -> Result<StreamState, LogError> {
-        Ok(self.load(key).await?.0.state)
-    }
-
-    async fn known_event(&self, key: &StreamKey, id: Uuid) -> Result<Option<KnownEvent>, LogError> {
-        Ok(self.load(key).await?.0.events.remove(&id))
+    async fn state_reader(&self) -> Result<Box<dyn StateReader + '_>, LogError> {
+        Ok(Box::new(CacheReader { log: self, cache: HashMap::new() }))
     }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::envelope::{NewEvent, StoredEvent, StreamKey};
 use crate::invalid::{Conflict, Invalid};
-use crate::rules::{KnownEvent, StateReader, StreamState};
+use crate::rules::{StateReader, StreamState};
 
 /// The log could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -75,25 +75,13 @@ pub trait EventLog: Send + Sync {
     /// Position of the last event (0 when empty).
     async fn head(&self) -> Result<u64, LogError>;
 
+    /// Reads stream state for a planner outside an append, e.g. to check a
+    /// whole file before importing any of it.
+    async fn state_reader(&self) -> Result<Box<dyn StateReader + '_>, LogError>;
+
     /// The stream's current state as the rules see it.
-    async fn stream_state(&self, key: &StreamKey) -> Result<StreamState, LogError>;
-
-    /// The stored event with this id, if any (see [`StateReader::known_event`]).
-    async fn known_event(&self, key: &StreamKey, id: Uuid) -> Result<Option<KnownEvent>, LogError>;
-}
-
-/// Lets a planner read state straight from a log, e.g. to check a whole file
-/// before importing any of it.
-pub struct LogReader<'a>(pub &'a dyn EventLog);
-
-#[async_trait]
-impl StateReader for LogReader<'_> {
-    async fn stream_state(&mut self, key: &StreamKey) -> Result<StreamState, LogError> {
-        self.0.stream_state(key).await
-    }
-
-    async fn known_event(&mut self, key: &StreamKey, id: Uuid) -> Result<Option<KnownEvent>, LogError> {
-        self.0.known_event(key, id).await
+    async fn stream_state(&self, key: &StreamKey) -> Result<StreamState, LogError> {
+        self.state_reader().await?.stream_state(key).await
     }
 }
 

@@ -1,0 +1,108 @@
+//! Ingest benchmark: import `utfall gen` events into the embedded store and
+//! into JetStream, beside a raw JetStream publish loop with messages of the
+//! same size on the same server, all in one run. Prints a table.
+//!
+//!     cargo bench -p utfall --bench ingest
+//!
+//! UTFALL_BENCH_EVENTS (default 1000000) sets the size; UTFALL_BENCH_NATS_URL
+//! (default nats://127.0.0.1:4222) the server.
+
+use std::collections::VecDeque;
+use std::time::Instant;
+
+use async_nats::jetstream::{self, stream};
+use bytes::Bytes;
+use utfall::cli::{GenArgs, ImportArgs, StoreArgs};
+use utfall::{import, synthetic};
+
+/// `utfall gen` writes about this many events per participant.
+const EVENTS_PER_PARTICIPANT: u64 = 46;
+
+fn store_args(data_dir: std::path::PathBuf, nats: Option<(String, String)>) -> StoreArgs {
+    let (url, stream) = nats.map(|(u, s)| (Some(u), s)).unwrap_or((None, "UNUSED".into()));
+    StoreArgs {
+        data_dir,
+        nats: url,
+        nats_subject_prefix: format!("bench.{}", stream.to_lowercase()),
+        nats_stream: stream,
+        nats_replicas: 1,
+    }
+}
+
+async fn timed_import(store: StoreArgs, file: &std::path::Path) -> anyhow::Result<(u64, f64)> {
+    let started = Instant::now();
+    let outcome = import::run(ImportArgs { store, files: vec![file.to_path_buf()], batch_size: 1000 }).await?;
+    anyhow::ensure!(outcome.rejected == 0, "generated events were rejected");
+    Ok((outcome.stored, started.elapsed().as_secs_f64()))
+}
+
+async fn raw_publish(url: &str, count: u64, size: usize) -> anyhow::Result<f64> {
+    let client = async_nats::connect(url).await?;
+    let context = jetstream::new(client);
+    let name = format!("BENCHRAW{}", std::process::id());
+    context
+        .create_stream(stream::Config {
+            name: name.clone(),
+            subjects: vec![format!("{}.>", name.to_lowercase())],
+            storage: stream::StorageType::File,
+            ..Default::default()
+        })
+        .await?;
+    let payload = Bytes::from(vec![b'x'; size]);
+    let subjects = (count / EVENTS_PER_PARTICIPANT).max(1);
+    let started = Instant::now();
+    let mut in_flight = VecDeque::new();
+    for i in 0..count {
+        let subject = format!("{}.p.{}", name.to_lowercase(), i % subjects);
+        in_flight.push_back(context.publish(subject, payload.clone()).await?);
+        if in_flight.len() >= 1000
+            && let Some(ack) = in_flight.pop_front()
+        {
+            ack.await?;
+        }
+    }
+    for ack in in_flight {
+        ack.await?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    context.delete_stream(&name).await?;
+    Ok(seconds)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let events: u64 = std::env::var("UTFALL_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let url = std::env::var("UTFALL_BENCH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("gen.ndjson");
+
+    let started = Instant::now();
+    synthetic::run(GenArgs { participants: events / EVENTS_PER_PARTICIPANT, seed: 1, out: Some(file.clone()) })?;
+    let generated = started.elapsed().as_secs_f64();
+    let bytes = std::fs::metadata(&file)?.len();
+    let lines = std::fs::read(&file)?.iter().filter(|b| **b == b'\n').count() as u64;
+    let size = (bytes / lines.max(1)) as usize;
+    eprintln!("generated {lines} events ({size} bytes on average) in {generated:.1} s");
+
+    let (embedded, embedded_s) = timed_import(store_args(dir.path().join("embedded"), None), &file).await?;
+    let stream = format!("BENCH{}", std::process::id());
+    let (jetstream, jetstream_s) =
+        timed_import(store_args(dir.path().join("unused"), Some((url.clone(), stream.clone()))), &file).await?;
+    let raw_s = raw_publish(&url, lines, size).await?;
+    let client = async_nats::connect(&url).await?;
+    jetstream::new(client).delete_stream(&stream).await?;
+
+    println!();
+    println!("ingest of {lines} `utfall gen` events ({size} B each on average), NATS at {url}");
+    println!("{:<44} {:>10} {:>12} {:>10}", "what", "seconds", "events/s", "vs raw");
+    let raw_rate = lines as f64 / raw_s;
+    for (what, n, s) in [
+        ("utfall import, embedded (SQLite)", embedded, embedded_s),
+        ("utfall import, JetStream", jetstream, jetstream_s),
+        ("raw JetStream publish, same sizes (async-nats)", lines, raw_s),
+    ] {
+        let rate = n as f64 / s;
+        println!("{what:<44} {s:>10.1} {rate:>12.0} {:>9.2}x", rate / raw_rate);
+    }
+    Ok(())
+}

@@ -1,0 +1,10 @@
+//! utfall's services: configuration, the CLI commands, the HTTP API and
+//! process wiring. The binary (`main.rs`) only parses the command line and
+//! dispatches here, so tests and benchmarks can drive the same code.
+
+pub mod cli;
+pub mod demo;
+pub mod http;
+pub mod import;
+pub mod store;
+pub mod synthetic;
