@@ -31,7 +31,7 @@ fn store_args(data_dir: std::path::PathBuf, nats: Option<(String, String)>) -> S
 
 async fn timed_import(store: StoreArgs, file: &std::path::Path) -> anyhow::Result<(u64, f64)> {
     let started = Instant::now();
-    let outcome = import::run(ImportArgs { store, files: vec![file.to_path_buf()], batch_size: 1000 }).await?;
+    let outcome = import::run(ImportArgs { store, files: vec![file.to_path_buf()], batch_size: 5000 }).await?;
     anyhow::ensure!(outcome.rejected == 0, "generated events were rejected");
     Ok((outcome.stored, started.elapsed().as_secs_f64()))
 }

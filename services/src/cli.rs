@@ -66,8 +66,9 @@ pub struct ImportArgs {
     /// Event files; `-` reads standard input.
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Events per append.
-    #[arg(long, default_value_t = 1000)]
+    /// Events per append (one transaction in the embedded store; larger
+    /// batches write fewer index pages per event).
+    #[arg(long, default_value_t = 5000)]
     pub batch_size: usize,
 }
 
