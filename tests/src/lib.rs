@@ -128,6 +128,12 @@ pub struct Server {
 }
 
 impl Server {
+    /// Kills the server without warning (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     pub fn start(extra: &[String]) -> Self {
         Self::start_command("serve", extra)
     }
@@ -165,31 +171,43 @@ impl Drop for Server {
 /// A NATS server of our own, for tests that stop it. Uses the binary named by
 /// `UTFALL_TEST_NATS_SERVER`, else `nats-server` on PATH.
 pub struct ThrowawayNats {
-    child: Child,
+    child: Option<Child>,
+    port: u16,
     pub url: String,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 impl ThrowawayNats {
     pub fn start() -> Self {
-        let bin = std::env::var("UTFALL_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
         let port = free_port();
         let dir = tempfile::tempdir().expect("temporary directory");
+        let mut nats = ThrowawayNats { child: None, port, url: format!("nats://127.0.0.1:{port}"), dir };
+        nats.restart();
+        nats
+    }
+
+    /// Starts the server (again) on the same port and storage directory.
+    pub fn restart(&mut self) {
+        self.stop();
+        let bin = std::env::var("UTFALL_TEST_NATS_SERVER").unwrap_or_else(|_| "nats-server".into());
         let child = Command::new(&bin)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(dir.path())
+            .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
+            .arg(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {bin} (set UTFALL_TEST_NATS_SERVER or use scripts/test): {e}"));
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("address");
+        self.child = Some(child);
+        let addr: SocketAddr = format!("127.0.0.1:{}", self.port).parse().expect("address");
         wait_for(|| TcpStream::connect(addr).is_ok(), "throwaway NATS to listen");
-        ThrowawayNats { child, url: format!("nats://{addr}"), _dir: dir }
     }
 
+    /// Kills the server without warning.
     pub fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -1,0 +1,103 @@
+//! Faults lose no acknowledged event: a killed server process (embedded
+//! store) and a restarted NATS server (JetStream).
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use utfall_tests::wire::*;
+use utfall_tests::{Server, Store, ThrowawayNats};
+
+/// Posts batches of contacts until `stop` says so; returns the ids the
+/// server acknowledged with 201.
+async fn ingest_until(server_base: String, stop: tokio::sync::watch::Receiver<bool>) -> Vec<String> {
+    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+    let mut acknowledged = Vec::new();
+    let mut day = 0;
+    while !*stop.borrow() {
+        day += 1;
+        let on = (chrono::NaiveDate::from_ymd_opt(2021, 2, 1).unwrap_or_default() + chrono::Duration::days(day % 300)).to_string();
+        let batch: Vec<Value> = (0..20).map(|_| contact("p1", "A", &on)).collect();
+        let sent = client.post(format!("{server_base}/v1/events")).body(ndjson(&batch)).send().await;
+        if let Ok(response) = sent
+            && response.status() == StatusCode::CREATED
+        {
+            acknowledged.extend(batch.iter().map(|e| e["event_id"].as_str().unwrap_or_default().to_string()));
+        }
+    }
+    acknowledged
+}
+
+async fn stored_ids(store: &Store) -> HashSet<String> {
+    let log = store.open().await;
+    let mut ids = HashSet::new();
+    let mut after = 0;
+    loop {
+        let page = log.read(after, 10_000).await.expect("read");
+        let Some(last) = page.last() else { break };
+        after = last.position;
+        ids.extend(page.iter().map(|e| e.event.event_id.to_string()));
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_killed_server_loses_no_acknowledged_event() {
+    let store = Store::embedded();
+    let mut server = Server::start(&store.args());
+    let setup = reqwest::Client::new()
+        .post(server.url("/v1/events"))
+        .body(ndjson(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")]))
+        .send()
+        .await
+        .expect("setup");
+    assert_eq!(setup.status(), StatusCode::CREATED);
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let writer = tokio::spawn(ingest_until(server.base.clone(), stopped));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill();
+    let _ = stop.send(true);
+    let acknowledged = writer.await.expect("writer");
+    assert!(acknowledged.len() > 100, "only {} events were acknowledged", acknowledged.len());
+
+    let stored = stored_ids(&store).await;
+    let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(lost.is_empty(), "{} acknowledged events lost", lost.len());
+}
+
+#[tokio::test]
+async fn a_restarted_nats_server_loses_no_acknowledged_event() {
+    let mut nats = ThrowawayNats::start();
+    let store = Store::jetstream_at(nats.url.clone());
+    let server = Server::start(&store.args());
+    let setup = reqwest::Client::new()
+        .post(server.url("/v1/events"))
+        .body(ndjson(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")]))
+        .send()
+        .await
+        .expect("setup");
+    assert_eq!(setup.status(), StatusCode::CREATED);
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let writer = tokio::spawn(ingest_until(server.base.clone(), stopped));
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    nats.restart();
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let _ = stop.send(true);
+    let acknowledged = writer.await.expect("writer");
+    assert!(acknowledged.len() > 100, "only {} events were acknowledged", acknowledged.len());
+
+    let stored = stored_ids(&store).await;
+    let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(lost.is_empty(), "{} acknowledged events lost", lost.len());
+    // The server keeps accepting events after NATS came back.
+    let after = reqwest::Client::new()
+        .post(server.url("/v1/events"))
+        .body(ndjson(&[contact("p1", "A", "2021-12-01")]))
+        .send()
+        .await
+        .expect("post after restart");
+    assert_eq!(after.status(), StatusCode::CREATED);
+}
