@@ -15,9 +15,13 @@ pub struct Date(pub NaiveDate);
 impl Date {
     pub fn parse(s: &str) -> Result<Self, String> {
         let well_formed = s.len() == 10
-            && s.bytes()
-                .enumerate()
-                .all(|(i, c)| if i == 4 || i == 7 { c == b'-' } else { c.is_ascii_digit() });
+            && s.bytes().enumerate().all(|(i, c)| {
+                if i == 4 || i == 7 {
+                    c == b'-'
+                } else {
+                    c.is_ascii_digit()
+                }
+            });
         if !well_formed {
             return Err(format!("{s:?} is not a date in the form YYYY-MM-DD"));
         }
@@ -66,8 +70,15 @@ mod tests {
 
     #[test]
     fn rejects_dates_that_do_not_exist_or_are_malformed() {
-        assert_eq!(Date::parse("2024-02-29").map(|d| d.to_string()), Ok("2024-02-29".into()));
-        assert!(Date::parse("2023-02-30").unwrap_err().contains("not a date that exists"));
+        assert_eq!(
+            Date::parse("2024-02-29").map(|d| d.to_string()),
+            Ok("2024-02-29".into())
+        );
+        assert!(
+            Date::parse("2023-02-30")
+                .unwrap_err()
+                .contains("not a date that exists")
+        );
         assert!(Date::parse("2023-2-3").unwrap_err().contains("YYYY-MM-DD"));
         assert!(Date::parse("2023-02-03T00:00").is_err());
     }

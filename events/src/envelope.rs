@@ -50,7 +50,10 @@ pub struct StreamKey {
 
 impl StreamKey {
     pub fn program(program: ProgramName) -> Self {
-        Self { program, participant: None }
+        Self {
+            program,
+            participant: None,
+        }
     }
 }
 

@@ -43,7 +43,10 @@ impl Instrument {
             if !self.items().contains(&item.as_str()) {
                 problems.push((
                     item.clone(),
-                    format!("unknown item for this instrument; expected one of {}", self.items().join(", ")),
+                    format!(
+                        "unknown item for this instrument; expected one of {}",
+                        self.items().join(", ")
+                    ),
                 ));
             } else if !(score.fract() == 0.0 && (1.0..=5.0).contains(score)) {
                 problems.push((item.clone(), format!("score {score} is not an integer from 1 to 5")));
@@ -63,7 +66,11 @@ mod tests {
 
     #[test]
     fn coop_wonca_accepts_known_items_in_range() {
-        assert!(Instrument::CoopWonca.check_scores(&scores(&[("feelings", 5.0), ("pain", 1.0)])).is_empty());
+        assert!(
+            Instrument::CoopWonca
+                .check_scores(&scores(&[("feelings", 5.0), ("pain", 1.0)]))
+                .is_empty()
+        );
     }
 
     #[test]
@@ -71,6 +78,11 @@ mod tests {
         let problems = Instrument::CoopWonca.check_scores(&scores(&[("feelings", 6.0), ("pain", 2.5), ("mood", 3.0)]));
         let items: Vec<_> = problems.iter().map(|(i, _)| i.as_str()).collect();
         assert_eq!(items, ["feelings", "mood", "pain"]);
-        assert!(Instrument::SelfRatedMentalHealth.check_scores(&scores(&[("feelings", 3.0)])).len() == 1);
+        assert!(
+            Instrument::SelfRatedMentalHealth
+                .check_scores(&scores(&[("feelings", 3.0)]))
+                .len()
+                == 1
+        );
     }
 }

@@ -41,7 +41,10 @@ impl StreamState {
     /// Folds one more event of this stream into the state.
     pub fn apply(&mut self, event_id: Uuid, occurred_on: Date, body: &EventData) {
         self.version += 1;
-        let dated = Some(Dated { event_id, on: occurred_on });
+        let dated = Some(Dated {
+            event_id,
+            on: occurred_on,
+        });
         match body {
             EventData::ProgramDefined(_) => self.defined = true,
             EventData::ParticipantEnrolled(_) => self.enrolment = dated,
@@ -97,7 +100,10 @@ pub trait StateReader: Send {
 pub enum Step {
     Append(RecordedEvent),
     /// Already stored with the same content: skipped.
-    Duplicate { event_id: Uuid, stream: StreamKey },
+    Duplicate {
+        event_id: Uuid,
+        stream: StreamKey,
+    },
 }
 
 /// Validates events against stream state, carrying what earlier events of the
@@ -189,7 +195,10 @@ impl Planner {
         if let Some(known) = self.known(reader, &key, id).await? {
             let this = KnownEvent::of(key.clone(), event.occurred_on, &event.body);
             if known == this {
-                return Ok(Ok(Step::Duplicate { event_id: id, stream: key }));
+                return Ok(Ok(Step::Duplicate {
+                    event_id: id,
+                    stream: key,
+                }));
             }
             return Ok(invalid(
                 "event_id",
@@ -220,7 +229,8 @@ impl Planner {
         let mut next = state;
         next.apply(id, event.occurred_on, &event.body);
         self.states.insert(key.clone(), next.clone());
-        self.planned.insert(id, KnownEvent::of(key, event.occurred_on, &event.body));
+        self.planned
+            .insert(id, KnownEvent::of(key, event.occurred_on, &event.body));
         Ok(Ok(Step::Append(RecordedEvent {
             event_id: id,
             program: event.program,
@@ -248,14 +258,18 @@ impl Planner {
         let defined = |s: &StreamState| s.defined;
         Ok(match &event.body {
             EventData::ProgramDefined(_) => None,
-            EventData::TargetsSet(_) if !defined(state) => {
-                Some(("program", format!("programme {program} is not defined (no program_defined event)")))
-            }
+            EventData::TargetsSet(_) if !defined(state) => Some((
+                "program",
+                format!("programme {program} is not defined (no program_defined event)"),
+            )),
             EventData::TargetsSet(_) => None,
             EventData::ParticipantEnrolled(_) => {
                 let programme = self.state(reader, &StreamKey::program(program.clone())).await?;
                 if !programme.defined {
-                    Some(("program", format!("programme {program} is not defined (no program_defined event)")))
+                    Some((
+                        "program",
+                        format!("programme {program} is not defined (no program_defined event)"),
+                    ))
                 } else if let Some(enrolment) = state.enrolment {
                     Some(("type", format!("{who} is already enrolled (since {})", enrolment.on)))
                 } else {
@@ -271,9 +285,10 @@ impl Planner {
                     "data.event_id",
                     format!("event {} belongs to {}; {SAME_PARTICIPANT}", r.event_id, target.stream),
                 )),
-                Some(target) if target.type_name == "event_retracted" => {
-                    Some(("data.event_id", "a retraction cannot be retracted; record the event again".into()))
-                }
+                Some(target) if target.type_name == "event_retracted" => Some((
+                    "data.event_id",
+                    "a retraction cannot be retracted; record the event again".into(),
+                )),
                 Some(_) => None,
             },
             _ => match (state.enrolment, state.exit) {

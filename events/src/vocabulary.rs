@@ -83,7 +83,11 @@ impl EventData {
         fn data_of<T: DeserializeOwned>(data: Value) -> Result<T, (String, String)> {
             serde_path_to_error::deserialize(data).map_err(|e| {
                 let path = e.path().to_string();
-                let field = if path == "." { "data".to_string() } else { format!("data.{path}") };
+                let field = if path == "." {
+                    "data".to_string()
+                } else {
+                    format!("data.{path}")
+                };
                 (field, e.into_inner().to_string())
             })
         }
@@ -104,7 +108,10 @@ impl EventData {
             other => {
                 return Err((
                     "type".into(),
-                    format!("unknown event type {other:?}; expected one of {}", EVENT_TYPES.join(", ")),
+                    format!(
+                        "unknown event type {other:?}; expected one of {}",
+                        EVENT_TYPES.join(", ")
+                    ),
                 ));
             }
         })
@@ -123,7 +130,10 @@ impl EventData {
         match self {
             EventData::ProgramDefined(p) => {
                 if !is_iso_country(&p.country) {
-                    fail("country", format!("{:?} is not an ISO 3166 alpha-2 country code", p.country));
+                    fail(
+                        "country",
+                        format!("{:?} is not an ISO 3166 alpha-2 country code", p.country),
+                    );
                 }
                 if p.name.trim().is_empty() {
                     fail("name", "must not be empty".into());
@@ -141,7 +151,10 @@ impl EventData {
                         fail("budget.amount", "must be a non-negative number".into());
                     }
                     if !(budget.currency.len() == 3 && budget.currency.bytes().all(|c| c.is_ascii_uppercase())) {
-                        fail("budget.currency", format!("{:?} is not an ISO 4217 currency code", budget.currency));
+                        fail(
+                            "budget.currency",
+                            format!("{:?} is not an ISO 4217 currency code", budget.currency),
+                        );
                     }
                 }
             }
@@ -149,7 +162,10 @@ impl EventData {
                 let mut seen = BTreeSet::new();
                 for (i, target) in t.targets.iter().enumerate() {
                     if !seen.insert(target.metric) {
-                        fail(&format!("targets[{i}].metric"), format!("{:?} is set twice", target.metric));
+                        fail(
+                            &format!("targets[{i}].metric"),
+                            format!("{:?} is set twice", target.metric),
+                        );
                     }
                     if !(0.0..=1.0).contains(&target.value) {
                         fail(&format!("targets[{i}].value"), "must be a share between 0 and 1".into());
@@ -161,7 +177,10 @@ impl EventData {
                 if let Some(year) = e.birth_year
                     && !(1900..=this_year).contains(&year)
                 {
-                    fail("birth_year", format!("{year} is not a plausible birth year (1900–{this_year})"));
+                    fail(
+                        "birth_year",
+                        format!("{year} is not a plausible birth year (1900–{this_year})"),
+                    );
                 }
             }
             EventData::ContactRecorded(c) => {

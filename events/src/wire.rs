@@ -45,7 +45,10 @@ impl Problems {
         if self.total == 0 {
             Ok(ok)
         } else {
-            Err(BatchError::Invalid { problems: self.list, total: self.total })
+            Err(BatchError::Invalid {
+                problems: self.list,
+                total: self.total,
+            })
         }
     }
 }
@@ -57,8 +60,7 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<NewEvent>, BatchError> {
     match first {
         None => Err(BatchError::Empty),
         Some(b'[') => {
-            let items: Vec<Value> =
-                serde_json::from_slice(body).map_err(|e| BatchError::Malformed(e.to_string()))?;
+            let items: Vec<Value> = serde_json::from_slice(body).map_err(|e| BatchError::Malformed(e.to_string()))?;
             if items.is_empty() {
                 return Err(BatchError::Empty);
             }
@@ -133,7 +135,12 @@ struct Envelope {
 }
 
 /// Parses and checks one event given as a JSON value.
-pub fn parse_value(value: Value, index: usize, line: Option<usize>, today: NaiveDate) -> Result<NewEvent, Vec<Invalid>> {
+pub fn parse_value(
+    value: Value,
+    index: usize,
+    line: Option<usize>,
+    today: NaiveDate,
+) -> Result<NewEvent, Vec<Invalid>> {
     let event_id = value.get("event_id").map(|v| match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -169,7 +176,10 @@ pub fn parse_value(value: Value, index: usize, line: Option<usize>, today: Naive
         _ => {}
     }
     if envelope.occurred_on.0 > today {
-        problems.push(problem("occurred_on", format!("{} lies in the future", envelope.occurred_on)));
+        problems.push(problem(
+            "occurred_on",
+            format!("{} lies in the future", envelope.occurred_on),
+        ));
     }
     for (field, message) in body.check() {
         problems.push(problem(&field, message));
@@ -223,13 +233,18 @@ mod tests {
 
     #[test]
     fn missing_data_on_an_all_optional_type_is_an_empty_object() {
-        let e = one(r#"{"program":"optimist","participant":"P07","type":"participant_enrolled","occurred_on":"2022-06-01"}"#);
+        let e = one(
+            r#"{"program":"optimist","participant":"P07","type":"participant_enrolled","occurred_on":"2022-06-01"}"#,
+        );
         assert!(e.is_ok());
     }
 
     #[test]
     fn each_kind_of_bad_input_names_its_field() {
-        assert_eq!(field_of(&ENROL.replace("participant_enrolled", "participant_adopted")), "type");
+        assert_eq!(
+            field_of(&ENROL.replace("participant_enrolled", "participant_adopted")),
+            "type"
+        );
         assert_eq!(field_of(&ENROL.replace(r#""participant":"P07","#, "")), "participant");
         assert_eq!(field_of(&ENROL.replace("2022-06-01", "2023-02-30")), "occurred_on");
         assert_eq!(field_of(&ENROL.replace("2022-06-01", "2999-01-01")), "occurred_on");
@@ -244,13 +259,20 @@ mod tests {
     #[test]
     fn a_truncated_line_still_names_its_event() {
         let problems = one(&ENROL[..90]).expect_err("truncated");
-        assert_eq!(problems[0].event_id.as_deref(), Some("0190f3c2-7d1e-7c3a-9a55-2f1c0e8b9d10"));
+        assert_eq!(
+            problems[0].event_id.as_deref(),
+            Some("0190f3c2-7d1e-7c3a-9a55-2f1c0e8b9d10")
+        );
         assert!(problems[0].message.contains("not valid JSON"));
     }
 
     #[test]
     fn batches_report_every_invalid_event_and_reject_empty_input() {
-        let body = format!("{ENROL}\n\n{}\n{}\n", ENROL.replace("P07", "P 7"), ENROL.replace("female", "x"));
+        let body = format!(
+            "{ENROL}\n\n{}\n{}\n",
+            ENROL.replace("P07", "P 7"),
+            ENROL.replace("female", "x")
+        );
         match parse_batch(body.as_bytes()) {
             Err(BatchError::Invalid { problems, total }) => {
                 assert_eq!(total, 2);
@@ -262,6 +284,11 @@ mod tests {
         assert!(matches!(parse_batch(b"  \n"), Err(BatchError::Empty)));
         assert!(matches!(parse_batch(b"[]"), Err(BatchError::Empty)));
         assert!(matches!(parse_batch(b"[{"), Err(BatchError::Malformed(_))));
-        assert_eq!(parse_batch(format!("[{ENROL},{ENROL}]").as_bytes()).map(|v| v.len()).ok(), Some(2));
+        assert_eq!(
+            parse_batch(format!("[{ENROL},{ENROL}]").as_bytes())
+                .map(|v| v.len())
+                .ok(),
+            Some(2)
+        );
     }
 }

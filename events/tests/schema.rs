@@ -22,8 +22,9 @@ fn fixture_lines() -> Vec<(String, String)> {
 
 #[test]
 fn published_schema_matches_the_types() {
-    let published = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(PUBLISHED))
-        .expect("published schema; regenerate with `cargo run -p utfall -- schema > events/schema/event.v1.schema.json`");
+    let published = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(PUBLISHED)).expect(
+        "published schema; regenerate with `cargo run -p utfall -- schema > events/schema/event.v1.schema.json`",
+    );
     assert_eq!(published, event_schema_json(), "the published schema is stale");
 }
 

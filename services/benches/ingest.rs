@@ -31,7 +31,12 @@ fn store_args(data_dir: std::path::PathBuf, nats: Option<(String, String)>) -> S
 
 async fn timed_import(store: StoreArgs, file: &std::path::Path) -> anyhow::Result<(u64, f64)> {
     let started = Instant::now();
-    let outcome = import::run(ImportArgs { store, files: vec![file.to_path_buf()], batch_size: 5000 }).await?;
+    let outcome = import::run(ImportArgs {
+        store,
+        files: vec![file.to_path_buf()],
+        batch_size: 5000,
+    })
+    .await?;
     anyhow::ensure!(outcome.rejected == 0, "generated events were rejected");
     Ok((outcome.stored, started.elapsed().as_secs_f64()))
 }
@@ -71,13 +76,20 @@ async fn raw_publish(url: &str, count: u64, size: usize) -> anyhow::Result<f64> 
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let events: u64 = std::env::var("UTFALL_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let events: u64 = std::env::var("UTFALL_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
     let url = std::env::var("UTFALL_BENCH_NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into());
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("gen.ndjson");
 
     let started = Instant::now();
-    synthetic::run(GenArgs { participants: events / EVENTS_PER_PARTICIPANT, seed: 1, out: Some(file.clone()) })?;
+    synthetic::run(GenArgs {
+        participants: events / EVENTS_PER_PARTICIPANT,
+        seed: 1,
+        out: Some(file.clone()),
+    })?;
     let generated = started.elapsed().as_secs_f64();
     let bytes = std::fs::metadata(&file)?.len();
     let lines = std::fs::read(&file)?.iter().filter(|b| **b == b'\n').count() as u64;
@@ -86,8 +98,11 @@ async fn main() -> anyhow::Result<()> {
 
     let (embedded, embedded_s) = timed_import(store_args(dir.path().join("embedded"), None), &file).await?;
     let stream = format!("BENCH{}", std::process::id());
-    let (jetstream, jetstream_s) =
-        timed_import(store_args(dir.path().join("unused"), Some((url.clone(), stream.clone()))), &file).await?;
+    let (jetstream, jetstream_s) = timed_import(
+        store_args(dir.path().join("unused"), Some((url.clone(), stream.clone()))),
+        &file,
+    )
+    .await?;
     let raw_s = raw_publish(&url, lines, size).await?;
     let client = async_nats::connect(&url).await?;
     jetstream::new(client).delete_stream(&stream).await?;

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "utfall", version, about = "Outcome tracking for social-inclusion and employment programmes")]
+#[command(
+    name = "utfall",
+    version,
+    about = "Outcome tracking for social-inclusion and employment programmes"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

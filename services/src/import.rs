@@ -39,11 +39,17 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
                 eprintln!("{}: … and {} more", source.name, problems.total - problems.list.len());
             }
             outcome.rejected += problems.total as u64;
-            println!("{}: {} event(s) rejected; nothing was written", source.name, problems.total);
+            println!(
+                "{}: {} event(s) rejected; nothing was written",
+                source.name, problems.total
+            );
             continue;
         }
         let (stored, duplicates) = append(log.as_ref(), &source, batch_size).await?;
-        println!("{}: {} stored, {} duplicate(s) skipped", source.name, stored, duplicates);
+        println!(
+            "{}: {} stored, {} duplicate(s) skipped",
+            source.name, stored, duplicates
+        );
         outcome.stored += stored;
         outcome.duplicates += duplicates;
     }
@@ -65,13 +71,19 @@ impl Source {
     fn open(file: &Path, spooled: &mut Vec<tempfile::NamedTempFile>) -> anyhow::Result<Self> {
         if file != Path::new("-") {
             File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
-            return Ok(Self { name: file.display().to_string(), path: file.to_path_buf() });
+            return Ok(Self {
+                name: file.display().to_string(),
+                path: file.to_path_buf(),
+            });
         }
         let mut spool = tempfile::NamedTempFile::new().context("cannot spool standard input")?;
         std::io::copy(&mut std::io::stdin().lock(), &mut spool).context("cannot read standard input")?;
         let path = spool.path().to_path_buf();
         spooled.push(spool);
-        Ok(Self { name: "stdin".into(), path })
+        Ok(Self {
+            name: "stdin".into(),
+            path,
+        })
     }
 
     /// The file's events in batches, numbered from 0 across the file.
@@ -84,7 +96,15 @@ impl Source {
         } else {
             None
         };
-        Ok(Batches { reader, whole, batch_size, today: latest_allowed_date(), index: 0, line_no: 0, done: false })
+        Ok(Batches {
+            reader,
+            whole,
+            batch_size,
+            today: latest_allowed_date(),
+            index: 0,
+            line_no: 0,
+            done: false,
+        })
     }
 }
 
@@ -234,7 +254,13 @@ async fn check(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyhow
 }
 
 fn whole_file_problem(e: BatchError) -> Invalid {
-    Invalid { index: 0, line: None, event_id: None, field: String::new(), message: e.to_string() }
+    Invalid {
+        index: 0,
+        line: None,
+        event_id: None,
+        field: String::new(),
+        message: e.to_string(),
+    }
 }
 
 async fn append(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyhow::Result<(u64, u64)> {
@@ -251,6 +277,11 @@ async fn append(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyho
     }
     bar.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    tracing::info!(events = stored + duplicates, seconds, rate = (stored + duplicates) as f64 / seconds.max(1e-9), "appended");
+    tracing::info!(
+        events = stored + duplicates,
+        seconds,
+        rate = (stored + duplicates) as f64 / seconds.max(1e-9),
+        "appended"
+    );
     Ok((stored, duplicates))
 }

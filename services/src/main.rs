@@ -2,10 +2,10 @@
 
 mod cli;
 mod demo;
-mod synthetic;
 mod http;
 mod import;
 mod store;
+mod synthetic;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;

@@ -12,9 +12,9 @@ use anyhow::Context;
 use chrono::{Duration, NaiveDate};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use utfall_events::vocabulary::*;
-use utfall_events::names::Code;
 use utfall_events::instrument::Instrument;
+use utfall_events::names::Code;
+use utfall_events::vocabulary::*;
 use utfall_events::{Date, EventData, NewEvent, ProgramName, Pseudonym};
 
 use crate::cli::GenArgs;
@@ -118,7 +118,14 @@ impl Generator {
         ChaCha8Rng::seed_from_u64(self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream)
     }
 
-    fn event(rng: &mut ChaCha8Rng, program: &ProgramName, participant: Option<&Pseudonym>, on: NaiveDate, by: Option<&Pseudonym>, body: EventData) -> NewEvent {
+    fn event(
+        rng: &mut ChaCha8Rng,
+        program: &ProgramName,
+        participant: Option<&Pseudonym>,
+        on: NaiveDate,
+        by: Option<&Pseudonym>,
+        body: EventData,
+    ) -> NewEvent {
         NewEvent {
             event_id: uuid::Builder::from_random_bytes(rng.random()).into_uuid(),
             program: program.clone(),
@@ -150,9 +157,21 @@ impl Generator {
             events.push(Self::event(&mut rng, program, None, *starts, None, defined));
             let targets = EventData::TargetsSet(TargetsSet {
                 targets: vec![
-                    Target { metric: Metric::JobShare, op: TargetOp::AtLeast, value: 0.2 },
-                    Target { metric: Metric::EducationShare, op: TargetOp::AtLeast, value: 0.15 },
-                    Target { metric: Metric::NeverPsychiatricTreatmentShare, op: TargetOp::AtLeast, value: 0.9 },
+                    Target {
+                        metric: Metric::JobShare,
+                        op: TargetOp::AtLeast,
+                        value: 0.2,
+                    },
+                    Target {
+                        metric: Metric::EducationShare,
+                        op: TargetOp::AtLeast,
+                        value: 0.15,
+                    },
+                    Target {
+                        metric: Metric::NeverPsychiatricTreatmentShare,
+                        op: TargetOp::AtLeast,
+                        value: 0.9,
+                    },
                 ],
             });
             events.push(Self::event(&mut rng, program, None, *starts, None, targets));
@@ -165,7 +184,11 @@ impl Generator {
         let mut rng = self.rng(p);
         let (program, starts) = &self.programmes[(p % self.programmes.len() as u64) as usize];
         let who = pseudonym(format!("G{p:07}"));
-        let consultant = pseudonym(format!("c{}-{}", p % self.programmes.len() as u64, rng.random_range(0..8)));
+        let consultant = pseudonym(format!(
+            "c{}-{}",
+            p % self.programmes.len() as u64,
+            rng.random_range(0..8)
+        ));
         let span = (horizon() - *starts).num_days() - 120;
         let enrolled = *starts + Duration::days(rng.random_range(0..span.max(1)));
         let length = rng.random_range(90..900);
@@ -178,35 +201,108 @@ impl Generator {
             order += 1;
             timeline.insert((on, order), body);
         };
-        let day = |rng: &mut ChaCha8Rng, from: NaiveDate| from + Duration::days(rng.random_range(0..=(end - from).num_days().max(0)));
+        let day = |rng: &mut ChaCha8Rng, from: NaiveDate| {
+            from + Duration::days(rng.random_range(0..=(end - from).num_days().max(0)))
+        };
 
-        let gender = *pick(&mut rng, &[(Gender::Female, 45), (Gender::Male, 50), (Gender::Other, 2), (Gender::Unknown, 3)]);
+        let gender = *pick(
+            &mut rng,
+            &[
+                (Gender::Female, 45),
+                (Gender::Male, 50),
+                (Gender::Other, 2),
+                (Gender::Unknown, 3),
+            ],
+        );
         let groups = [("youth", 30), ("immigrant", 25), ("lar", 8), ("rop", 8)];
-        at(&mut timeline, enrolled, EventData::ParticipantEnrolled(ParticipantEnrolled {
-            referral_source: Some(code(pick::<&str>(&mut rng, &[("nav_caseworker", 50), ("job_centre", 25), ("dps", 10), ("mental_health", 10), ("self_referral", 5)]))),
-            birth_year: Some(rng.random_range(1960..2006)),
-            gender: Some(gender),
-            target_groups: Some(groups.iter().filter(|(_, pct)| rng.random_range(0..100) < *pct).map(|(g, _)| code(g)).collect()),
-            income_source: Some(code(pick::<&str>(&mut rng, &[("social_assistance", 60), ("cash_benefit", 30), ("none", 10)]))),
-            prior_psychiatric_diagnosis: Some(rng.random_bool(0.4)),
-            physical_challenges: Some(rng.random_bool(0.25)),
-            consultant: Some(consultant.clone()),
-        }));
-        at(&mut timeline, enrolled, EventData::ConsentRecorded(ConsentRecorded { scope: ConsentScope::FollowUp, given: true }));
+        at(
+            &mut timeline,
+            enrolled,
+            EventData::ParticipantEnrolled(ParticipantEnrolled {
+                referral_source: Some(code(pick::<&str>(
+                    &mut rng,
+                    &[
+                        ("nav_caseworker", 50),
+                        ("job_centre", 25),
+                        ("dps", 10),
+                        ("mental_health", 10),
+                        ("self_referral", 5),
+                    ],
+                ))),
+                birth_year: Some(rng.random_range(1960..2006)),
+                gender: Some(gender),
+                target_groups: Some(
+                    groups
+                        .iter()
+                        .filter(|(_, pct)| rng.random_range(0..100) < *pct)
+                        .map(|(g, _)| code(g))
+                        .collect(),
+                ),
+                income_source: Some(code(pick::<&str>(
+                    &mut rng,
+                    &[("social_assistance", 60), ("cash_benefit", 30), ("none", 10)],
+                ))),
+                prior_psychiatric_diagnosis: Some(rng.random_bool(0.4)),
+                physical_challenges: Some(rng.random_bool(0.25)),
+                consultant: Some(consultant.clone()),
+            }),
+        );
+        at(
+            &mut timeline,
+            enrolled,
+            EventData::ConsentRecorded(ConsentRecorded {
+                scope: ConsentScope::FollowUp,
+                given: true,
+            }),
+        );
         if rng.random_bool(0.7) {
-            at(&mut timeline, enrolled, EventData::ConsentRecorded(ConsentRecorded { scope: ConsentScope::Evaluation, given: true }));
+            at(
+                &mut timeline,
+                enrolled,
+                EventData::ConsentRecorded(ConsentRecorded {
+                    scope: ConsentScope::Evaluation,
+                    given: true,
+                }),
+            );
         }
-        at(&mut timeline, enrolled, EventData::StatusChanged(StatusChanged { status: Status::NoActivity, hours_per_week: None, pathway: None }));
+        at(
+            &mut timeline,
+            enrolled,
+            EventData::StatusChanged(StatusChanged {
+                status: Status::NoActivity,
+                hours_per_week: None,
+                pathway: None,
+            }),
+        );
 
         let mut contacts = Vec::new();
         let mut on = enrolled + Duration::days(rng.random_range(1..10));
         while on <= end {
-            let kind = *pick(&mut rng, &[
-                (ContactKind::Conversation, 30), (ContactKind::Phone, 20), (ContactKind::Sms, 10), (ContactKind::HomeVisit, 8),
-                (ContactKind::WalkAndTalk, 6), (ContactKind::JobSearchHelp, 10), (ContactKind::NetworkMeeting, 5),
-                (ContactKind::GroupSession, 4), (ContactKind::Accompaniment, 4), (ContactKind::Outreach, 2), (ContactKind::Other, 1),
-            ]);
-            let staff_role = *pick(&mut rng, &[(StaffRole::JobSpecialist, 40), (StaffRole::HealthSupport, 25), (StaffRole::ActivityCoordinator, 20), (StaffRole::Caseworker, 15)]);
+            let kind = *pick(
+                &mut rng,
+                &[
+                    (ContactKind::Conversation, 30),
+                    (ContactKind::Phone, 20),
+                    (ContactKind::Sms, 10),
+                    (ContactKind::HomeVisit, 8),
+                    (ContactKind::WalkAndTalk, 6),
+                    (ContactKind::JobSearchHelp, 10),
+                    (ContactKind::NetworkMeeting, 5),
+                    (ContactKind::GroupSession, 4),
+                    (ContactKind::Accompaniment, 4),
+                    (ContactKind::Outreach, 2),
+                    (ContactKind::Other, 1),
+                ],
+            );
+            let staff_role = *pick(
+                &mut rng,
+                &[
+                    (StaffRole::JobSpecialist, 40),
+                    (StaffRole::HealthSupport, 25),
+                    (StaffRole::ActivityCoordinator, 20),
+                    (StaffRole::Caseworker, 15),
+                ],
+            );
             let body = EventData::ContactRecorded(ContactRecorded {
                 kind,
                 staff_role: Some(staff_role),
@@ -226,21 +322,52 @@ impl Generator {
             }
             let level = baseline - 0.25 * f64::from(wave - 1) * rng.random_range(-0.5..1.5);
             let items = Instrument::CoopWonca.items();
-            let answered = if rng.random_bool(0.5) { items.len() } else { items.len() - 1 };
+            let answered = if rng.random_bool(0.5) {
+                items.len()
+            } else {
+                items.len() - 1
+            };
             let scores = items[..answered]
                 .iter()
-                .map(|item| (item.to_string(), (level + rng.random_range(-1.0..1.0)).round().clamp(1.0, 5.0)))
+                .map(|item| {
+                    (
+                        item.to_string(),
+                        (level + rng.random_range(-1.0..1.0)).round().clamp(1.0, 5.0),
+                    )
+                })
                 .collect();
-            at(&mut timeline, when, EventData::MeasurementRecorded(MeasurementRecorded { instrument: Instrument::CoopWonca, wave: Some(wave), scores }));
+            at(
+                &mut timeline,
+                when,
+                EventData::MeasurementRecorded(MeasurementRecorded {
+                    instrument: Instrument::CoopWonca,
+                    wave: Some(wave),
+                    scores,
+                }),
+            );
             let rating = (level + rng.random_range(-1.0..1.0)).round().clamp(1.0, 5.0);
             let scores = BTreeMap::from([("rating".to_string(), rating)]);
-            at(&mut timeline, when, EventData::MeasurementRecorded(MeasurementRecorded { instrument: Instrument::SelfRatedMentalHealth, wave: Some(wave), scores }));
+            at(
+                &mut timeline,
+                when,
+                EventData::MeasurementRecorded(MeasurementRecorded {
+                    instrument: Instrument::SelfRatedMentalHealth,
+                    wave: Some(wave),
+                    scores,
+                }),
+            );
         }
 
         let statuses = [
-            (Status::Activity, 35), (Status::Employed, 15), (Status::Education, 10), (Status::WageSubsidy, 5),
-            (Status::Apprenticeship, 3), (Status::WorkAssessmentAllowance, 10), (Status::DisabilityPension, 3),
-            (Status::ShelteredWork, 4), (Status::NoActivity, 10),
+            (Status::Activity, 35),
+            (Status::Employed, 15),
+            (Status::Education, 10),
+            (Status::WageSubsidy, 5),
+            (Status::Apprenticeship, 3),
+            (Status::WorkAssessmentAllowance, 10),
+            (Status::DisabilityPension, 3),
+            (Status::ShelteredWork, 4),
+            (Status::NoActivity, 10),
         ];
         for _ in 0..rng.random_range(1..=4) {
             let status = *pick(&mut rng, &statuses);
@@ -248,7 +375,17 @@ impl Generator {
             let body = EventData::StatusChanged(StatusChanged {
                 status,
                 hours_per_week: job.then(|| f64::from(rng.random_range(4..=15u32)) * 2.5),
-                pathway: job.then(|| *pick(&mut rng, &[(Pathway::DirectApplication, 40), (Pathway::Internship, 30), (Pathway::SupportedEmployment, 25), (Pathway::Other, 5)])),
+                pathway: job.then(|| {
+                    *pick(
+                        &mut rng,
+                        &[
+                            (Pathway::DirectApplication, 40),
+                            (Pathway::Internship, 30),
+                            (Pathway::SupportedEmployment, 25),
+                            (Pathway::Other, 5),
+                        ],
+                    )
+                }),
             });
             let when = day(&mut rng, enrolled + Duration::days(30).min(end - enrolled));
             at(&mut timeline, when, body);
@@ -257,15 +394,34 @@ impl Generator {
         for service in [Service::HealthSupport, Service::JobSupport] {
             if rng.random_bool(0.6) {
                 let from = day(&mut rng, enrolled);
-                at(&mut timeline, from, EventData::ServiceStarted(ServiceChange { service }));
+                at(
+                    &mut timeline,
+                    from,
+                    EventData::ServiceStarted(ServiceChange { service }),
+                );
                 if rng.random_bool(0.6) {
-                    at(&mut timeline, day(&mut rng, from), EventData::ServiceEnded(ServiceChange { service }));
+                    at(
+                        &mut timeline,
+                        day(&mut rng, from),
+                        EventData::ServiceEnded(ServiceChange { service }),
+                    );
                 }
             }
         }
         if rng.random_bool(0.08) {
-            let setting = *pick(&mut rng, &[(TreatmentSetting::Outpatient, 70), (TreatmentSetting::Inpatient, 25), (TreatmentSetting::Unknown, 5)]);
-            at(&mut timeline, day(&mut rng, enrolled), EventData::PsychiatricTreatmentStarted(PsychiatricTreatmentStarted { setting }));
+            let setting = *pick(
+                &mut rng,
+                &[
+                    (TreatmentSetting::Outpatient, 70),
+                    (TreatmentSetting::Inpatient, 25),
+                    (TreatmentSetting::Unknown, 5),
+                ],
+            );
+            at(
+                &mut timeline,
+                day(&mut rng, enrolled),
+                EventData::PsychiatricTreatmentStarted(PsychiatricTreatmentStarted { setting }),
+            );
         }
 
         let mut events: Vec<NewEvent> = timeline
@@ -274,23 +430,57 @@ impl Generator {
             .collect();
 
         if !contacts.is_empty() && rng.random_bool(0.02) {
-            let target = events.iter().find(|e| matches!(e.body, EventData::ContactRecorded(_))).map(|e| (e.event_id, e.occurred_on.0));
+            let target = events
+                .iter()
+                .find(|e| matches!(e.body, EventData::ContactRecorded(_)))
+                .map(|e| (e.event_id, e.occurred_on.0));
             if let Some((event_id, on)) = target {
                 let when = (on + Duration::days(rng.random_range(0..30))).min(end);
-                let body = EventData::EventRetracted(EventRetracted { event_id, reason: code("entered_in_error") });
+                let body = EventData::EventRetracted(EventRetracted {
+                    event_id,
+                    reason: code("entered_in_error"),
+                });
                 let retraction = Self::event(&mut rng, program, Some(&who), when, Some(&consultant), body);
                 let at = events.partition_point(|e| e.occurred_on.0 <= when);
                 events.insert(at, retraction);
             }
         }
         if exits {
-            let reason = *pick(&mut rng, &[(ExitReason::Completed, 60), (ExitReason::DroppedOut, 15), (ExitReason::Moved, 8), (ExitReason::Transferred, 10), (ExitReason::Other, 5), (ExitReason::Deceased, 2)]);
+            let reason = *pick(
+                &mut rng,
+                &[
+                    (ExitReason::Completed, 60),
+                    (ExitReason::DroppedOut, 15),
+                    (ExitReason::Moved, 8),
+                    (ExitReason::Transferred, 10),
+                    (ExitReason::Other, 5),
+                    (ExitReason::Deceased, 2),
+                ],
+            );
             if reason == ExitReason::Moved {
-                let moved = EventData::StatusChanged(StatusChanged { status: Status::Moved, hours_per_week: None, pathway: None });
-                events.push(Self::event(&mut rng, program, Some(&who), end, Some(&consultant), moved));
+                let moved = EventData::StatusChanged(StatusChanged {
+                    status: Status::Moved,
+                    hours_per_week: None,
+                    pathway: None,
+                });
+                events.push(Self::event(
+                    &mut rng,
+                    program,
+                    Some(&who),
+                    end,
+                    Some(&consultant),
+                    moved,
+                ));
             }
             let exited = EventData::ParticipantExited(ParticipantExited { reason });
-            events.push(Self::event(&mut rng, program, Some(&who), end, Some(&consultant), exited));
+            events.push(Self::event(
+                &mut rng,
+                program,
+                Some(&who),
+                end,
+                Some(&consultant),
+                exited,
+            ));
         }
         events
     }
@@ -318,9 +508,16 @@ mod tests {
             let enrolled = events[0].occurred_on;
             let last = events.last().map(|e| e.occurred_on).unwrap_or(enrolled);
             for pair in events.windows(2) {
-                assert!(pair[0].occurred_on <= pair[1].occurred_on, "participant {p} out of order");
+                assert!(
+                    pair[0].occurred_on <= pair[1].occurred_on,
+                    "participant {p} out of order"
+                );
             }
-            assert!(events.iter().all(|e| e.occurred_on >= enrolled && e.occurred_on <= last));
+            assert!(
+                events
+                    .iter()
+                    .all(|e| e.occurred_on >= enrolled && e.occurred_on <= last)
+            );
             assert!(last.0 <= horizon());
         }
     }

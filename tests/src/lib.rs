@@ -40,7 +40,10 @@ pub fn unique(prefix: &str) -> String {
 
 /// The fixtures shipped with the project.
 pub fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures").join(name).join("events.ndjson")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+        .join("events.ndjson")
 }
 
 /// The `utfall` binary of this build.
@@ -48,14 +51,22 @@ pub fn utfall_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let dir = exe.parent().and_then(Path::parent).expect("target directory");
     let bin = dir.join("utfall");
-    assert!(bin.exists(), "{} is missing: build the workspace (scripts/test does)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace (scripts/test does)",
+        bin.display()
+    );
     bin
 }
 
 /// Which event log a test runs against; both must behave the same.
 pub enum Store {
     Embedded(TempDir),
-    JetStream { url: String, stream: String, prefix: String },
+    JetStream {
+        url: String,
+        stream: String,
+        prefix: String,
+    },
 }
 
 impl Store {
@@ -181,7 +192,12 @@ impl ThrowawayNats {
     pub fn start() -> Self {
         let port = free_port();
         let dir = tempfile::tempdir().expect("temporary directory");
-        let mut nats = ThrowawayNats { child: None, port, url: format!("nats://127.0.0.1:{port}"), dir };
+        let mut nats = ThrowawayNats {
+            child: None,
+            port,
+            url: format!("nats://127.0.0.1:{port}"),
+            dir,
+        };
         nats.restart();
         nats
     }
@@ -218,14 +234,20 @@ impl Drop for ThrowawayNats {
 }
 
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Polls until `ready` holds, failing after 10 s.
 pub fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
     let start = Instant::now();
     while !ready() {
-        assert!(start.elapsed() < Duration::from_secs(10), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

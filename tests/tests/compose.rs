@@ -13,7 +13,10 @@ fn repo_file(name: &str) -> String {
 
 fn help(subcommand: &str) -> String {
     let output = run_utfall(&[subcommand.to_string(), "--help".to_string()], None);
-    assert!(output.status.success(), "utfall {subcommand} --help failed: it is not a command");
+    assert!(
+        output.status.success(),
+        "utfall {subcommand} --help failed: it is not a command"
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -31,7 +34,11 @@ fn utfall_services(compose: &str) -> Vec<(Vec<String>, Vec<String>)> {
         }
     }
     let mut services = Vec::new();
-    for block in blocks.iter().map(|b| b.join("\n")).filter(|b| b.contains("\n    build:")) {
+    for block in blocks
+        .iter()
+        .map(|b| b.join("\n"))
+        .filter(|b| b.contains("\n    build:"))
+    {
         let command = block
             .lines()
             .find_map(|l| l.trim().strip_prefix("command:"))
@@ -52,10 +59,16 @@ fn check(command: &[String], variables: &[String]) {
     let text = help(subcommand);
     for flag in flags.iter().filter(|f| f.starts_with("--")) {
         let name = flag.split('=').next().unwrap_or(flag);
-        assert!(text.contains(&format!("{name} ")) || text.contains(&format!("{name}\n")), "utfall {subcommand} has no {name}");
+        assert!(
+            text.contains(&format!("{name} ")) || text.contains(&format!("{name}\n")),
+            "utfall {subcommand} has no {name}"
+        );
     }
     for variable in variables {
-        assert!(text.contains(&format!("env: {variable}=")), "utfall {subcommand} does not read {variable}");
+        assert!(
+            text.contains(&format!("env: {variable}=")),
+            "utfall {subcommand} does not read {variable}"
+        );
     }
 }
 
@@ -71,7 +84,10 @@ fn compose_uses_only_commands_flags_and_variables_the_cli_has() {
 #[test]
 fn the_image_default_command_exists() {
     let dockerfile = repo_file("Dockerfile");
-    let cmd = dockerfile.lines().find_map(|l| l.strip_prefix("CMD ")).expect("Dockerfile has a CMD");
+    let cmd = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("CMD "))
+        .expect("Dockerfile has a CMD");
     let command: Vec<String> = serde_json::from_str(cmd).expect("CMD is a JSON list");
     check(&command, &[]);
 }

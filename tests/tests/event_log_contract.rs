@@ -36,7 +36,10 @@ async fn appends_in_order_with_positions_and_versions(store: Store) {
 
     let read = log.read(0, 100).await.expect("read");
     let ids: Vec<String> = read.iter().map(|e| e.event.event_id.to_string()).collect();
-    let sent: Vec<String> = events.iter().map(|e| e["event_id"].as_str().unwrap_or_default().to_string()).collect();
+    let sent: Vec<String> = events
+        .iter()
+        .map(|e| e["event_id"].as_str().unwrap_or_default().to_string())
+        .collect();
     assert_eq!(ids, sent);
     assert_eq!(read[5].event.body.type_name(), "status_changed");
     assert_eq!(log.head().await.expect("head"), 6);
@@ -47,7 +50,11 @@ async fn appends_in_order_with_positions_and_versions(store: Store) {
 
 async fn a_retried_batch_is_stored_once(store: Store) {
     let log = store.open().await;
-    let events = vec![program_defined("p1"), enrolled("p1", "A", "2021-01-04"), contact("p1", "A", "2021-01-05")];
+    let events = vec![
+        program_defined("p1"),
+        enrolled("p1", "A", "2021-01-04"),
+        contact("p1", "A", "2021-01-05"),
+    ];
     let first = log.append(parse(&events)).await.expect("first append");
     let again = log.append(parse(&events)).await.expect("retry");
     assert!(again.iter().all(|a| a.duplicate));
@@ -75,7 +82,9 @@ async fn a_retried_batch_is_stored_once(store: Store) {
 
 async fn a_stale_expected_version_conflicts_and_writes_nothing(store: Store) {
     let log = store.open().await;
-    log.append(parse(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")])).await.expect("setup");
+    log.append(parse(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")]))
+        .await
+        .expect("setup");
     let mut stale = contact("p1", "A", "2021-01-05");
     stale["expected_version"] = 0.into();
     let other = contact("p1", "B", "2021-01-05");
@@ -84,7 +93,14 @@ async fn a_stale_expected_version_conflicts_and_writes_nothing(store: Store) {
     match log.append(parse(&[fresh.clone(), stale])).await {
         Err(AppendError::Conflict(conflicts)) => {
             assert_eq!(conflicts.len(), 1);
-            assert_eq!((conflicts[0].index, conflicts[0].expected_version, conflicts[0].actual_version), (1, 0, 2));
+            assert_eq!(
+                (
+                    conflicts[0].index,
+                    conflicts[0].expected_version,
+                    conflicts[0].actual_version
+                ),
+                (1, 0, 2)
+            );
         }
         other => panic!("expected a conflict, got {other:?}"),
     }
@@ -100,15 +116,25 @@ async fn two_writers_cannot_both_enrol_one_participant(store: Store) {
     let second = store.open().await;
     first.append(parse(&[program_defined("p1")])).await.expect("setup");
     // Prime the second writer's view of the stream before the first writes.
-    second.append(parse(&[enrolled("p1", "Z", "2021-01-01")])).await.expect("prime");
+    second
+        .append(parse(&[enrolled("p1", "Z", "2021-01-01")]))
+        .await
+        .expect("prime");
     assert_eq!(second.stream_state(&key("p1", "A")).await.expect("state").version, 0);
     let a = first.append(parse(&[enrolled("p1", "A", "2021-01-04")]));
     let b = second.append(parse(&[enrolled("p1", "A", "2021-01-05")]));
     let (a, b) = tokio::join!(a, b);
     let outcomes = [a.is_ok(), b.is_ok()];
-    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "exactly one enrolment wins: {a:?} {b:?}");
+    assert_eq!(
+        outcomes.iter().filter(|ok| **ok).count(),
+        1,
+        "exactly one enrolment wins: {a:?} {b:?}"
+    );
     let loser = if a.is_ok() { b } else { a };
-    assert!(matches!(loser, Err(AppendError::Invalid(ref p)) if p[0].message.contains("already enrolled")), "{loser:?}");
+    assert!(
+        matches!(loser, Err(AppendError::Invalid(ref p)) if p[0].message.contains("already enrolled")),
+        "{loser:?}"
+    );
     assert_eq!(first.read_stream(&key("p1", "A")).await.expect("stream").len(), 1);
 }
 
@@ -126,7 +152,11 @@ async fn a_batch_with_one_bad_event_writes_nothing(store: Store) {
             let got: Vec<(usize, &str)> = problems.iter().map(|p| (p.index, p.field.as_str())).collect();
             assert_eq!(got, [(2, "participant"), (3, "occurred_on")]);
             assert_eq!(problems[0].event_id.as_deref(), batch[2]["event_id"].as_str());
-            assert!(problems[1].message.contains("before A's enrolment on 2021-01-04"), "{}", problems[1].message);
+            assert!(
+                problems[1].message.contains("before A's enrolment on 2021-01-04"),
+                "{}",
+                problems[1].message
+            );
         }
         other => panic!("expected invalid, got {other:?}"),
     }
@@ -163,23 +193,42 @@ async fn stream_rules_hold(store: Store) {
     rejected(vec![contact("p1", "A", "2021-07-01")], "occurred_on", "after A's exit").await;
     rejected(vec![exited("p1", "A", "2021-06-30")], "type", "already exited").await;
     rejected(vec![enrolled("p1", "B", "2021-02-01")], "type", "already enrolled").await;
-    rejected(vec![retracted("p1", "A", "2021-06-01", &contact_b)], "data.event_id", "same participant").await;
-    rejected(vec![retracted("p1", "B", "2021-06-01", &contact("p1", "B", "2021-01-07"))], "data.event_id", "holds no event").await;
+    rejected(
+        vec![retracted("p1", "A", "2021-06-01", &contact_b)],
+        "data.event_id",
+        "same participant",
+    )
+    .await;
+    rejected(
+        vec![retracted("p1", "B", "2021-06-01", &contact("p1", "B", "2021-01-07"))],
+        "data.event_id",
+        "holds no event",
+    )
+    .await;
     rejected(vec![enrolled("p2", "A", "2021-01-04")], "program", "not defined").await;
     let head = log.head().await.expect("head");
     assert_eq!(head, 5);
 
     // An event dated on or before the exit day is a late record, not a breach.
-    log.append(parse(&[contact("p1", "A", "2021-06-30")])).await.expect("late record");
+    log.append(parse(&[contact("p1", "A", "2021-06-30")]))
+        .await
+        .expect("late record");
     // Retracting the enrolment lets the participant be enrolled again with the right date.
-    let fix = vec![retracted("p1", "A", "2021-07-02", &enrol_a), enrolled("p1", "A", "2021-01-11")];
+    let fix = vec![
+        retracted("p1", "A", "2021-07-02", &enrol_a),
+        enrolled("p1", "A", "2021-01-11"),
+    ];
     log.append(parse(&fix)).await.expect("corrected enrolment");
     assert_eq!(log.stream_state(&key("p1", "A")).await.expect("state").version, 5);
 }
 
 async fn read_and_tail_from_a_position(store: Store) {
     let log = store.open().await;
-    let setup = vec![program_defined("p1"), enrolled("p1", "A", "2021-01-04"), contact("p1", "A", "2021-01-05")];
+    let setup = vec![
+        program_defined("p1"),
+        enrolled("p1", "A", "2021-01-04"),
+        contact("p1", "A", "2021-01-05"),
+    ];
     log.append(parse(&setup)).await.expect("setup");
     let after_one = log.read(1, 100).await.expect("read");
     assert_eq!(after_one.iter().map(|e| e.position).collect::<Vec<_>>(), [2, 3]);
@@ -189,13 +238,22 @@ async fn read_and_tail_from_a_position(store: Store) {
     let mut tail = log.tail(2).await.expect("tail");
     assert_eq!(next_event(&mut tail).await.position, 3);
     let later = contact("p1", "A", "2021-01-06");
-    log.append(parse(&[later.clone()])).await.expect("append while tailing");
+    log.append(parse(std::slice::from_ref(&later)))
+        .await
+        .expect("append while tailing");
     let delivered = next_event(&mut tail).await;
-    assert_eq!((delivered.position, delivered.event.event_id.to_string()), (4, later["event_id"].as_str().unwrap_or_default().to_string()));
+    assert_eq!(
+        (delivered.position, delivered.event.event_id.to_string()),
+        (4, later["event_id"].as_str().unwrap_or_default().to_string())
+    );
 }
 
 async fn everything_is_still_there_after_reopening(store: Store) {
-    let events = vec![program_defined("p1"), enrolled("p1", "A", "2021-01-04"), contact("p1", "A", "2021-01-05")];
+    let events = vec![
+        program_defined("p1"),
+        enrolled("p1", "A", "2021-01-04"),
+        contact("p1", "A", "2021-01-05"),
+    ];
     let before = {
         let log = store.open().await;
         log.append(parse(&events)).await.expect("append");
@@ -206,11 +264,16 @@ async fn everything_is_still_there_after_reopening(store: Store) {
     // The rules still know the stream after reopening.
     let again = log.append(parse(&events)).await.expect("retry after reopen");
     assert!(again.iter().all(|a| a.duplicate));
-    assert!(matches!(log.append(parse(&[enrolled("p1", "A", "2021-02-01")])).await, Err(AppendError::Invalid(_))));
+    assert!(matches!(
+        log.append(parse(&[enrolled("p1", "A", "2021-02-01")])).await,
+        Err(AppendError::Invalid(_))
+    ));
 }
 
 async fn next_event(tail: &mut BoxStream<'static, Result<StoredEvent, LogError>>) -> StoredEvent {
-    let item = tokio::time::timeout(Duration::from_secs(10), tail.next()).await.expect("tail delivers within 10 s");
+    let item = tokio::time::timeout(Duration::from_secs(10), tail.next())
+        .await
+        .expect("tail delivers within 10 s");
     item.expect("tail does not end").expect("tail event")
 }
 

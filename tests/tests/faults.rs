@@ -12,18 +12,30 @@ use utfall_tests::{Server, Store, ThrowawayNats};
 /// Posts batches of contacts until `stop` says so; returns the ids the
 /// server acknowledged with 201.
 async fn ingest_until(server_base: String, stop: tokio::sync::watch::Receiver<bool>) -> Vec<String> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
     let mut acknowledged = Vec::new();
     let mut day = 0;
     while !*stop.borrow() {
         day += 1;
-        let on = (chrono::NaiveDate::from_ymd_opt(2021, 2, 1).unwrap_or_default() + chrono::Duration::days(day % 300)).to_string();
+        let on = (chrono::NaiveDate::from_ymd_opt(2021, 2, 1).unwrap_or_default() + chrono::Duration::days(day % 300))
+            .to_string();
         let batch: Vec<Value> = (0..20).map(|_| contact("p1", "A", &on)).collect();
-        let sent = client.post(format!("{server_base}/v1/events")).body(ndjson(&batch)).send().await;
+        let sent = client
+            .post(format!("{server_base}/v1/events"))
+            .body(ndjson(&batch))
+            .send()
+            .await;
         if let Ok(response) = sent
             && response.status() == StatusCode::CREATED
         {
-            acknowledged.extend(batch.iter().map(|e| e["event_id"].as_str().unwrap_or_default().to_string()));
+            acknowledged.extend(
+                batch
+                    .iter()
+                    .map(|e| e["event_id"].as_str().unwrap_or_default().to_string()),
+            );
         }
     }
     acknowledged
@@ -60,7 +72,11 @@ async fn a_killed_server_loses_no_acknowledged_event() {
     server.kill();
     let _ = stop.send(true);
     let acknowledged = writer.await.expect("writer");
-    assert!(acknowledged.len() > 100, "only {} events were acknowledged", acknowledged.len());
+    assert!(
+        acknowledged.len() > 100,
+        "only {} events were acknowledged",
+        acknowledged.len()
+    );
 
     let stored = stored_ids(&store).await;
     let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
@@ -87,7 +103,11 @@ async fn a_restarted_nats_server_loses_no_acknowledged_event() {
     tokio::time::sleep(Duration::from_millis(3000)).await;
     let _ = stop.send(true);
     let acknowledged = writer.await.expect("writer");
-    assert!(acknowledged.len() > 100, "only {} events were acknowledged", acknowledged.len());
+    assert!(
+        acknowledged.len() > 100,
+        "only {} events were acknowledged",
+        acknowledged.len()
+    );
 
     let stored = stored_ids(&store).await;
     let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();

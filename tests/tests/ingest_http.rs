@@ -20,7 +20,12 @@ async fn post(server: &Server, body: impl Into<reqwest::Body>) -> (StatusCode, V
 }
 
 async fn head(server: &Server) -> u64 {
-    let health: Value = reqwest::get(server.url("/healthz")).await.expect("healthz").json().await.expect("json");
+    let health: Value = reqwest::get(server.url("/healthz"))
+        .await
+        .expect("healthz")
+        .json()
+        .await
+        .expect("json");
     assert_eq!(health["status"], "ok");
     health["head"].as_u64().expect("head")
 }
@@ -30,7 +35,10 @@ async fn fixtures_are_accepted_once(store: Store) {
     let optimist = std::fs::read(fixture("optimist")).expect("fixture");
     let (status, body) = post(&server, optimist.clone()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!((body["stored"].as_u64(), body["duplicates"].as_u64()), (Some(796), Some(0)));
+    assert_eq!(
+        (body["stored"].as_u64(), body["duplicates"].as_u64()),
+        (Some(796), Some(0))
+    );
     assert_eq!(body["events"][795]["position"], 796);
 
     // The same fixture as a JSON array: every event is a duplicate.
@@ -40,7 +48,10 @@ async fn fixtures_are_accepted_once(store: Store) {
         .collect();
     let (status, body) = post(&server, Value::Array(lines).to_string()).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    assert_eq!((body["stored"].as_u64(), body["duplicates"].as_u64()), (Some(0), Some(796)));
+    assert_eq!(
+        (body["stored"].as_u64(), body["duplicates"].as_u64()),
+        (Some(0), Some(796))
+    );
 
     let (status, body) = post(&server, std::fs::read(fixture("sja-meg")).expect("fixture")).await;
     assert_eq!((status, body["stored"].as_u64()), (StatusCode::CREATED, Some(822)));
@@ -49,7 +60,12 @@ async fn fixtures_are_accepted_once(store: Store) {
 
 async fn bad_input_is_refused_naming_event_and_field(store: Store) {
     let server = Server::start(&store.args());
-    let setup = vec![program_defined("p1"), enrolled("p1", "A", "2021-01-04"), exited("p1", "A", "2021-06-30"), enrolled("p1", "B", "2021-01-04")];
+    let setup = vec![
+        program_defined("p1"),
+        enrolled("p1", "A", "2021-01-04"),
+        exited("p1", "A", "2021-06-30"),
+        enrolled("p1", "B", "2021-01-04"),
+    ];
     let b_contact = contact("p1", "B", "2021-02-01");
     let (status, body) = post(&server, ndjson(&[setup.clone(), vec![b_contact.clone()]].concat())).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -73,10 +89,18 @@ async fn bad_input_is_refused_naming_event_and_field(store: Store) {
     let mut future = good.clone();
     future["occurred_on"] = next_year.into();
     cases.push(("next year", future, "occurred_on"));
-    cases.push(("status before enrolment", status_changed("p1", "C", "2021-03-01", "employed"), "participant"));
+    cases.push((
+        "status before enrolment",
+        status_changed("p1", "C", "2021-03-01", "employed"),
+        "participant",
+    ));
     cases.push(("after exit", contact("p1", "A", "2021-07-01"), "occurred_on"));
     cases.push(("second enrolment", enrolled("p1", "B", "2021-03-01"), "type"));
-    cases.push(("retraction of another participant's event", retracted("p1", "A", "2021-06-01", &b_contact), "data.event_id"));
+    cases.push((
+        "retraction of another participant's event",
+        retracted("p1", "A", "2021-06-01", &b_contact),
+        "data.event_id",
+    ));
     let mut not_uuid = good.clone();
     not_uuid["event_id"] = "P07-first-contact".into();
     cases.push(("non-UUID event_id", not_uuid, "event_id"));
@@ -93,11 +117,17 @@ async fn bad_input_is_refused_naming_event_and_field(store: Store) {
         assert_eq!(head(&server).await, before, "{what} wrote something");
     }
 
-    let text = ndjson(&[good.clone()]);
+    let text = ndjson(std::slice::from_ref(&good));
     let truncated = format!("{text}{}", &text[..text.len() - 10]);
     let (status, body) = post(&server, truncated).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "truncated line: {body}");
-    assert_eq!((body["invalid"][0]["index"].as_u64(), body["invalid"][0]["line"].as_u64()), (Some(1), Some(2)));
+    assert_eq!(
+        (
+            body["invalid"][0]["index"].as_u64(),
+            body["invalid"][0]["line"].as_u64()
+        ),
+        (Some(1), Some(2))
+    );
     assert_eq!(body["invalid"][0]["event_id"], good["event_id"]);
 
     let (status, body) = post(&server, Vec::<u8>::new()).await;
@@ -115,13 +145,21 @@ async fn bad_input_is_refused_naming_event_and_field(store: Store) {
     let (status, body) = post(&server, noise).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "random bytes");
     assert!(body["total"].as_u64().unwrap_or_default() > 100, "{}", body["total"]);
-    assert_eq!(body["invalid"].as_array().map(Vec::len), Some(100), "the report is capped");
+    assert_eq!(
+        body["invalid"].as_array().map(Vec::len),
+        Some(100),
+        "the report is capped"
+    );
     assert_eq!(head(&server).await, before);
 }
 
 async fn a_stale_expected_version_is_409(store: Store) {
     let server = Server::start(&store.args());
-    let (status, _) = post(&server, ndjson(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")])).await;
+    let (status, _) = post(
+        &server,
+        ndjson(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")]),
+    )
+    .await;
     assert_eq!(status, StatusCode::CREATED);
     let mut stale = contact("p1", "A", "2021-01-05");
     stale["expected_version"] = 0.into();
@@ -175,7 +213,10 @@ async fn an_unreachable_log_is_503_with_retry_after_and_nothing_is_lost() {
         .await
         .expect("POST while NATS is down");
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(response.headers().get("retry-after").and_then(|v| v.to_str().ok()), Some("5"));
+    assert_eq!(
+        response.headers().get("retry-after").and_then(|v| v.to_str().ok()),
+        Some("5")
+    );
     let health = reqwest::get(server.url("/healthz")).await.expect("healthz");
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::Utc;
 use futures::stream::BoxStream;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::sqlite::SqliteRow;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
 use tokio::sync::{Mutex, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
@@ -22,9 +22,9 @@ use uuid::Uuid;
 use super::{AppendError, Appended, EventLog, LogError, decode};
 use crate::date::Date;
 use crate::envelope::{NewEvent, RecordedEvent, StoredEvent, StreamKey};
-use crate::vocabulary::EventData;
 use crate::names::Pseudonym;
 use crate::rules::{Dated, KnownEvent, Planner, StateReader, Step, StreamState};
+use crate::vocabulary::EventData;
 
 /// File name of the log inside the data directory.
 pub const FILE_NAME: &str = "events.db";
@@ -80,11 +80,20 @@ impl EmbeddedLog {
             .busy_timeout(Duration::from_secs(30))
             // A larger page cache keeps the id and stream indexes in memory.
             .pragma("cache_size", "-131072");
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events").fetch_one(&pool).await?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&pool)
+            .await?;
         let (appended, _) = watch::channel(head as u64);
-        Ok(Self { pool, write: Mutex::new(()), appended })
+        Ok(Self {
+            pool,
+            write: Mutex::new(()),
+            appended,
+        })
     }
 
     async fn write_batch(&self, batch: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError> {
@@ -106,12 +115,22 @@ impl EmbeddedLog {
                 Step::Append(event) => {
                     let position = head as u64 + rows.len() as u64 + 1;
                     let payload = serde_json::to_string(&event).map_err(|e| LogError::Unavailable(e.to_string()))?;
-                    appended.push(Appended { event_id: event.event_id, position, version: event.version, duplicate: false });
+                    appended.push(Appended {
+                        event_id: event.event_id,
+                        position,
+                        version: event.version,
+                        duplicate: false,
+                    });
                     rows.push((position, event, payload));
                 }
                 Step::Duplicate { event_id, .. } => {
                     duplicates.push(appended.len());
-                    appended.push(Appended { event_id, position: 0, version: 0, duplicate: true });
+                    appended.push(Appended {
+                        event_id,
+                        position: 0,
+                        version: 0,
+                        duplicate: true,
+                    });
                 }
             }
         }
@@ -226,7 +245,11 @@ struct SqliteReader<C> {
 
 impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteReader<C> {
     fn new(conn: C) -> Self {
-        Self { conn, states: HashMap::new(), known: HashMap::new() }
+        Self {
+            conn,
+            states: HashMap::new(),
+            known: HashMap::new(),
+        }
     }
 
     async fn fetch_states(&mut self, keys: &[StreamKey]) -> Result<(), LogError> {
@@ -374,18 +397,19 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn read_stream(&self, key: &StreamKey) -> Result<Vec<StoredEvent>, LogError> {
-        let rows = sqlx::query(
-            "SELECT position, payload FROM events WHERE program = ? AND participant = ? ORDER BY version",
-        )
-        .bind(key.program.as_str())
-        .bind(participant_column(key))
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT position, payload FROM events WHERE program = ? AND participant = ? ORDER BY version")
+                .bind(key.program.as_str())
+                .bind(participant_column(key))
+                .fetch_all(&self.pool)
+                .await?;
         decode_rows(rows)
     }
 
     async fn head(&self) -> Result<u64, LogError> {
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events").fetch_one(&self.pool).await?;
+        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(head as u64)
     }
 

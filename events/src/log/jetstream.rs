@@ -25,8 +25,8 @@ use async_nats::jetstream::{self, Context};
 use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
-use futures::stream::BoxStream;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -130,11 +130,16 @@ impl JetStreamLog {
             Err(e) => return Err(unavailable(e)),
         };
         let events = self.ordered_until(subject, 0, last).await?;
-        let mut cached = Cached { last_sequence: last, ..Cached::default() };
+        let mut cached = Cached {
+            last_sequence: last,
+            ..Cached::default()
+        };
         for stored in &events {
             let e = &stored.event;
             cached.state.apply(e.event_id, e.occurred_on, &e.body);
-            cached.events.insert(e.event_id, KnownEvent::of(key.clone(), e.occurred_on, &e.body));
+            cached
+                .events
+                .insert(e.event_id, KnownEvent::of(key.clone(), e.occurred_on, &e.body));
         }
         Ok((cached, events))
     }
@@ -150,7 +155,9 @@ impl JetStreamLog {
             .stream
             .create_consumer(pull::OrderedConfig {
                 filter_subject,
-                deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: after + 1 },
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: after + 1,
+                },
                 ..Default::default()
             })
             .await
@@ -165,7 +172,12 @@ impl JetStreamLog {
 
     /// Like [`Self::ordered`], but stops at position `until`, which must hold
     /// an event matching the filter.
-    async fn ordered_until(&self, filter_subject: String, after: u64, until: u64) -> Result<Vec<StoredEvent>, LogError> {
+    async fn ordered_until(
+        &self,
+        filter_subject: String,
+        after: u64,
+        until: u64,
+    ) -> Result<Vec<StoredEvent>, LogError> {
         let mut events = Vec::new();
         if until <= after {
             return Ok(events);
@@ -202,11 +214,18 @@ impl JetStreamLog {
             match step {
                 Step::Duplicate { event_id, stream } => {
                     let (position, version) = self.locate(cache, &stream, event_id).await?;
-                    appended.push(Appended { event_id, position, version, duplicate: true });
+                    appended.push(Appended {
+                        event_id,
+                        position,
+                        version,
+                        duplicate: true,
+                    });
                 }
                 Step::Append(event) => {
                     let key = event.stream();
-                    if in_flight.iter().any(|(k, _, _)| *k == key) && !self.settle(cache, &mut in_flight, &mut appended).await? {
+                    if in_flight.iter().any(|(k, _, _)| *k == key)
+                        && !self.settle(cache, &mut in_flight, &mut appended).await?
+                    {
                         return Ok(None);
                     }
                     let expected = cache.get(&key).map(|c| c.last_sequence).unwrap_or(0);
@@ -246,7 +265,9 @@ impl JetStreamLog {
                     if !ack.duplicate {
                         cached.state.apply(event.event_id, event.occurred_on, &event.body);
                         cached.last_sequence = ack.sequence;
-                        cached.events.insert(event.event_id, KnownEvent::of(key, event.occurred_on, &event.body));
+                        cached
+                            .events
+                            .insert(event.event_id, KnownEvent::of(key, event.occurred_on, &event.body));
                     }
                     appended.push(Appended {
                         event_id: event.event_id,
@@ -311,7 +332,10 @@ impl<M: BorrowMut<HashMap<StreamKey, Cached>> + Send> CacheReader<'_, M> {
             let (cached, _) = self.log.load(key).await?;
             self.remember(key.clone(), cached);
         }
-        self.cache.borrow().get(key).ok_or_else(|| LogError::Unavailable("stream cache lost an entry".into()))
+        self.cache
+            .borrow()
+            .get(key)
+            .ok_or_else(|| LogError::Unavailable("stream cache lost an entry".into()))
     }
 }
 
@@ -351,7 +375,10 @@ impl EventLog for JetStreamLog {
         let mut cache = self.cache.lock().await;
         for _ in 0..REPLANS {
             let mut planner = Planner::default();
-            let mut reader = CacheReader { log: self, cache: &mut *cache };
+            let mut reader = CacheReader {
+                log: self,
+                cache: &mut *cache,
+            };
             let steps = planner.plan(&mut reader, batch.clone(), 0, Utc::now()).await?;
             if let Some(appended) = self.publish(&mut cache, steps).await? {
                 return Ok(appended);
@@ -382,6 +409,9 @@ impl EventLog for JetStreamLog {
     }
 
     async fn state_reader(&self) -> Result<Box<dyn StateReader + '_>, LogError> {
-        Ok(Box::new(CacheReader { log: self, cache: HashMap::new() }))
+        Ok(Box::new(CacheReader {
+            log: self,
+            cache: HashMap::new(),
+        }))
     }
 }

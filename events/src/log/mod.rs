@@ -88,8 +88,10 @@ pub trait EventLog: Send + Sync {
 /// Decodes a stored payload, checking its schema version. Version 1 is the
 /// only one so far; a later version adds its upcasting here.
 pub(crate) fn decode(position: u64, payload: &[u8]) -> Result<StoredEvent, LogError> {
-    let event: crate::envelope::RecordedEvent =
-        serde_json::from_slice(payload).map_err(|e| LogError::Unreadable { position, reason: e.to_string() })?;
+    let event: crate::envelope::RecordedEvent = serde_json::from_slice(payload).map_err(|e| LogError::Unreadable {
+        position,
+        reason: e.to_string(),
+    })?;
     if event.schema_version != crate::vocabulary::SCHEMA_VERSION {
         return Err(LogError::Unreadable {
             position,

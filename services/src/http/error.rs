@@ -24,10 +24,14 @@ const RETRY_AFTER_SECONDS: &str = "5";
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let unavailable = |e: &LogError| {
-            let mut response =
-                (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "unavailable", "message": e.to_string()})))
-                    .into_response();
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+            let mut response = (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "unavailable", "message": e.to_string()})),
+            )
+                .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
             response
         };
         match &self {

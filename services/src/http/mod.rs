@@ -37,7 +37,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// Serves the API over a log that is already open.
 pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Result<()> {
-    let state = AppState { log, store: describe(&args.store) };
+    let state = AppState {
+        log,
+        store: describe(&args.store),
+    };
     let listener = tokio::net::TcpListener::bind(args.http).await?;
     // Tests and scripts read the bound address (port 0 picks one) from here.
     println!("utfall listening on http://{}", listener.local_addr()?);
