@@ -181,308 +181,286 @@ impl Generator {
 
     /// One participant's whole history, in order.
     fn participant(&self, p: u64) -> Vec<NewEvent> {
+        let programmes = self.programmes.len() as u64;
+        let (program, starts) = &self.programmes[(p % programmes) as usize];
         let mut rng = self.rng(p);
-        let (program, starts) = &self.programmes[(p % self.programmes.len() as u64) as usize];
-        let who = pseudonym(format!("G{p:07}"));
-        let consultant = pseudonym(format!(
-            "c{}-{}",
-            p % self.programmes.len() as u64,
-            rng.random_range(0..8)
-        ));
+        let consultant = pseudonym(format!("c{}-{}", p % programmes, rng.random_range(0..8)));
         let span = (horizon() - *starts).num_days() - 120;
         let enrolled = *starts + Duration::days(rng.random_range(0..span.max(1)));
-        let length = rng.random_range(90..900);
-        let planned_end = enrolled + Duration::days(length);
+        let planned_end = enrolled + Duration::days(rng.random_range(90..900));
         let exits = planned_end <= horizon() && rng.random_bool(0.85);
-        let end = planned_end.min(horizon());
-        let mut timeline: BTreeMap<(NaiveDate, u32), EventData> = BTreeMap::new();
-        let mut order = 0u32;
-        let mut at = |timeline: &mut BTreeMap<(NaiveDate, u32), EventData>, on: NaiveDate, body: EventData| {
-            order += 1;
-            timeline.insert((on, order), body);
+        let mut history = History {
+            rng,
+            program: program.clone(),
+            who: pseudonym(format!("G{p:07}")),
+            consultant,
+            enrolled,
+            end: planned_end.min(horizon()),
+            timeline: BTreeMap::new(),
         };
-        let day = |rng: &mut ChaCha8Rng, from: NaiveDate| {
-            from + Duration::days(rng.random_range(0..=(end - from).num_days().max(0)))
-        };
+        history.enrolment();
+        history.contacts();
+        history.measurement_waves();
+        history.status_changes();
+        history.services();
+        history.psychiatric_treatment();
+        history.into_events(exits)
+    }
+}
 
-        let gender = *pick(
-            &mut rng,
-            &[
-                (Gender::Female, 45),
-                (Gender::Male, 50),
-                (Gender::Other, 2),
-                (Gender::Unknown, 3),
-            ],
-        );
-        let groups = [("youth", 30), ("immigrant", 25), ("lar", 8), ("rop", 8)];
-        at(
-            &mut timeline,
-            enrolled,
-            EventData::ParticipantEnrolled(ParticipantEnrolled {
-                referral_source: Some(code(pick::<&str>(
-                    &mut rng,
-                    &[
-                        ("nav_caseworker", 50),
-                        ("job_centre", 25),
-                        ("dps", 10),
-                        ("mental_health", 10),
-                        ("self_referral", 5),
-                    ],
-                ))),
-                birth_year: Some(rng.random_range(1960..2006)),
-                gender: Some(gender),
-                target_groups: Some(
-                    groups
-                        .iter()
-                        .filter(|(_, pct)| rng.random_range(0..100) < *pct)
-                        .map(|(g, _)| code(g))
-                        .collect(),
-                ),
-                income_source: Some(code(pick::<&str>(
-                    &mut rng,
-                    &[("social_assistance", 60), ("cash_benefit", 30), ("none", 10)],
-                ))),
-                prior_psychiatric_diagnosis: Some(rng.random_bool(0.4)),
-                physical_challenges: Some(rng.random_bool(0.25)),
-                consultant: Some(consultant.clone()),
-            }),
-        );
-        at(
-            &mut timeline,
-            enrolled,
-            EventData::ConsentRecorded(ConsentRecorded {
-                scope: ConsentScope::FollowUp,
-                given: true,
-            }),
-        );
-        if rng.random_bool(0.7) {
-            at(
-                &mut timeline,
-                enrolled,
-                EventData::ConsentRecorded(ConsentRecorded {
-                    scope: ConsentScope::Evaluation,
-                    given: true,
-                }),
-            );
+const GENDERS: [(Gender, u32); 4] = [
+    (Gender::Female, 45),
+    (Gender::Male, 50),
+    (Gender::Other, 2),
+    (Gender::Unknown, 3),
+];
+const REFERRALS: [(&str, u32); 5] = [
+    ("nav_caseworker", 50),
+    ("job_centre", 25),
+    ("dps", 10),
+    ("mental_health", 10),
+    ("self_referral", 5),
+];
+const INCOMES: [(&str, u32); 3] = [("social_assistance", 60), ("cash_benefit", 30), ("none", 10)];
+const TARGET_GROUPS: [(&str, u32); 4] = [("youth", 30), ("immigrant", 25), ("lar", 8), ("rop", 8)];
+const CONTACT_KINDS: [(ContactKind, u32); 11] = [
+    (ContactKind::Conversation, 30),
+    (ContactKind::Phone, 20),
+    (ContactKind::Sms, 10),
+    (ContactKind::HomeVisit, 8),
+    (ContactKind::WalkAndTalk, 6),
+    (ContactKind::JobSearchHelp, 10),
+    (ContactKind::NetworkMeeting, 5),
+    (ContactKind::GroupSession, 4),
+    (ContactKind::Accompaniment, 4),
+    (ContactKind::Outreach, 2),
+    (ContactKind::Other, 1),
+];
+const STAFF_ROLES: [(StaffRole, u32); 4] = [
+    (StaffRole::JobSpecialist, 40),
+    (StaffRole::HealthSupport, 25),
+    (StaffRole::ActivityCoordinator, 20),
+    (StaffRole::Caseworker, 15),
+];
+const STATUSES: [(Status, u32); 9] = [
+    (Status::Activity, 35),
+    (Status::Employed, 15),
+    (Status::Education, 10),
+    (Status::WageSubsidy, 5),
+    (Status::Apprenticeship, 3),
+    (Status::WorkAssessmentAllowance, 10),
+    (Status::DisabilityPension, 3),
+    (Status::ShelteredWork, 4),
+    (Status::NoActivity, 10),
+];
+const PATHWAYS: [(Pathway, u32); 4] = [
+    (Pathway::DirectApplication, 40),
+    (Pathway::Internship, 30),
+    (Pathway::SupportedEmployment, 25),
+    (Pathway::Other, 5),
+];
+const SETTINGS: [(TreatmentSetting, u32); 3] = [
+    (TreatmentSetting::Outpatient, 70),
+    (TreatmentSetting::Inpatient, 25),
+    (TreatmentSetting::Unknown, 5),
+];
+const EXIT_REASONS: [(ExitReason, u32); 6] = [
+    (ExitReason::Completed, 60),
+    (ExitReason::DroppedOut, 15),
+    (ExitReason::Moved, 8),
+    (ExitReason::Transferred, 10),
+    (ExitReason::Other, 5),
+    (ExitReason::Deceased, 2),
+];
+
+/// One participant's events between enrolment and `end`, built up by kind
+/// and then put in date order.
+struct History {
+    rng: ChaCha8Rng,
+    program: ProgramName,
+    who: Pseudonym,
+    consultant: Pseudonym,
+    enrolled: NaiveDate,
+    end: NaiveDate,
+    /// Keyed by date and insertion order, so same-day events keep their order.
+    timeline: BTreeMap<(NaiveDate, usize), EventData>,
+}
+
+impl History {
+    fn at(&mut self, on: NaiveDate, body: EventData) {
+        let order = self.timeline.len();
+        self.timeline.insert((on, order), body);
+    }
+
+    /// A random day from `from` to the end of participation.
+    fn day_from(&mut self, from: NaiveDate) -> NaiveDate {
+        from + Duration::days(self.rng.random_range(0..=(self.end - from).num_days().max(0)))
+    }
+
+    fn enrolment(&mut self) {
+        let rng = &mut self.rng;
+        let enrolled = EventData::ParticipantEnrolled(ParticipantEnrolled {
+            referral_source: Some(code(pick::<&str>(rng, &REFERRALS))),
+            birth_year: Some(rng.random_range(1960..2006)),
+            gender: Some(*pick(rng, &GENDERS)),
+            target_groups: Some(
+                TARGET_GROUPS
+                    .iter()
+                    .filter(|(_, pct)| rng.random_range(0..100) < *pct)
+                    .map(|(g, _)| code(g))
+                    .collect(),
+            ),
+            income_source: Some(code(pick::<&str>(rng, &INCOMES))),
+            prior_psychiatric_diagnosis: Some(rng.random_bool(0.4)),
+            physical_challenges: Some(rng.random_bool(0.25)),
+            consultant: Some(self.consultant.clone()),
+        });
+        self.at(self.enrolled, enrolled);
+        let consent = |scope| EventData::ConsentRecorded(ConsentRecorded { scope, given: true });
+        self.at(self.enrolled, consent(ConsentScope::FollowUp));
+        if self.rng.random_bool(0.7) {
+            self.at(self.enrolled, consent(ConsentScope::Evaluation));
         }
-        at(
-            &mut timeline,
-            enrolled,
-            EventData::StatusChanged(StatusChanged {
-                status: Status::NoActivity,
-                hours_per_week: None,
-                pathway: None,
-            }),
-        );
+        let status = EventData::StatusChanged(StatusChanged {
+            status: Status::NoActivity,
+            hours_per_week: None,
+            pathway: None,
+        });
+        self.at(self.enrolled, status);
+    }
 
-        let mut contacts = Vec::new();
-        let mut on = enrolled + Duration::days(rng.random_range(1..10));
-        while on <= end {
-            let kind = *pick(
-                &mut rng,
-                &[
-                    (ContactKind::Conversation, 30),
-                    (ContactKind::Phone, 20),
-                    (ContactKind::Sms, 10),
-                    (ContactKind::HomeVisit, 8),
-                    (ContactKind::WalkAndTalk, 6),
-                    (ContactKind::JobSearchHelp, 10),
-                    (ContactKind::NetworkMeeting, 5),
-                    (ContactKind::GroupSession, 4),
-                    (ContactKind::Accompaniment, 4),
-                    (ContactKind::Outreach, 2),
-                    (ContactKind::Other, 1),
-                ],
-            );
-            let staff_role = *pick(
-                &mut rng,
-                &[
-                    (StaffRole::JobSpecialist, 40),
-                    (StaffRole::HealthSupport, 25),
-                    (StaffRole::ActivityCoordinator, 20),
-                    (StaffRole::Caseworker, 15),
-                ],
-            );
-            let body = EventData::ContactRecorded(ContactRecorded {
-                kind,
-                staff_role: Some(staff_role),
+    /// A contact every one to three weeks.
+    fn contacts(&mut self) {
+        let mut on = self.enrolled + Duration::days(self.rng.random_range(1..10));
+        while on <= self.end {
+            let rng = &mut self.rng;
+            let contact = EventData::ContactRecorded(ContactRecorded {
+                kind: *pick(rng, &CONTACT_KINDS),
+                staff_role: Some(*pick(rng, &STAFF_ROLES)),
                 attended: rng.random_bool(0.87),
                 minutes: Some(rng.random_range(1..=12) * 10),
             });
-            contacts.push(on);
-            at(&mut timeline, on, body);
-            on += Duration::days(rng.random_range(7..22));
+            self.at(on, contact);
+            on += Duration::days(self.rng.random_range(7..22));
         }
+    }
 
-        let baseline: f64 = rng.random_range(2.0..4.2);
+    /// COOP/WONCA and self-rated mental health at enrolment, six months and a
+    /// year, tending to improve.
+    fn measurement_waves(&mut self) {
+        let baseline: f64 = self.rng.random_range(2.0..4.2);
         for (wave, offset) in [(1u32, 0i64), (2, 180), (3, 365)] {
-            let when = enrolled + Duration::days(offset + rng.random_range(0..14));
-            if when > end {
+            let when = self.enrolled + Duration::days(offset + self.rng.random_range(0..14));
+            if when > self.end {
                 break;
             }
+            let rng = &mut self.rng;
             let level = baseline - 0.25 * f64::from(wave - 1) * rng.random_range(-0.5..1.5);
+            let mut score = || (level + rng.random_range(-1.0..1.0)).round().clamp(1.0, 5.0);
             let items = Instrument::CoopWonca.items();
-            let answered = if rng.random_bool(0.5) {
-                items.len()
-            } else {
-                items.len() - 1
-            };
-            let scores = items[..answered]
+            let answered = if score() > 2.0 { items.len() } else { items.len() - 1 };
+            let coop = items[..answered]
                 .iter()
-                .map(|item| {
-                    (
-                        item.to_string(),
-                        (level + rng.random_range(-1.0..1.0)).round().clamp(1.0, 5.0),
-                    )
-                })
+                .map(|item| (item.to_string(), score()))
                 .collect();
-            at(
-                &mut timeline,
-                when,
-                EventData::MeasurementRecorded(MeasurementRecorded {
-                    instrument: Instrument::CoopWonca,
-                    wave: Some(wave),
-                    scores,
-                }),
-            );
-            let rating = (level + rng.random_range(-1.0..1.0)).round().clamp(1.0, 5.0);
-            let scores = BTreeMap::from([("rating".to_string(), rating)]);
-            at(
-                &mut timeline,
-                when,
-                EventData::MeasurementRecorded(MeasurementRecorded {
-                    instrument: Instrument::SelfRatedMentalHealth,
-                    wave: Some(wave),
-                    scores,
-                }),
-            );
+            let mental = BTreeMap::from([("rating".to_string(), score())]);
+            for (instrument, scores) in [
+                (Instrument::CoopWonca, coop),
+                (Instrument::SelfRatedMentalHealth, mental),
+            ] {
+                self.at(
+                    when,
+                    EventData::MeasurementRecorded(MeasurementRecorded {
+                        instrument,
+                        wave: Some(wave),
+                        scores,
+                    }),
+                );
+            }
         }
+    }
 
-        let statuses = [
-            (Status::Activity, 35),
-            (Status::Employed, 15),
-            (Status::Education, 10),
-            (Status::WageSubsidy, 5),
-            (Status::Apprenticeship, 3),
-            (Status::WorkAssessmentAllowance, 10),
-            (Status::DisabilityPension, 3),
-            (Status::ShelteredWork, 4),
-            (Status::NoActivity, 10),
-        ];
-        for _ in 0..rng.random_range(1..=4) {
-            let status = *pick(&mut rng, &statuses);
+    fn status_changes(&mut self) {
+        for _ in 0..self.rng.random_range(1..=4) {
+            let rng = &mut self.rng;
+            let status = *pick(rng, &STATUSES);
             let job = status.outcome_group() == OutcomeGroup::Job;
             let body = EventData::StatusChanged(StatusChanged {
                 status,
                 hours_per_week: job.then(|| f64::from(rng.random_range(4..=15u32)) * 2.5),
-                pathway: job.then(|| {
-                    *pick(
-                        &mut rng,
-                        &[
-                            (Pathway::DirectApplication, 40),
-                            (Pathway::Internship, 30),
-                            (Pathway::SupportedEmployment, 25),
-                            (Pathway::Other, 5),
-                        ],
-                    )
-                }),
+                pathway: job.then(|| *pick(rng, &PATHWAYS)),
             });
-            let when = day(&mut rng, enrolled + Duration::days(30).min(end - enrolled));
-            at(&mut timeline, when, body);
+            let first = self.enrolled + Duration::days(30).min(self.end - self.enrolled);
+            let when = self.day_from(first);
+            self.at(when, body);
         }
+    }
 
+    fn services(&mut self) {
         for service in [Service::HealthSupport, Service::JobSupport] {
-            if rng.random_bool(0.6) {
-                let from = day(&mut rng, enrolled);
-                at(
-                    &mut timeline,
-                    from,
-                    EventData::ServiceStarted(ServiceChange { service }),
-                );
-                if rng.random_bool(0.6) {
-                    at(
-                        &mut timeline,
-                        day(&mut rng, from),
-                        EventData::ServiceEnded(ServiceChange { service }),
-                    );
+            if self.rng.random_bool(0.6) {
+                let from = self.day_from(self.enrolled);
+                self.at(from, EventData::ServiceStarted(ServiceChange { service }));
+                if self.rng.random_bool(0.6) {
+                    let to = self.day_from(from);
+                    self.at(to, EventData::ServiceEnded(ServiceChange { service }));
                 }
             }
         }
-        if rng.random_bool(0.08) {
-            let setting = *pick(
-                &mut rng,
-                &[
-                    (TreatmentSetting::Outpatient, 70),
-                    (TreatmentSetting::Inpatient, 25),
-                    (TreatmentSetting::Unknown, 5),
-                ],
-            );
-            at(
-                &mut timeline,
-                day(&mut rng, enrolled),
+    }
+
+    fn psychiatric_treatment(&mut self) {
+        if self.rng.random_bool(0.08) {
+            let setting = *pick(&mut self.rng, &SETTINGS);
+            let when = self.day_from(self.enrolled);
+            self.at(
+                when,
                 EventData::PsychiatricTreatmentStarted(PsychiatricTreatmentStarted { setting }),
             );
         }
+    }
 
+    /// The timeline as events, with a retraction of a mistaken contact for a
+    /// few participants and the exit last.
+    fn into_events(mut self, exits: bool) -> Vec<NewEvent> {
+        let timeline = std::mem::take(&mut self.timeline);
         let mut events: Vec<NewEvent> = timeline
             .into_iter()
-            .map(|((on, _), body)| Self::event(&mut rng, program, Some(&who), on, Some(&consultant), body))
+            .map(|((on, _), body)| self.event(on, body))
             .collect();
-
-        if !contacts.is_empty() && rng.random_bool(0.02) {
-            let target = events
-                .iter()
-                .find(|e| matches!(e.body, EventData::ContactRecorded(_)))
-                .map(|e| (e.event_id, e.occurred_on.0));
-            if let Some((event_id, on)) = target {
-                let when = (on + Duration::days(rng.random_range(0..30))).min(end);
-                let body = EventData::EventRetracted(EventRetracted {
-                    event_id,
-                    reason: code("entered_in_error"),
-                });
-                let retraction = Self::event(&mut rng, program, Some(&who), when, Some(&consultant), body);
-                let at = events.partition_point(|e| e.occurred_on.0 <= when);
-                events.insert(at, retraction);
-            }
+        let first_contact = events
+            .iter()
+            .find(|e| matches!(e.body, EventData::ContactRecorded(_)))
+            .map(|e| (e.event_id, e.occurred_on.0));
+        if let Some((event_id, on)) = first_contact
+            && self.rng.random_bool(0.02)
+        {
+            let when = (on + Duration::days(self.rng.random_range(0..30))).min(self.end);
+            let body = EventData::EventRetracted(EventRetracted {
+                event_id,
+                reason: code("entered_in_error"),
+            });
+            let at = events.partition_point(|e| e.occurred_on.0 <= when);
+            events.insert(at, self.event(when, body));
         }
         if exits {
-            let reason = *pick(
-                &mut rng,
-                &[
-                    (ExitReason::Completed, 60),
-                    (ExitReason::DroppedOut, 15),
-                    (ExitReason::Moved, 8),
-                    (ExitReason::Transferred, 10),
-                    (ExitReason::Other, 5),
-                    (ExitReason::Deceased, 2),
-                ],
-            );
+            let reason = *pick(&mut self.rng, &EXIT_REASONS);
             if reason == ExitReason::Moved {
-                let moved = EventData::StatusChanged(StatusChanged {
+                let moved = StatusChanged {
                     status: Status::Moved,
                     hours_per_week: None,
                     pathway: None,
-                });
-                events.push(Self::event(
-                    &mut rng,
-                    program,
-                    Some(&who),
-                    end,
-                    Some(&consultant),
-                    moved,
-                ));
+                };
+                events.push(self.event(self.end, EventData::StatusChanged(moved)));
             }
-            let exited = EventData::ParticipantExited(ParticipantExited { reason });
-            events.push(Self::event(
-                &mut rng,
-                program,
-                Some(&who),
-                end,
-                Some(&consultant),
-                exited,
-            ));
+            events.push(self.event(self.end, EventData::ParticipantExited(ParticipantExited { reason })));
         }
         events
+    }
+
+    fn event(&mut self, on: NaiveDate, body: EventData) -> NewEvent {
+        let (program, who, by) = (&self.program, &self.who, &self.consultant);
+        Generator::event(&mut self.rng, program, Some(who), on, Some(by), body)
     }
 }
 

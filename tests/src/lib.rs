@@ -116,6 +116,20 @@ impl Store {
     }
 }
 
+/// Runs each named `async fn(Store)` once against the embedded store and
+/// once against JetStream, as `embedded::name` and `jetstream::name`.
+#[macro_export]
+macro_rules! for_both_stores {
+    ($($test:ident),* $(,)?) => {
+        mod embedded {
+            $(#[tokio::test] async fn $test() { super::$test($crate::Store::embedded()).await })*
+        }
+        mod jetstream {
+            $(#[tokio::test] async fn $test() { super::$test($crate::Store::jetstream()).await })*
+        }
+    };
+}
+
 /// Runs `utfall` with arguments, optionally feeding standard input.
 pub fn run_utfall(args: &[String], stdin: Option<&[u8]>) -> std::process::Output {
     let mut child = Command::new(utfall_bin())

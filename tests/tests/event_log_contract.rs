@@ -277,18 +277,7 @@ async fn next_event(tail: &mut BoxStream<'static, Result<StoredEvent, LogError>>
     item.expect("tail does not end").expect("tail event")
 }
 
-macro_rules! contract {
-    ($($test:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test] async fn $test() { super::$test(utfall_tests::Store::embedded()).await })*
-        }
-        mod jetstream {
-            $(#[tokio::test] async fn $test() { super::$test(utfall_tests::Store::jetstream()).await })*
-        }
-    };
-}
-
-contract!(
+utfall_tests::for_both_stores!(
     appends_in_order_with_positions_and_versions,
     a_retried_batch_is_stored_once,
     a_stale_expected_version_conflicts_and_writes_nothing,

@@ -41,6 +41,27 @@ async fn ingest_until(server_base: String, stop: tokio::sync::watch::Receiver<bo
     acknowledged
 }
 
+async fn enrol_one_participant(server: &Server) {
+    let setup = reqwest::Client::new()
+        .post(server.url("/v1/events"))
+        .body(ndjson(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")]))
+        .send()
+        .await
+        .expect("setup");
+    assert_eq!(setup.status(), StatusCode::CREATED);
+}
+
+async fn assert_none_lost(acknowledged: Vec<String>, store: &Store) {
+    assert!(
+        acknowledged.len() > 100,
+        "only {} events were acknowledged",
+        acknowledged.len()
+    );
+    let stored = stored_ids(store).await;
+    let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
+    assert!(lost.is_empty(), "{} acknowledged events lost", lost.len());
+}
+
 async fn stored_ids(store: &Store) -> HashSet<String> {
     let log = store.open().await;
     let mut ids = HashSet::new();
@@ -58,29 +79,14 @@ async fn stored_ids(store: &Store) -> HashSet<String> {
 async fn a_killed_server_loses_no_acknowledged_event() {
     let store = Store::embedded();
     let mut server = Server::start(&store.args());
-    let setup = reqwest::Client::new()
-        .post(server.url("/v1/events"))
-        .body(ndjson(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")]))
-        .send()
-        .await
-        .expect("setup");
-    assert_eq!(setup.status(), StatusCode::CREATED);
+    enrol_one_participant(&server).await;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let writer = tokio::spawn(ingest_until(server.base.clone(), stopped));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.kill();
     let _ = stop.send(true);
-    let acknowledged = writer.await.expect("writer");
-    assert!(
-        acknowledged.len() > 100,
-        "only {} events were acknowledged",
-        acknowledged.len()
-    );
-
-    let stored = stored_ids(&store).await;
-    let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(lost.is_empty(), "{} acknowledged events lost", lost.len());
+    assert_none_lost(writer.await.expect("writer"), &store).await;
 }
 
 #[tokio::test]
@@ -88,13 +94,7 @@ async fn a_restarted_nats_server_loses_no_acknowledged_event() {
     let mut nats = ThrowawayNats::start();
     let store = Store::jetstream_at(nats.url.clone());
     let server = Server::start(&store.args());
-    let setup = reqwest::Client::new()
-        .post(server.url("/v1/events"))
-        .body(ndjson(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")]))
-        .send()
-        .await
-        .expect("setup");
-    assert_eq!(setup.status(), StatusCode::CREATED);
+    enrol_one_participant(&server).await;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let writer = tokio::spawn(ingest_until(server.base.clone(), stopped));
@@ -102,16 +102,7 @@ async fn a_restarted_nats_server_loses_no_acknowledged_event() {
     nats.restart();
     tokio::time::sleep(Duration::from_millis(3000)).await;
     let _ = stop.send(true);
-    let acknowledged = writer.await.expect("writer");
-    assert!(
-        acknowledged.len() > 100,
-        "only {} events were acknowledged",
-        acknowledged.len()
-    );
-
-    let stored = stored_ids(&store).await;
-    let lost: Vec<_> = acknowledged.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(lost.is_empty(), "{} acknowledged events lost", lost.len());
+    assert_none_lost(writer.await.expect("writer"), &store).await;
     // The server keeps accepting events after NATS came back.
     let after = reqwest::Client::new()
         .post(server.url("/v1/events"))

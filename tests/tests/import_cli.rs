@@ -98,18 +98,7 @@ async fn standard_input_and_json_arrays_are_read(store: Store) {
     assert_eq!(store.open().await.head().await.expect("head"), 2);
 }
 
-macro_rules! for_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test] async fn $test() { super::$test(utfall_tests::Store::embedded()).await })*
-        }
-        mod jetstream {
-            $(#[tokio::test] async fn $test() { super::$test(utfall_tests::Store::jetstream()).await })*
-        }
-    };
-}
-
-for_both_stores!(
+utfall_tests::for_both_stores!(
     fixtures_import_once,
     a_file_with_a_bad_event_is_refused_whole,
     standard_input_and_json_arrays_are_read

@@ -179,18 +179,7 @@ async fn an_over_large_body_is_413(store: Store) {
     assert_eq!(head(&server).await, 0);
 }
 
-macro_rules! for_both_stores {
-    ($($test:ident),* $(,)?) => {
-        mod embedded {
-            $(#[tokio::test] async fn $test() { super::$test(utfall_tests::Store::embedded()).await })*
-        }
-        mod jetstream {
-            $(#[tokio::test] async fn $test() { super::$test(utfall_tests::Store::jetstream()).await })*
-        }
-    };
-}
-
-for_both_stores!(
+utfall_tests::for_both_stores!(
     fixtures_are_accepted_once,
     bad_input_is_refused_naming_event_and_field,
     a_stale_expected_version_is_409,
