@@ -1,3 +1,20 @@
 //! Projectors that fold the event log into read models (PostgreSQL or
-//! SQLite) and into the Arrow/Parquet analytics lake, with checkpoints and
-//! rebuild. Filled by the projections issue; depends on `utfall-events` only.
+//! SQLite) — and, next, into the Arrow/Parquet analytics lake — with
+//! checkpoints kept in the same transaction as the writes. Depends on
+//! `utfall-events` only.
+
+pub mod read_models;
+
+pub use read_models::ReadModels;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectionError {
+    #[error("read-model database: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Log(#[from] utfall_events::LogError),
+    #[error("read models hold an unreadable event: {0}")]
+    Corrupt(String),
+    #[error("no read model named {0}")]
+    UnknownTable(String),
+}

@@ -33,6 +33,32 @@ fn resolve(addr: &str) -> SocketAddr {
         .unwrap_or_else(|| panic!("cannot resolve {addr}"))
 }
 
+/// The PostgreSQL server the test command provides (an admin URL).
+pub fn database_url() -> String {
+    std::env::var("UTFALL_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A new, empty PostgreSQL database for one test; its URL.
+pub async fn fresh_database() -> String {
+    use sqlx::Connection;
+    let admin = database_url();
+    let mut conn = sqlx::PgConnection::connect(&admin)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is not reachable at {admin} (run the tests with scripts/test): {e}"));
+    let name = unique("utfall_test_");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let base = admin.rsplit_once('/').map(|(base, _)| base).unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+/// A new SQLite read-model database in `dir`; its URL.
+pub fn sqlite_url(dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("read.db").display())
+}
+
 /// A name no other test uses, for streams, subjects and databases.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::new_v4().simple())

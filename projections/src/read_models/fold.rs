@@ -1,0 +1,389 @@
+//! How each event changes the read models, inside the caller's transaction.
+//!
+//! Status spells and service periods depend on every status or service event
+//! of the participant in valid-time order (a late record may fall between
+//! two earlier ones), so they are derived again from the participant's rows
+//! in `events` whenever one arrives. A retraction marks the event retracted
+//! and derives all of the participant's rows again from the events left.
+
+use chrono::SecondsFormat;
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+use utfall_events::vocabulary::{OutcomeGroup, Status};
+use utfall_events::{EventData, StoredEvent};
+
+use super::schema::PARTICIPANT_TABLES;
+use crate::ProjectionError;
+
+// Statements that bind a nullable float are not kept prepared: sqlx 0.9's
+// database-independent driver sends a NULL f64 as a 4-byte float, and
+// PostgreSQL would keep that parameter type for the later non-NULL values.
+
+/// The wire name of a closed value (`employed`, `coop_wonca`, `>=` …).
+fn code<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => other.map(|v| v.to_string()).unwrap_or_default(),
+    }
+}
+
+fn data_json(body: &EventData) -> String {
+    serde_json::to_value(body)
+        .ok()
+        .and_then(|mut v| v.get_mut("data").map(serde_json::Value::take))
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Records the event in `events` and applies it to the other read models.
+pub async fn apply(conn: &mut AnyConnection, stored: &StoredEvent) -> Result<(), ProjectionError> {
+    let e = &stored.event;
+    sqlx::query(
+        "INSERT INTO events (position, event_id, program, participant, version, type, occurred_on, recorded_at,
+                             recorded_by, retracted, data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(stored.position as i64)
+    .bind(e.event_id.to_string())
+    .bind(e.program.to_string())
+    .bind(e.participant.as_ref().map(ToString::to_string))
+    .bind(e.version as i64)
+    .bind(e.body.type_name())
+    .bind(e.occurred_on.to_string())
+    .bind(e.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true))
+    .bind(e.recorded_by.as_ref().map(ToString::to_string))
+    .bind(false)
+    .bind(data_json(&e.body))
+    .execute(&mut *conn)
+    .await?;
+    let who = Who {
+        program: e.program.to_string(),
+        participant: e.participant.as_ref().map(ToString::to_string),
+    };
+    match &e.body {
+        EventData::EventRetracted(r) => {
+            sqlx::query("UPDATE events SET retracted = $1 WHERE event_id = $2")
+                .bind(true)
+                .bind(r.event_id.to_string())
+                .execute(&mut *conn)
+                .await?;
+            refold(conn, &who).await
+        }
+        body => derive(conn, &who, &e.occurred_on.to_string(), body, true).await,
+    }
+}
+
+struct Who {
+    program: String,
+    participant: Option<String>,
+}
+
+impl Who {
+    fn participant(&self) -> &str {
+        self.participant.as_deref().unwrap_or_default()
+    }
+}
+
+/// Applies an event to every read model but `events`. `refresh` says whether
+/// to derive status spells and services again now (a refold does it once at
+/// the end instead).
+async fn derive(
+    conn: &mut AnyConnection,
+    who: &Who,
+    on: &str,
+    body: &EventData,
+    refresh: bool,
+) -> Result<(), ProjectionError> {
+    let (program, participant) = (who.program.as_str(), who.participant());
+    match body {
+        EventData::ProgramDefined(p) => {
+            sqlx::query(
+                "INSERT INTO programs (program, name, organisation, country, starts_on, ends_on, planned_participants,
+                                       budget_amount, budget_currency)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (program) DO UPDATE SET name = excluded.name, organisation = excluded.organisation,
+                   country = excluded.country, starts_on = excluded.starts_on, ends_on = excluded.ends_on,
+                   planned_participants = excluded.planned_participants, budget_amount = excluded.budget_amount,
+                   budget_currency = excluded.budget_currency",
+            )
+            .persistent(false)
+            .bind(program)
+            .bind(p.name.as_str())
+            .bind(p.organisation.as_str())
+            .bind(p.country.as_str())
+            .bind(p.starts_on.to_string())
+            .bind(p.ends_on.map(|d| d.to_string()))
+            .bind(p.planned_participants.map(i64::from))
+            .bind(p.budget.as_ref().map(|b| b.amount))
+            .bind(p.budget.as_ref().map(|b| b.currency.clone()))
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::TargetsSet(t) => {
+            sqlx::query("DELETE FROM targets WHERE program = $1")
+                .bind(program)
+                .execute(&mut *conn)
+                .await?;
+            for target in &t.targets {
+                sqlx::query("INSERT INTO targets (program, metric, op, value, set_on) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(program)
+                    .bind(code(&target.metric))
+                    .bind(code(&target.op))
+                    .bind(target.value)
+                    .bind(on)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+        }
+        EventData::ParticipantEnrolled(p) => {
+            let groups = p
+                .target_groups
+                .as_ref()
+                .map(|g| serde_json::to_string(g).unwrap_or_default());
+            sqlx::query(
+                "INSERT INTO participants (program, participant, enrolled_on, birth_year, gender, referral_source,
+                   target_groups, income_source, prior_psychiatric_diagnosis, physical_challenges, consultant)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(program)
+            .bind(participant)
+            .bind(on)
+            .bind(p.birth_year.map(i64::from))
+            .bind(p.gender.as_ref().map(code))
+            .bind(p.referral_source.as_ref().map(|c| c.as_str().to_string()))
+            .bind(groups)
+            .bind(p.income_source.as_ref().map(|c| c.as_str().to_string()))
+            .bind(p.prior_psychiatric_diagnosis)
+            .bind(p.physical_challenges)
+            .bind(p.consultant.as_ref().map(ToString::to_string))
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::ContactRecorded(c) => {
+            sqlx::query(
+                "INSERT INTO contacts (program, participant, occurred_on, kind, staff_role, attended, minutes)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(program)
+            .bind(participant)
+            .bind(on)
+            .bind(code(&c.kind))
+            .bind(c.staff_role.as_ref().map(code))
+            .bind(c.attended)
+            .bind(c.minutes.map(i64::from))
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::MeasurementRecorded(m) => {
+            let instrument = code(&m.instrument);
+            let wave = m.wave.map(i64::from);
+            for (item, score) in &m.scores {
+                sqlx::query(
+                    "INSERT INTO measurements (program, participant, instrument, wave, occurred_on, item, score)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(program)
+                .bind(participant)
+                .bind(instrument.as_str())
+                .bind(wave)
+                .bind(on)
+                .bind(item.as_str())
+                .bind(*score)
+                .execute(&mut *conn)
+                .await?;
+            }
+            let composite = m.scores.values().sum::<f64>() / m.scores.len().max(1) as f64;
+            sqlx::query(
+                "INSERT INTO measurement_scores (program, participant, instrument, wave, occurred_on, composite)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(program)
+            .bind(participant)
+            .bind(instrument.as_str())
+            .bind(wave)
+            .bind(on)
+            .bind(composite)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::StatusChanged(_) if refresh => refresh_statuses(conn, who).await?,
+        EventData::ServiceStarted(_) | EventData::ServiceEnded(_) if refresh => refresh_services(conn, who).await?,
+        EventData::PsychiatricTreatmentStarted(_) => {
+            sqlx::query(
+                "UPDATE participants SET psychiatric_treatment_on =
+                   CASE WHEN psychiatric_treatment_on IS NULL OR psychiatric_treatment_on > $1 THEN $1
+                        ELSE psychiatric_treatment_on END
+                 WHERE program = $2 AND participant = $3",
+            )
+            .bind(on)
+            .bind(program)
+            .bind(participant)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::ParticipantExited(x) => {
+            sqlx::query(
+                "UPDATE participants SET exited_on = $1, exit_reason = $2 WHERE program = $3 AND participant = $4",
+            )
+            .bind(on)
+            .bind(code(&x.reason))
+            .bind(program)
+            .bind(participant)
+            .execute(&mut *conn)
+            .await?;
+        }
+        EventData::StatusChanged(_)
+        | EventData::ServiceStarted(_)
+        | EventData::ServiceEnded(_)
+        | EventData::ConsentRecorded(_)
+        | EventData::EventRetracted(_) => {}
+    }
+    Ok(())
+}
+
+/// The participant's events still in force, in log order, as (date, body).
+async fn events_in_force(
+    conn: &mut AnyConnection,
+    who: &Who,
+    types: &str,
+) -> Result<Vec<(String, EventData)>, ProjectionError> {
+    // `types` is one of the fixed filters below, never input.
+    let sql = format!(
+        "SELECT type, occurred_on, data FROM events
+         WHERE program = $1 AND participant = $2 AND retracted = $3 {types} ORDER BY position"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(who.program.as_str())
+        .bind(who.participant())
+        .bind(false)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            let kind: String = row.try_get(0)?;
+            let on: String = row.try_get(1)?;
+            let data: String = row.try_get(2)?;
+            let data = serde_json::from_str(&data).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
+            let body = EventData::from_wire(&kind, data)
+                .map_err(|(field, message)| ProjectionError::Corrupt(format!("{field}: {message}")))?;
+            Ok((on, body))
+        })
+        .collect()
+}
+
+/// Derives the participant's status spells and current status again.
+async fn refresh_statuses(conn: &mut AnyConnection, who: &Who) -> Result<(), ProjectionError> {
+    let mut statuses: Vec<(String, Status, Option<f64>, Option<String>)> =
+        events_in_force(conn, who, "AND type = 'status_changed'")
+            .await?
+            .into_iter()
+            .filter_map(|(on, body)| match body {
+                EventData::StatusChanged(s) => Some((on, s.status, s.hours_per_week, s.pathway.as_ref().map(code))),
+                _ => None,
+            })
+            .collect();
+    // Valid-time order; same-day changes keep their log order (stable sort).
+    statuses.sort_by(|a, b| a.0.cmp(&b.0));
+    let (program, participant) = (who.program.as_str(), who.participant());
+    sqlx::query("DELETE FROM status_spells WHERE program = $1 AND participant = $2")
+        .bind(program)
+        .bind(participant)
+        .execute(&mut *conn)
+        .await?;
+    for (i, (from_on, status, hours, pathway)) in statuses.iter().enumerate() {
+        let to_on = statuses.get(i + 1).map(|next| next.0.clone());
+        sqlx::query(
+            "INSERT INTO status_spells (program, participant, status, outcome_group, from_on, to_on, hours_per_week, pathway)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .persistent(false)
+        .bind(program)
+        .bind(participant)
+        .bind(code(status))
+        .bind(code(&status.outcome_group()))
+        .bind(from_on.as_str())
+        .bind(to_on)
+        .bind(*hours)
+        .bind(pathway.clone())
+        .execute(&mut *conn)
+        .await?;
+    }
+    let first = |group: OutcomeGroup| {
+        statuses
+            .iter()
+            .find(|s| s.1.outcome_group() == group)
+            .map(|s| s.0.clone())
+    };
+    let current = statuses.last();
+    sqlx::query(
+        "UPDATE participants SET current_status = $1, current_outcome_group = $2, current_status_since = $3,
+           first_job_on = $4, first_education_on = $5
+         WHERE program = $6 AND participant = $7",
+    )
+    .bind(current.map(|s| code(&s.1)))
+    .bind(current.map(|s| code(&s.1.outcome_group())))
+    .bind(current.map(|s| s.0.clone()))
+    .bind(first(OutcomeGroup::Job))
+    .bind(first(OutcomeGroup::Education))
+    .bind(program)
+    .bind(participant)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Derives the participant's service periods again: an end closes the
+/// latest open period of the same service.
+async fn refresh_services(conn: &mut AnyConnection, who: &Who) -> Result<(), ProjectionError> {
+    let mut changes = events_in_force(conn, who, "AND type IN ('service_started', 'service_ended')").await?;
+    changes.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut periods: Vec<(String, String, Option<String>)> = Vec::new();
+    for (on, body) in changes {
+        match body {
+            EventData::ServiceStarted(s) => periods.push((code(&s.service), on, None)),
+            EventData::ServiceEnded(s) => {
+                let service = code(&s.service);
+                if let Some(open) = periods.iter_mut().rev().find(|p| p.0 == service && p.2.is_none()) {
+                    open.2 = Some(on);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (program, participant) = (who.program.as_str(), who.participant());
+    sqlx::query("DELETE FROM services WHERE program = $1 AND participant = $2")
+        .bind(program)
+        .bind(participant)
+        .execute(&mut *conn)
+        .await?;
+    for (service, from_on, to_on) in periods {
+        sqlx::query("INSERT INTO services (program, participant, service, from_on, to_on) VALUES ($1, $2, $3, $4, $5)")
+            .bind(program)
+            .bind(participant)
+            .bind(service)
+            .bind(from_on)
+            .bind(to_on)
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Derives every read-model row of the participant again from their events
+/// still in force (after a retraction).
+async fn refold(conn: &mut AnyConnection, who: &Who) -> Result<(), ProjectionError> {
+    for table in PARTICIPANT_TABLES {
+        // Table names come from the fixed list in `schema`.
+        let sql = format!("DELETE FROM {table} WHERE program = $1 AND participant = $2");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(who.program.as_str())
+            .bind(who.participant())
+            .execute(&mut *conn)
+            .await?;
+    }
+    for (on, body) in events_in_force(conn, who, "").await? {
+        derive(conn, who, &on, &body, false).await?;
+    }
+    refresh_statuses(conn, who).await?;
+    refresh_services(conn, who).await
+}

@@ -1,0 +1,211 @@
+//! The read-model projector against real PostgreSQL and SQLite.
+
+use std::collections::BTreeMap;
+
+use utfall_projections::ReadModels;
+use utfall_projections::read_models::schema::TABLES;
+use utfall_tests::wire::*;
+use utfall_tests::{Store, fixture, fresh_database, sqlite_url};
+
+async fn load_fixtures(store: &Store) -> std::sync::Arc<dyn utfall_events::EventLog> {
+    let log = store.open().await;
+    for name in ["optimist", "sja-meg"] {
+        let events = std::fs::read(fixture(name)).expect("fixture");
+        log.append(utfall_events::wire::parse_batch(&events).expect("fixture parses"))
+            .await
+            .expect("append fixture");
+    }
+    log
+}
+
+async fn dump_all(models: &ReadModels) -> BTreeMap<&'static str, Vec<Vec<String>>> {
+    let mut tables = BTreeMap::new();
+    for table in TABLES {
+        tables.insert(table, models.dump(table).await.expect("dump"));
+    }
+    tables
+}
+
+#[tokio::test]
+async fn fixtures_give_identical_read_models_in_postgresql_and_sqlite() {
+    let store = Store::embedded();
+    let log = load_fixtures(&store).await;
+    let postgres = ReadModels::connect(&fresh_database().await)
+        .await
+        .expect("PostgreSQL read models");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let sqlite = ReadModels::connect(&sqlite_url(dir.path()))
+        .await
+        .expect("SQLite read models");
+    assert_eq!(
+        postgres
+            .catch_up(log.as_ref(), 500)
+            .await
+            .expect("project into PostgreSQL"),
+        1618
+    );
+    assert_eq!(
+        sqlite.catch_up(log.as_ref(), 300).await.expect("project into SQLite"),
+        1618
+    );
+
+    let (pg, lite) = (dump_all(&postgres).await, dump_all(&sqlite).await);
+    for table in TABLES {
+        // The published fixtures set no targets.
+        assert!(table == "targets" || !pg[table].is_empty(), "{table} is empty");
+        assert_eq!(pg[table], lite[table], "{table} differs between PostgreSQL and SQLite");
+    }
+    assert_eq!(pg["events"].len(), 1618);
+    assert_eq!(pg["participants"].len(), 15 + 32);
+}
+
+#[tokio::test]
+async fn optimist_status_distribution_matches_the_published_report() {
+    let store = Store::embedded();
+    let log = load_fixtures(&store).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let models = ReadModels::connect(&sqlite_url(dir.path())).await.expect("read models");
+    models.catch_up(log.as_ref(), 1000).await.expect("project");
+    // participants columns: program (0) … current_outcome_group (14).
+    let mut groups = BTreeMap::new();
+    for row in models
+        .dump("participants")
+        .await
+        .expect("dump")
+        .iter()
+        .filter(|r| r[0] == "optimist")
+    {
+        *groups.entry(row[14].clone()).or_insert(0) += 1;
+    }
+    let expected: BTreeMap<String, i32> = [("job", 5), ("activity", 5), ("moved", 2), ("benefit", 1), ("none", 2)]
+        .map(|(g, n)| (g.to_string(), n))
+        .into();
+    assert_eq!(groups, expected);
+}
+
+#[tokio::test]
+async fn a_page_delivered_twice_is_applied_once() {
+    let store = Store::embedded();
+    let log = store.open().await;
+    log.append(parse(&[
+        program_defined("p1"),
+        enrolled("p1", "A", "2021-01-04"),
+        contact("p1", "A", "2021-01-05"),
+    ]))
+    .await
+    .expect("append");
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let models = ReadModels::connect(&sqlite_url(dir.path())).await.expect("read models");
+    let page = log.read(0, 100).await.expect("read");
+    models.apply(&page).await.expect("first delivery");
+    models.apply(&page).await.expect("second delivery");
+    models.apply(&page[1..]).await.expect("partial redelivery");
+    assert_eq!(models.dump("contacts").await.expect("dump").len(), 1);
+    assert_eq!(models.dump("events").await.expect("dump").len(), 3);
+    assert_eq!(models.position().await.expect("position"), 3);
+}
+
+#[tokio::test]
+async fn retractions_undo_their_event_and_match_a_clean_rebuild() {
+    let store = Store::embedded();
+    let log = store.open().await;
+    let wrong_status = status_changed("p1", "A", "2021-03-01", "employed");
+    let wrong_contact = contact("p1", "A", "2021-02-01");
+    let setup = vec![
+        program_defined("p1"),
+        enrolled("p1", "A", "2021-01-04"),
+        status_changed("p1", "A", "2021-01-04", "no_activity"),
+        wrong_contact.clone(),
+        contact("p1", "A", "2021-02-08"),
+        wrong_status.clone(),
+        // Recorded late: happened between the two earlier statuses.
+        status_changed("p1", "A", "2021-02-01", "activity"),
+    ];
+    log.append(parse(&setup)).await.expect("setup");
+    let pg = ReadModels::connect(&fresh_database().await).await.expect("read models");
+    pg.catch_up(log.as_ref(), 100).await.expect("project");
+    let spells = pg.dump("status_spells").await.expect("dump");
+    let mut spells: Vec<(&str, &str, &str)> = spells
+        .iter()
+        .map(|r| (r[4].as_str(), r[5].as_str(), r[2].as_str()))
+        .collect();
+    spells.sort();
+    assert_eq!(
+        spells,
+        [
+            ("2021-01-04", "2021-02-01", "no_activity"),
+            ("2021-02-01", "2021-03-01", "activity"),
+            ("2021-03-01", "NULL", "employed")
+        ]
+    );
+
+    log.append(parse(&[
+        retracted("p1", "A", "2021-03-05", &wrong_status),
+        retracted("p1", "A", "2021-03-05", &wrong_contact),
+    ]))
+    .await
+    .expect("retractions");
+    pg.catch_up(log.as_ref(), 1)
+        .await
+        .expect("project retractions one at a time");
+    let participant = &pg.dump("participants").await.expect("dump")[0];
+    assert_eq!(
+        (participant[13].as_str(), participant[14].as_str()),
+        ("activity", "activity")
+    );
+    assert_eq!(participant[16], "NULL", "no first job once the job is retracted");
+    assert_eq!(pg.dump("contacts").await.expect("dump").len(), 1);
+    let retracted_flags: Vec<String> = pg
+        .dump("events")
+        .await
+        .expect("dump")
+        .iter()
+        .map(|r| r[9].clone())
+        .collect();
+    assert_eq!(retracted_flags.iter().filter(|f| *f == "1").count(), 2);
+
+    let rebuilt = ReadModels::connect(&fresh_database().await).await.expect("read models");
+    rebuilt.catch_up(log.as_ref(), 1000).await.expect("rebuild");
+    assert_eq!(
+        dump_all(&pg).await,
+        dump_all(&rebuilt).await,
+        "incremental and rebuilt read models differ"
+    );
+}
+
+#[tokio::test]
+async fn a_generated_history_projects_alike_everywhere_and_page_by_page() {
+    let generated = utfall_tests::run_utfall(&["gen".into(), "--participants".into(), "200".into()], None);
+    assert!(generated.status.success());
+    let store = Store::embedded();
+    let log = store.open().await;
+    let appended = log
+        .append(utfall_events::wire::parse_batch(&generated.stdout).expect("generated events parse"))
+        .await;
+    let head = appended.expect("generated events are valid").len() as u64;
+
+    let incremental = ReadModels::connect(&fresh_database().await)
+        .await
+        .expect("PostgreSQL read models");
+    assert_eq!(
+        incremental
+            .catch_up(log.as_ref(), 7)
+            .await
+            .expect("project in small pages"),
+        head
+    );
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let rebuilt = ReadModels::connect(&sqlite_url(dir.path()))
+        .await
+        .expect("SQLite read models");
+    assert_eq!(
+        rebuilt.catch_up(log.as_ref(), 5000).await.expect("project in one go"),
+        head
+    );
+    let (pg, lite) = (dump_all(&incremental).await, dump_all(&rebuilt).await);
+    assert!(
+        pg["events"].iter().any(|row| row[9] == "1"),
+        "the generated history holds retractions"
+    );
+    assert_eq!(pg, lite);
+}
