@@ -3,8 +3,10 @@
 //! checkpoints kept in the same transaction as the writes. Depends on
 //! `utfall-events` only.
 
+pub mod follow;
 pub mod read_models;
 
+pub use follow::{ProjectorStatus, follow};
 pub use read_models::ReadModels;
 
 #[derive(Debug, thiserror::Error)]

@@ -26,6 +26,7 @@ fn store_args(data_dir: std::path::PathBuf, nats: Option<(String, String)>) -> S
         nats_subject_prefix: format!("bench.{}", stream.to_lowercase()),
         nats_stream: stream,
         nats_replicas: 1,
+        database: None,
     }
 }
 

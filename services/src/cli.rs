@@ -22,6 +22,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Load the two real demo programmes into the store, then run the HTTP API.
     Demo(ServeArgs),
+    /// Run only the projector: keep the read models current (for docker compose).
+    Project(ProjectArgs),
     /// Validate event files (NDJSON or a JSON array; `-` for stdin) and append them to the log.
     /// Nothing is written if any event is rejected.
     Import(ImportArgs),
@@ -49,6 +51,15 @@ pub struct StoreArgs {
     /// JetStream replicas for the stream when it is created (1, 3 or 5).
     #[arg(long, env = "UTFALL_NATS_REPLICAS", default_value_t = 1)]
     pub nats_replicas: usize,
+    /// Read-model database (`postgres://…`); default: `read.db` (SQLite) in the data directory.
+    #[arg(long, env = "UTFALL_DATABASE_URL")]
+    pub database: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ProjectArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Args, Debug)]

@@ -1,16 +1,9 @@
 //! The `utfall` binary: configuration, commands and process wiring.
 
-mod cli;
-mod demo;
-mod http;
-mod import;
-mod store;
-mod synthetic;
-
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-
-use crate::cli::{Cli, Command};
+use utfall::cli::{Cli, Command};
+use utfall::{demo, http, import, project, synthetic};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -22,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => http::serve(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Project(args) => project::run(args).await,
         Command::Import(args) => {
             let outcome = import::run(args).await?;
             if outcome.rejected > 0 {

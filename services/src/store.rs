@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+use anyhow::Context;
+use utfall_projections::ReadModels;
+
 use utfall_events::log::embedded::EmbeddedLog;
 use utfall_events::log::jetstream::{JetStreamConfig, JetStreamLog};
 use utfall_events::{EventLog, LogError};
@@ -21,6 +24,22 @@ pub async fn open_log(args: &StoreArgs) -> Result<Arc<dyn EventLog>, LogError> {
         }
         None => Arc::new(EmbeddedLog::open(&args.data_dir).await?),
     })
+}
+
+/// The read models the command line asks for: `--database`, else SQLite in
+/// the data directory.
+pub async fn open_read_models(args: &StoreArgs) -> anyhow::Result<ReadModels> {
+    let url = match &args.database {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+            format!("sqlite://{}?mode=rwc", args.data_dir.join("read.db").display())
+        }
+    };
+    ReadModels::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the read models at {url}"))
 }
 
 /// A short description of the store, for logs and health checks.

@@ -1,6 +1,7 @@
 //! The relational read models that dashboards poll: one projector folds the
 //! log into all of them, with its checkpoint in the same transaction.
 
+pub mod dashboard;
 mod fold;
 pub mod schema;
 

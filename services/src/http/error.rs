@@ -7,6 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use utfall_events::wire::BatchError;
 use utfall_events::{AppendError, LogError};
+use utfall_projections::ProjectionError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -16,6 +17,12 @@ pub enum ApiError {
     Append(#[from] AppendError),
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error(transparent)]
+    ReadModels(#[from] ProjectionError),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Seconds a client should wait before retrying when the log is unreachable.
@@ -59,8 +66,21 @@ impl IntoResponse for ApiError {
                 tracing::warn!(error = %e, "event log unavailable");
                 unavailable(e)
             }
-            ApiError::Append(AppendError::Log(e)) | ApiError::Log(e) => {
-                tracing::error!(error = %e, "internal error");
+            ApiError::NotFound(message) => {
+                (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": message}))).into_response()
+            }
+            ApiError::ReadModels(ProjectionError::Database(e)) => {
+                tracing::warn!(error = %e, "read models unavailable");
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": "unavailable", "message": "read models unavailable"})),
+                )
+                    .into_response();
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+                response
+            }
+            ApiError::Append(AppendError::Log(_)) | ApiError::Log(_) | ApiError::ReadModels(_) | ApiError::Internal(_) => {
+                tracing::error!(error = %self, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal", "message": "internal error"})))
                     .into_response()
             }

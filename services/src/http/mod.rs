@@ -3,15 +3,19 @@
 mod error;
 mod events;
 mod health;
+mod programs;
+mod projections;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use utfall_events::EventLog;
+use utfall_projections::{ProjectorStatus, ReadModels, follow};
 
 use crate::cli::ServeArgs;
-use crate::store::{describe, open_log};
+use crate::store::{describe, open_log, open_read_models};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -19,6 +23,9 @@ pub struct AppState {
     pub log: Arc<dyn EventLog>,
     /// Which store serves the log, e.g. `embedded utfall-data`.
     pub store: String,
+    pub models: Arc<ReadModels>,
+    pub projector: Arc<ProjectorStatus>,
+    pub started: Instant,
 }
 
 /// The whole API as a router, so tests can drive it without a socket.
@@ -26,6 +33,8 @@ pub fn app(state: AppState, max_body: usize) -> Router {
     Router::new()
         .merge(events::router())
         .merge(health::router())
+        .merge(programs::router())
+        .merge(projections::router())
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
@@ -35,9 +44,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     serve_log(log, args).await
 }
 
-/// Serves the API over a log that is already open.
+/// Serves the API over a log that is already open, with the projector
+/// keeping the read models current in the background.
 pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Result<()> {
+    let models = Arc::new(open_read_models(&args.store).await?);
+    let projector = Arc::new(ProjectorStatus::default());
+    tokio::spawn(follow(log.clone(), models.clone(), projector.clone()));
     let state = AppState {
+        models,
+        projector,
+        started: Instant::now(),
         log,
         store: describe(&args.store),
     };
