@@ -2,6 +2,8 @@
 //! test command provides, the built `utfall` binary, and throwaway servers.
 //! Nothing here skips: a missing service fails the test with a clear message.
 
+pub mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};

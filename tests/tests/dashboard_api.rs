@@ -31,7 +31,10 @@ async fn eventually(server: &Server, path: &str, ready: impl Fn(&Value) -> bool)
 }
 
 async fn optimist_summary_and_paging(server: Server) {
-    eventually(&server, "/v1/projections", |b| b[0]["position"] == 1618 && b[0]["lag"] == 0).await;
+    eventually(&server, "/v1/projections", |b| {
+        b[0]["position"] == 1618 && b[0]["lag"] == 0
+    })
+    .await;
     let (_, summary) = get(&server, "/v1/programs/optimist/summary").await;
     assert_eq!(
         summary["status_distribution"],
@@ -71,12 +74,14 @@ async fn optimist_summary_and_paging(server: Server) {
 
 #[tokio::test]
 async fn the_demo_summary_shows_the_published_optimist_figures() {
-    optimist_summary_and_paging(Server::start_command("demo", &Store::embedded().args())).await;
+    let store = Store::embedded();
+    optimist_summary_and_paging(Server::start_command("demo", &store.args())).await;
 }
 
 #[tokio::test]
 async fn read_models_in_postgresql_over_jetstream_give_the_same_figures() {
-    let mut args = Store::jetstream().args();
+    let store = Store::jetstream();
+    let mut args = store.args();
     args.extend(["--database".to_string(), fresh_database().await]);
     optimist_summary_and_paging(Server::start_command("demo", &args)).await;
 }

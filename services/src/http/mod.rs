@@ -1,5 +1,6 @@
 //! The HTTP API: one router per module, merged over a shared state.
 
+mod dashboard;
 mod error;
 mod events;
 mod health;
@@ -31,6 +32,7 @@ pub struct AppState {
 /// The whole API as a router, so tests can drive it without a socket.
 pub fn app(state: AppState, max_body: usize) -> Router {
     Router::new()
+        .merge(dashboard::router())
         .merge(events::router())
         .merge(health::router())
         .merge(programs::router())
