@@ -19,4 +19,8 @@ pub enum ProjectionError {
     Corrupt(String),
     #[error("no read model named {0}")]
     UnknownTable(String),
+    #[error("the read models are at position {checkpoint} but the next event offered is {next}")]
+    Gap { checkpoint: u64, next: u64 },
+    #[error("{0}")]
+    Unsupported(String),
 }

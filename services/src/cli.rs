@@ -24,6 +24,8 @@ pub enum Command {
     Demo(ServeArgs),
     /// Run only the projector: keep the read models current (for docker compose).
     Project(ProjectArgs),
+    /// Rebuild the read models from the whole log and swap them in at once.
+    Rebuild(RebuildArgs),
     /// Validate event files (NDJSON or a JSON array; `-` for stdin) and append them to the log.
     /// Nothing is written if any event is rejected.
     Import(ImportArgs),
@@ -54,6 +56,15 @@ pub struct StoreArgs {
     /// Read-model database (`postgres://…`); default: `read.db` (SQLite) in the data directory.
     #[arg(long, env = "UTFALL_DATABASE_URL")]
     pub database: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RebuildArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Which projection to rebuild; `read_models` (all relational read models, one projector).
+    #[arg(long, default_value = "read_models", value_parser = ["read_models"])]
+    pub projection: String,
 }
 
 #[derive(Args, Debug)]

@@ -16,6 +16,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => http::serve(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Project(args) => project::run(args).await,
+        Command::Rebuild(args) => project::rebuild(args).await,
         Command::Import(args) => {
             let outcome = import::run(args).await?;
             if outcome.rejected > 0 {

@@ -1,11 +1,11 @@
-//! `utfall project`: the projector on its own process (docker compose runs
-//! it beside `utfall serve`), until interrupted.
+//! `utfall project`: the projector in a process of its own, until
+//! interrupted; and `utfall rebuild`.
 
 use std::sync::Arc;
 
 use utfall_projections::{ProjectorStatus, follow};
 
-use crate::cli::ProjectArgs;
+use crate::cli::{ProjectArgs, RebuildArgs};
 use crate::store::{open_log, open_read_models};
 
 pub async fn run(args: ProjectArgs) -> anyhow::Result<()> {
@@ -16,4 +16,21 @@ pub async fn run(args: ProjectArgs) -> anyhow::Result<()> {
         () = follow(log, models, Arc::new(ProjectorStatus::default())) => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
+}
+
+/// Events folded per transaction during a rebuild.
+const REBUILD_PAGE: usize = 5000;
+
+pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
+    let log = open_log(&args.store).await?;
+    let models = open_read_models(&args.store).await?;
+    let started = std::time::Instant::now();
+    let position = models.rebuild(log.as_ref(), REBUILD_PAGE).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    println!(
+        "rebuilt {} up to position {position} in {seconds:.1} s ({:.0} events/s)",
+        args.projection,
+        position as f64 / seconds.max(1e-9)
+    );
+    Ok(())
 }

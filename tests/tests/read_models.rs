@@ -209,3 +209,72 @@ async fn a_generated_history_projects_alike_everywhere_and_page_by_page() {
     );
     assert_eq!(pg, lite);
 }
+
+async fn rebuild_matches_incremental(url: String) {
+    let store = Store::embedded();
+    let log = load_fixtures(&store).await;
+    let models = ReadModels::connect(&url).await.expect("read models");
+    models.catch_up(log.as_ref(), 50).await.expect("incremental");
+    let incremental = dump_all(&models).await;
+    assert_eq!(models.rebuild(log.as_ref(), 400).await.expect("rebuild"), 1618);
+    assert_eq!(dump_all(&models).await, incremental, "the rebuilt read models differ");
+    assert_eq!(models.position().await.expect("position"), 1618);
+
+    // Folding goes on from the swapped-in checkpoint.
+    log.append(parse(&[contact("optimist", "P01", "2022-01-10")]))
+        .await
+        .expect("append");
+    let later = log.read(1618, 10).await.expect("read");
+    models.apply(&later).await.expect("next event");
+    assert_eq!(models.position().await.expect("position"), 1619);
+}
+
+#[tokio::test]
+async fn a_rebuild_in_postgresql_equals_the_incremental_read_models() {
+    rebuild_matches_incremental(fresh_database().await).await;
+}
+
+#[tokio::test]
+async fn a_rebuild_in_sqlite_equals_the_incremental_read_models() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    rebuild_matches_incremental(sqlite_url(dir.path())).await;
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .expect("list")
+        .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .filter(|name| name.contains("rebuild"))
+        .collect();
+    assert!(leftovers.is_empty(), "scratch files left behind: {leftovers:?}");
+}
+
+#[tokio::test]
+async fn a_gap_in_positions_is_refused() {
+    let store = Store::embedded();
+    let log = load_fixtures(&store).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let models = ReadModels::connect(&sqlite_url(dir.path())).await.expect("read models");
+    let page = log.read(10, 5).await.expect("read");
+    assert!(matches!(
+        models.apply(&page).await,
+        Err(utfall_projections::ProjectionError::Gap {
+            checkpoint: 0,
+            next: 11
+        })
+    ));
+    assert_eq!(models.position().await.expect("position"), 0);
+}
+
+#[tokio::test]
+async fn the_rebuild_command_rebuilds_the_embedded_read_models() {
+    let store = Store::embedded();
+    load_fixtures(&store).await;
+    let mut args = vec!["rebuild".to_string()];
+    args.extend(store.args());
+    let output = utfall_tests::run_utfall(&args, None);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("rebuilt read_models up to position 1618"), "{stdout}");
+    let Store::Embedded(dir) = &store else { unreachable!("an embedded store") };
+    let models = ReadModels::connect(&sqlite_url(dir.path())).await.expect("read models");
+    assert_eq!(models.position().await.expect("position"), 1618);
+    assert_eq!(models.dump("participants").await.expect("dump").len(), 47);
+}

@@ -17,6 +17,8 @@ const PROJECTOR: &str = "read_models";
 /// Read models in PostgreSQL (`postgres://…`) or SQLite (`sqlite://…`).
 pub struct ReadModels {
     pool: AnyPool,
+    url: String,
+    postgres: bool,
 }
 
 impl ReadModels {
@@ -24,17 +26,18 @@ impl ReadModels {
     pub async fn connect(url: &str) -> Result<Self, ProjectionError> {
         install_default_drivers();
         let pool = AnyPoolOptions::new().max_connections(4).connect(url).await?;
-        let boolean = if pool.acquire().await?.backend_name() == "PostgreSQL" {
-            "BOOLEAN"
-        } else {
-            "INTEGER"
-        };
+        let postgres = pool.acquire().await?.backend_name() == "PostgreSQL";
+        let boolean = if postgres { "BOOLEAN" } else { "INTEGER" };
         for statement in schema::SCHEMA {
             sqlx::query(sqlx::AssertSqlSafe(statement.replace("{bool}", boolean)))
                 .execute(&pool)
                 .await?;
         }
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            url: url.to_string(),
+            postgres,
+        })
     }
 
     /// The last log position folded in (0 when none).
@@ -56,6 +59,17 @@ impl ReadModels {
             .fetch_optional(&mut *tx)
             .await?;
         let checkpoint = row.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0) as u64;
+        // Log positions have no gaps, so an event beyond the next one means the
+        // checkpoint moved under this projector (a rebuild swapped the tables
+        // in): the caller must read again from the checkpoint.
+        if let Some(first) = events.iter().find(|e| e.position > checkpoint)
+            && first.position != checkpoint + 1
+        {
+            return Err(ProjectionError::Gap {
+                checkpoint,
+                next: first.position,
+            });
+        }
         let mut last = checkpoint;
         for event in events.iter().filter(|e| e.position > checkpoint) {
             fold::apply(&mut tx, event).await?;
@@ -87,6 +101,56 @@ impl ReadModels {
             self.apply(&events).await?;
             position = last;
         }
+    }
+
+    /// Rebuilds every read model from position 0 into scratch tables, then
+    /// replaces the live tables' contents with them in one transaction, so
+    /// readers see the old models until the new ones are complete. A
+    /// projector running meanwhile notices the moved checkpoint and carries
+    /// on from it. Returns the rebuilt position.
+    pub async fn rebuild(&self, log: &dyn EventLog, page: usize) -> Result<u64, ProjectionError> {
+        let scratch = Scratch::new(self)?;
+        scratch.prepare(self).await?;
+        let result = async {
+            let models = ReadModels::connect(&scratch.url).await?;
+            let position = models.catch_up(log, page).await?;
+            models.pool.close().await;
+            self.replace_from(&scratch).await?;
+            Ok(position)
+        }
+        .await;
+        scratch.remove(self).await?;
+        result
+    }
+
+    async fn replace_from(&self, scratch: &Scratch) -> Result<(), ProjectionError> {
+        let mut conn = self.pool.acquire().await?;
+        if !self.postgres {
+            let attach = format!("ATTACH DATABASE '{}' AS rebuilt", scratch.name.replace('\'', "''"));
+            sqlx::query(sqlx::AssertSqlSafe(attach)).execute(&mut *conn).await?;
+        }
+        let source = if self.postgres {
+            scratch.name.as_str()
+        } else {
+            "rebuilt"
+        };
+        let copied = async {
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            for table in schema::TABLES.iter().chain(["checkpoints"].iter()) {
+                // Table names are the fixed list in `schema`; the source is ours.
+                sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
+                    .execute(&mut *tx)
+                    .await?;
+                let copy = format!("INSERT INTO {table} SELECT * FROM {source}.{table}");
+                sqlx::query(sqlx::AssertSqlSafe(copy)).execute(&mut *tx).await?;
+            }
+            tx.commit().await
+        }
+        .await;
+        if !self.postgres {
+            sqlx::query("DETACH DATABASE rebuilt").execute(&mut *conn).await?;
+        }
+        Ok(copied?)
     }
 
     /// Every row of a table as text, in a stable order, for comparing two
@@ -124,4 +188,59 @@ fn cell(row: &sqlx::any::AnyRow, i: usize) -> String {
         return v.map(|n| n.to_string()).unwrap_or_else(|| "NULL".into());
     }
     "?".into()
+}
+
+/// Where a rebuild folds: a fresh PostgreSQL schema, or a SQLite file beside
+/// the live one.
+struct Scratch {
+    /// Schema name (PostgreSQL) or file path (SQLite).
+    name: String,
+    url: String,
+}
+
+impl Scratch {
+    fn new(live: &ReadModels) -> Result<Self, ProjectionError> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        if live.postgres {
+            let name = format!("utfall_rebuild_{}_{stamp}", std::process::id());
+            let separator = if live.url.contains('?') { '&' } else { '?' };
+            let url = format!("{}{separator}options=-c%20search_path%3D{name}", live.url);
+            return Ok(Self { name, url });
+        }
+        let path = live
+            .url
+            .strip_prefix("sqlite://")
+            .map(|rest| rest.split('?').next().unwrap_or(rest))
+            .filter(|p| !p.is_empty() && *p != ":memory:")
+            .ok_or_else(|| ProjectionError::Unsupported(format!("cannot rebuild beside {}", live.url)))?;
+        let name = format!("{path}.rebuild-{stamp}");
+        Ok(Self {
+            url: format!("sqlite://{name}?mode=rwc"),
+            name,
+        })
+    }
+
+    async fn prepare(&self, live: &ReadModels) -> Result<(), ProjectionError> {
+        if live.postgres {
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {}", self.name)))
+                .execute(&live.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn remove(&self, live: &ReadModels) -> Result<(), ProjectionError> {
+        if live.postgres {
+            let drop = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name);
+            sqlx::query(sqlx::AssertSqlSafe(drop)).execute(&live.pool).await?;
+        } else {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", self.name));
+            }
+        }
+        Ok(())
+    }
 }
