@@ -28,7 +28,7 @@ pub const PARTICIPANT_TABLES: [&str; 6] = [
     "services",
 ];
 
-pub const SCHEMA: [&str; 10] = [
+pub const SCHEMA: [&str; 17] = [
     "CREATE TABLE IF NOT EXISTS checkpoints (
         projector TEXT PRIMARY KEY,
         last_position BIGINT NOT NULL
@@ -130,4 +130,12 @@ pub const SCHEMA: [&str; 10] = [
         from_on TEXT NOT NULL,
         to_on TEXT
     )",
+    // Every participant-scoped read is by (program, participant).
+    "CREATE INDEX IF NOT EXISTS events_by_stream ON events (program, participant, position)",
+    "CREATE INDEX IF NOT EXISTS status_spells_by_participant ON status_spells (program, participant)",
+    "CREATE INDEX IF NOT EXISTS measurements_by_participant ON measurements (program, participant)",
+    "CREATE INDEX IF NOT EXISTS measurement_scores_by_participant ON measurement_scores (program, participant)",
+    "CREATE INDEX IF NOT EXISTS contacts_by_participant ON contacts (program, participant, occurred_on)",
+    "CREATE INDEX IF NOT EXISTS services_by_participant ON services (program, participant)",
+    "CREATE INDEX IF NOT EXISTS participants_by_consultant ON participants (program, consultant)",
 ];
