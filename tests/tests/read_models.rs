@@ -273,7 +273,9 @@ async fn the_rebuild_command_rebuilds_the_embedded_read_models() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("rebuilt read_models up to position 1618"), "{stdout}");
-    let Store::Embedded(dir) = &store else { unreachable!("an embedded store") };
+    let Store::Embedded(dir) = &store else {
+        unreachable!("an embedded store")
+    };
     let models = ReadModels::connect(&sqlite_url(dir.path())).await.expect("read models");
     assert_eq!(models.position().await.expect("position"), 1618);
     assert_eq!(models.dump("participants").await.expect("dump").len(), 47);

@@ -1,10 +1,13 @@
-//! How each event changes the read models, inside the caller's transaction.
+//! How a page of events changes the read models, inside the caller's
+//! transaction.
 //!
-//! Status spells and service periods depend on every status or service event
-//! of the participant in valid-time order (a late record may fall between
-//! two earlier ones), so they are derived again from the participant's rows
-//! in `events` whenever one arrives. A retraction marks the event retracted
-//! and derives all of the participant's rows again from the events left.
+//! New rows are buffered and written with multi-row inserts. Status spells
+//! and service periods depend on every status or service event of the
+//! participant in valid-time order (a late record may fall between two
+//! earlier ones), so they are derived again from the participant's rows in
+//! `events` once per page for each participant whose statuses or services
+//! changed. A retraction marks the event retracted and derives all of the
+//! participant's rows again from the events left.
 
 use chrono::SecondsFormat;
 use serde::Serialize;
@@ -12,12 +15,252 @@ use sqlx::{AnyConnection, Row};
 use utfall_events::vocabulary::{OutcomeGroup, Status};
 use utfall_events::{EventData, StoredEvent};
 
+use std::collections::BTreeSet;
+
+use super::rows::Rows;
 use super::schema::PARTICIPANT_TABLES;
 use crate::ProjectionError;
 
 // Statements that bind a nullable float are not kept prepared: sqlx 0.9's
 // database-independent driver sends a NULL f64 as a 4-byte float, and
 // PostgreSQL would keep that parameter type for the later non-NULL values.
+
+type Participant = (String, String);
+
+/// The fold of one page: buffered rows and the participants whose derived
+/// rows must be refreshed before the page commits.
+pub struct PageFold {
+    events: Rows,
+    participants: Rows,
+    contacts: Rows,
+    measurements: Rows,
+    scores: Rows,
+    statuses: BTreeSet<Participant>,
+    services: BTreeSet<Participant>,
+}
+
+impl PageFold {
+    pub fn new() -> Self {
+        Self {
+            events: Rows::new(
+                "events",
+                &[
+                    "position",
+                    "event_id",
+                    "program",
+                    "participant",
+                    "version",
+                    "type",
+                    "occurred_on",
+                    "recorded_at",
+                    "recorded_by",
+                    "retracted",
+                    "data",
+                ],
+            ),
+            participants: Rows::new(
+                "participants",
+                &[
+                    "program",
+                    "participant",
+                    "enrolled_on",
+                    "birth_year",
+                    "gender",
+                    "referral_source",
+                    "target_groups",
+                    "income_source",
+                    "prior_psychiatric_diagnosis",
+                    "physical_challenges",
+                    "consultant",
+                ],
+            ),
+            contacts: Rows::new(
+                "contacts",
+                &[
+                    "program",
+                    "participant",
+                    "occurred_on",
+                    "kind",
+                    "staff_role",
+                    "attended",
+                    "minutes",
+                ],
+            ),
+            measurements: Rows::new(
+                "measurements",
+                &[
+                    "program",
+                    "participant",
+                    "instrument",
+                    "wave",
+                    "occurred_on",
+                    "item",
+                    "score",
+                ],
+            ),
+            scores: Rows::new(
+                "measurement_scores",
+                &[
+                    "program",
+                    "participant",
+                    "instrument",
+                    "wave",
+                    "occurred_on",
+                    "composite",
+                ],
+            ),
+            statuses: BTreeSet::new(),
+            services: BTreeSet::new(),
+        }
+    }
+
+    /// Writes the buffered rows, so that reads see them.
+    async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), ProjectionError> {
+        for rows in [
+            &mut self.events,
+            &mut self.participants,
+            &mut self.contacts,
+            &mut self.measurements,
+            &mut self.scores,
+        ] {
+            rows.flush(conn).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes everything and refreshes derived rows; call once per page.
+    pub async fn finish(mut self, conn: &mut AnyConnection) -> Result<(), ProjectionError> {
+        self.flush(conn).await?;
+        for (program, participant) in std::mem::take(&mut self.statuses) {
+            refresh_statuses(
+                conn,
+                &Who {
+                    program,
+                    participant: Some(participant),
+                },
+            )
+            .await?;
+        }
+        for (program, participant) in std::mem::take(&mut self.services) {
+            refresh_services(
+                conn,
+                &Who {
+                    program,
+                    participant: Some(participant),
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Records the event in `events` and applies it to the other read models.
+    pub async fn apply(&mut self, conn: &mut AnyConnection, stored: &StoredEvent) -> Result<(), ProjectionError> {
+        let e = &stored.event;
+        self.events.push(vec![
+            (stored.position as i64).into(),
+            e.event_id.to_string().into(),
+            e.program.to_string().into(),
+            e.participant.as_ref().map(ToString::to_string).into(),
+            (e.version as i64).into(),
+            e.body.type_name().into(),
+            e.occurred_on.to_string().into(),
+            e.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true).into(),
+            e.recorded_by.as_ref().map(ToString::to_string).into(),
+            false.into(),
+            data_json(&e.body).into(),
+        ]);
+        let who = Who {
+            program: e.program.to_string(),
+            participant: e.participant.as_ref().map(ToString::to_string),
+        };
+        let on = e.occurred_on.to_string();
+        match &e.body {
+            EventData::EventRetracted(r) => {
+                // Rare: write what is buffered, then derive the participant again.
+                self.flush(conn).await?;
+                sqlx::query("UPDATE events SET retracted = $1 WHERE event_id = $2")
+                    .bind(true)
+                    .bind(r.event_id.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+                refold(conn, &who).await
+            }
+            EventData::ParticipantEnrolled(p) => {
+                let groups = p
+                    .target_groups
+                    .as_ref()
+                    .map(|g| serde_json::to_string(g).unwrap_or_default());
+                self.participants.push(vec![
+                    who.program.clone().into(),
+                    who.participant().into(),
+                    on.into(),
+                    p.birth_year.map(i64::from).into(),
+                    p.gender.as_ref().map(code).into(),
+                    p.referral_source.as_ref().map(|c| c.as_str().to_string()).into(),
+                    groups.into(),
+                    p.income_source.as_ref().map(|c| c.as_str().to_string()).into(),
+                    p.prior_psychiatric_diagnosis.into(),
+                    p.physical_challenges.into(),
+                    p.consultant.as_ref().map(ToString::to_string).into(),
+                ]);
+                Ok(())
+            }
+            EventData::ContactRecorded(c) => {
+                self.contacts.push(vec![
+                    who.program.clone().into(),
+                    who.participant().into(),
+                    on.into(),
+                    code(&c.kind).into(),
+                    c.staff_role.as_ref().map(code).into(),
+                    c.attended.into(),
+                    c.minutes.map(i64::from).into(),
+                ]);
+                Ok(())
+            }
+            EventData::MeasurementRecorded(m) => {
+                let instrument = code(&m.instrument);
+                let wave = m.wave.map(i64::from);
+                for (item, score) in &m.scores {
+                    self.measurements.push(vec![
+                        who.program.clone().into(),
+                        who.participant().into(),
+                        instrument.clone().into(),
+                        wave.into(),
+                        on.clone().into(),
+                        item.as_str().into(),
+                        (*score).into(),
+                    ]);
+                }
+                let composite = m.scores.values().sum::<f64>() / m.scores.len().max(1) as f64;
+                self.scores.push(vec![
+                    who.program.clone().into(),
+                    who.participant().into(),
+                    instrument.into(),
+                    wave.into(),
+                    on.into(),
+                    composite.into(),
+                ]);
+                Ok(())
+            }
+            EventData::StatusChanged(_) => {
+                self.statuses
+                    .insert((who.program.clone(), who.participant().to_string()));
+                Ok(())
+            }
+            EventData::ServiceStarted(_) | EventData::ServiceEnded(_) => {
+                self.services
+                    .insert((who.program.clone(), who.participant().to_string()));
+                Ok(())
+            }
+            body => {
+                // Updates of existing rows: the rows they touch must be written.
+                self.flush(conn).await?;
+                derive(conn, &who, &on, body).await
+            }
+        }
+    }
+}
 
 /// The wire name of a closed value (`employed`, `coop_wonca`, `>=` …).
 fn code<T: Serialize>(value: &T) -> String {
@@ -35,44 +278,6 @@ fn data_json(body: &EventData) -> String {
         .to_string()
 }
 
-/// Records the event in `events` and applies it to the other read models.
-pub async fn apply(conn: &mut AnyConnection, stored: &StoredEvent) -> Result<(), ProjectionError> {
-    let e = &stored.event;
-    sqlx::query(
-        "INSERT INTO events (position, event_id, program, participant, version, type, occurred_on, recorded_at,
-                             recorded_by, retracted, data)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(stored.position as i64)
-    .bind(e.event_id.to_string())
-    .bind(e.program.to_string())
-    .bind(e.participant.as_ref().map(ToString::to_string))
-    .bind(e.version as i64)
-    .bind(e.body.type_name())
-    .bind(e.occurred_on.to_string())
-    .bind(e.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true))
-    .bind(e.recorded_by.as_ref().map(ToString::to_string))
-    .bind(false)
-    .bind(data_json(&e.body))
-    .execute(&mut *conn)
-    .await?;
-    let who = Who {
-        program: e.program.to_string(),
-        participant: e.participant.as_ref().map(ToString::to_string),
-    };
-    match &e.body {
-        EventData::EventRetracted(r) => {
-            sqlx::query("UPDATE events SET retracted = $1 WHERE event_id = $2")
-                .bind(true)
-                .bind(r.event_id.to_string())
-                .execute(&mut *conn)
-                .await?;
-            refold(conn, &who).await
-        }
-        body => derive(conn, &who, &e.occurred_on.to_string(), body, true).await,
-    }
-}
-
 struct Who {
     program: String,
     participant: Option<String>,
@@ -84,16 +289,10 @@ impl Who {
     }
 }
 
-/// Applies an event to every read model but `events`. `refresh` says whether
-/// to derive status spells and services again now (a refold does it once at
-/// the end instead).
-async fn derive(
-    conn: &mut AnyConnection,
-    who: &Who,
-    on: &str,
-    body: &EventData,
-    refresh: bool,
-) -> Result<(), ProjectionError> {
+/// Applies an event to every read model but `events`, statement by statement
+/// (status spells and services are left to a refresh). Used for the rare
+/// updates and when a participant is derived again.
+async fn derive(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData) -> Result<(), ProjectionError> {
     let (program, participant) = (who.program.as_str(), who.participant());
     match body {
         EventData::ProgramDefined(p) => {
@@ -206,8 +405,6 @@ async fn derive(
             .execute(&mut *conn)
             .await?;
         }
-        EventData::StatusChanged(_) if refresh => refresh_statuses(conn, who).await?,
-        EventData::ServiceStarted(_) | EventData::ServiceEnded(_) if refresh => refresh_services(conn, who).await?,
         EventData::PsychiatricTreatmentStarted(_) => {
             sqlx::query(
                 "UPDATE participants SET psychiatric_treatment_on =
@@ -382,7 +579,7 @@ async fn refold(conn: &mut AnyConnection, who: &Who) -> Result<(), ProjectionErr
             .await?;
     }
     for (on, body) in events_in_force(conn, who, "").await? {
-        derive(conn, who, &on, &body, false).await?;
+        derive(conn, who, &on, &body).await?;
     }
     refresh_statuses(conn, who).await?;
     refresh_services(conn, who).await

@@ -3,6 +3,7 @@
 
 pub mod dashboard;
 mod fold;
+mod rows;
 pub mod schema;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -71,10 +72,12 @@ impl ReadModels {
             });
         }
         let mut last = checkpoint;
+        let mut page = fold::PageFold::new();
         for event in events.iter().filter(|e| e.position > checkpoint) {
-            fold::apply(&mut tx, event).await?;
+            page.apply(&mut tx, event).await?;
             last = event.position;
         }
+        page.finish(&mut tx).await?;
         if last > checkpoint {
             sqlx::query(
                 "INSERT INTO checkpoints (projector, last_position) VALUES ($1, $2)
