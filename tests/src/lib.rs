@@ -345,3 +345,64 @@ pub mod wire {
         parse_batch(ndjson(events).as_bytes()).expect("test events are well-formed")
     }
 }
+
+/// Kills `utfall project` at pseudo-random moments while it catches up,
+/// restarting it each time, then lets it finish; returns, once the read
+/// models at `database` (or the embedded store's) reach `head`, the
+/// positions they stood at after each kill.
+pub async fn project_with_kills(store: &Store, database: Option<&str>, kills: usize, seed: u64, head: u64) -> Vec<u64> {
+    let mut args = vec!["project".to_string()];
+    args.extend(store.args());
+    if let Some(url) = database {
+        args.extend(["--database".to_string(), url.to_string()]);
+    }
+    let start = || {
+        Command::new(utfall_bin())
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start utfall project")
+    };
+    // xorshift: reproducible kill moments without another dependency.
+    let mut state = seed.max(1);
+    let mut next_pause = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        Duration::from_millis(150 + state % 900)
+    };
+    let url = match (database, store) {
+        (Some(url), _) => url.to_string(),
+        (None, Store::Embedded(dir)) => sqlite_url(dir.path()),
+        (None, Store::JetStream { .. }) => panic!("a JetStream store needs a read-model database"),
+    };
+    let mut positions = Vec::new();
+    for _ in 0..kills {
+        let mut child = start();
+        tokio::time::sleep(next_pause()).await;
+        child.kill().expect("SIGKILL the projector");
+        child.wait().expect("reap the projector");
+        let models = utfall_projections::ReadModels::connect(&url)
+            .await
+            .expect("read models after a kill");
+        positions.push(models.position().await.expect("position after a kill"));
+    }
+    let mut child = start();
+    let started = Instant::now();
+    loop {
+        if let Ok(models) = utfall_projections::ReadModels::connect(&url).await
+            && models.position().await.ok() == Some(head)
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "the projector never caught up to {head}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    positions
+}

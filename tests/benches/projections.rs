@@ -1,0 +1,220 @@
+//! Projection benchmark and fault run, with the release binary:
+//!
+//!     cargo build --release -p utfall && cargo bench -p utfall-tests --bench projections
+//!
+//! With UTFALL_BENCH_EVENTS (default 1000000) `utfall gen` events in the
+//! embedded log, prints side by side: rebuild rate into SQLite and into
+//! PostgreSQL, PostgreSQL `COPY` of the very rows that rebuild wrote, and
+//! the time from `POST /v1/events` to visible in the summary under a steady
+//! load. Then kills `utfall project` ten times during a catch-up into
+//! PostgreSQL and checks the result equals the clean rebuild.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::Value;
+use sqlx::Connection;
+use utfall_projections::ReadModels;
+use utfall_projections::read_models::schema::{SCHEMA, TABLES};
+use utfall_tests::wire::*;
+use utfall_tests::{Server, Store, fresh_database, project_with_kills, run_utfall, sqlite_url};
+
+const EVENTS_PER_PARTICIPANT: u64 = 46;
+
+fn timed_rebuild(store: &Store, database: Option<&str>) -> (u64, f64) {
+    let mut args = vec!["rebuild".to_string()];
+    args.extend(store.args());
+    if let Some(url) = database {
+        args.extend(["--database".to_string(), url.to_string()]);
+    }
+    let started = Instant::now();
+    let output = run_utfall(&args, None);
+    let seconds = started.elapsed().as_secs_f64();
+    assert!(
+        output.status.success(),
+        "rebuild failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let position = text
+        .split("position ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok());
+    (position.expect("rebuild reports its position"), seconds)
+}
+
+/// Copies every read-model table of `from` out and into an empty copy in a
+/// fresh database with `COPY`; returns rows and seconds of the `COPY FROM`s.
+async fn copy_rows(from: &str) -> (u64, f64) {
+    let mut source = sqlx::PgConnection::connect(from).await.expect("source");
+    let target_url = fresh_database().await;
+    let mut target = sqlx::PgConnection::connect(&target_url).await.expect("target");
+    for statement in SCHEMA {
+        sqlx::query(sqlx::AssertSqlSafe(statement.replace("{bool}", "BOOLEAN")))
+            .execute(&mut target)
+            .await
+            .expect("schema");
+    }
+    let mut dumps = Vec::new();
+    for table in TABLES {
+        let mut out = source
+            .copy_out_raw(&format!("COPY {table} TO STDOUT"))
+            .await
+            .expect("COPY TO");
+        let mut data = Vec::new();
+        while let Some(chunk) = out.next().await {
+            data.extend_from_slice(&chunk.expect("COPY data"));
+        }
+        drop(out);
+        dumps.push((table, data));
+    }
+    let (mut rows, started) = (0, Instant::now());
+    for (table, data) in dumps {
+        let mut copy = target
+            .copy_in_raw(&format!("COPY {table} FROM STDIN"))
+            .await
+            .expect("COPY FROM");
+        copy.send(data).await.expect("send COPY data");
+        rows += copy.finish().await.expect("finish COPY");
+    }
+    (rows, started.elapsed().as_secs_f64())
+}
+
+/// Posts one enrolment at a time while contacts stream in beside them;
+/// returns how long each enrolment took to show in the summary.
+async fn post_to_visible(samples: usize) -> Vec<Duration> {
+    let store = Store::embedded();
+    let server = Server::start(&store.args());
+    let client = reqwest::Client::new();
+    let post = |events: Vec<Value>| client.post(server.url("/v1/events")).body(ndjson(&events)).send();
+    post(vec![program_defined("load"), enrolled("load", "L0", "2021-01-04")])
+        .await
+        .expect("setup");
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let base = server.base.clone();
+    let background = tokio::spawn(async move {
+        let client = reqwest::Client::new();
+        while !*stopped.borrow() {
+            let batch: Vec<Value> = (0..10).map(|_| contact("load", "L0", "2021-02-01")).collect();
+            let _ = client
+                .post(format!("{base}/v1/events"))
+                .body(ndjson(&batch))
+                .send()
+                .await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let mut latencies = Vec::with_capacity(samples);
+    for i in 1..=samples {
+        let sent = post(vec![enrolled("load", &format!("V{i}"), "2021-03-01")])
+            .await
+            .expect("post");
+        assert!(sent.status().is_success());
+        let returned = Instant::now();
+        loop {
+            let summary: Value = client
+                .get(server.url("/v1/programs/load/summary"))
+                .send()
+                .await
+                .expect("get")
+                .json()
+                .await
+                .expect("json");
+            if summary["enrolled"].as_u64() == Some(i as u64 + 1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        latencies.push(returned.elapsed());
+    }
+    let _ = stop.send(true);
+    let _ = background.await;
+    latencies.sort();
+    latencies
+}
+
+#[tokio::main]
+async fn main() {
+    let events: u64 = std::env::var("UTFALL_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let store = Store::embedded();
+    let generated = run_utfall(
+        &[
+            "gen".into(),
+            "--participants".into(),
+            (events / EVENTS_PER_PARTICIPANT).to_string(),
+        ],
+        None,
+    );
+    let Store::Embedded(dir) = &store else {
+        unreachable!("an embedded store")
+    };
+    let file = dir.path().join("gen.ndjson");
+    std::fs::write(&file, &generated.stdout).expect("write events");
+    let mut import = vec!["import".to_string()];
+    import.extend(store.args());
+    import.push(file.display().to_string());
+    assert!(run_utfall(&import, None).status.success(), "import failed");
+
+    let (sqlite_events, sqlite_s) = timed_rebuild(&store, None);
+    let postgres = fresh_database().await;
+    let (pg_events, pg_s) = timed_rebuild(&store, Some(&postgres));
+    let (copied_rows, copy_s) = copy_rows(&postgres).await;
+    let latencies = post_to_visible(300).await;
+    let quantile = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+
+    println!();
+    println!("read-model projection of {sqlite_events} `utfall gen` events (embedded log)");
+    println!("{:<60} {:>9} {:>16}", "what", "seconds", "rate");
+    println!(
+        "{:<60} {sqlite_s:>9.1} {:>11.0} ev/s",
+        "utfall rebuild into SQLite",
+        sqlite_events as f64 / sqlite_s
+    );
+    println!(
+        "{:<60} {pg_s:>9.1} {:>11.0} ev/s",
+        "utfall rebuild into PostgreSQL",
+        pg_events as f64 / pg_s
+    );
+    println!(
+        "{:<60} {copy_s:>9.1} {:>9.0} rows/s",
+        format!("PostgreSQL COPY of the same {copied_rows} read-model rows"),
+        copied_rows as f64 / copy_s
+    );
+    println!(
+        "POST /v1/events -> visible in the summary (300 samples under load): p50 {:?}, p99 {:?}, max {:?}",
+        quantile(0.5),
+        quantile(0.99),
+        latencies[latencies.len() - 1]
+    );
+
+    let faulted = fresh_database().await;
+    let started = Instant::now();
+    let positions = project_with_kills(&store, Some(&faulted), 10, 42, sqlite_events).await;
+    println!(
+        "projector killed 10 times during catch-up at positions {positions:?}; caught up in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let (survived, clean) = (
+        ReadModels::connect(&faulted).await.expect("read models"),
+        ReadModels::connect(&sqlite_url(dir.path()))
+            .await
+            .expect("rebuilt read models"),
+    );
+    for table in TABLES {
+        let equal = survived.dump(table).await.expect("dump") == clean.dump(table).await.expect("dump");
+        println!(
+            "  {table:<20} {}",
+            if equal {
+                "equal to the clean rebuild"
+            } else {
+                "DIFFERS from the clean rebuild"
+            }
+        );
+        assert!(equal, "{table} differs after the fault run");
+    }
+}
