@@ -194,7 +194,9 @@ async fn main() {
 
     let faulted = fresh_database().await;
     let started = Instant::now();
-    let positions = project_with_kills(&store, Some(&faulted), 10, 42, sqlite_events).await;
+    // Spread the kills over the catch-up: about as long as the rebuild took.
+    let longest_run = Duration::from_secs_f64(pg_s / 5.0);
+    let positions = project_with_kills(&store, Some(&faulted), 10, longest_run, sqlite_events).await;
     println!(
         "projector killed 10 times during catch-up at positions {positions:?}; caught up in {:.1} s",
         started.elapsed().as_secs_f64()

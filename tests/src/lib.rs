@@ -349,8 +349,15 @@ pub mod wire {
 /// Kills `utfall project` at pseudo-random moments while it catches up,
 /// restarting it each time, then lets it finish; returns, once the read
 /// models at `database` (or the embedded store's) reach `head`, the
-/// positions they stood at after each kill.
-pub async fn project_with_kills(store: &Store, database: Option<&str>, kills: usize, seed: u64, head: u64) -> Vec<u64> {
+/// positions they stood at after each kill. Each run lasts a pseudo-random
+/// time up to `longest_run` before its kill.
+pub async fn project_with_kills(
+    store: &Store,
+    database: Option<&str>,
+    kills: usize,
+    longest_run: Duration,
+    head: u64,
+) -> Vec<u64> {
     let mut args = vec!["project".to_string()];
     args.extend(store.args());
     if let Some(url) = database {
@@ -365,12 +372,13 @@ pub async fn project_with_kills(store: &Store, database: Option<&str>, kills: us
             .expect("start utfall project")
     };
     // xorshift: reproducible kill moments without another dependency.
-    let mut state = seed.max(1);
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let longest = longest_run.as_millis().max(200) as u64;
     let mut next_pause = || {
         state ^= state << 13;
         state ^= state >> 7;
         state ^= state << 17;
-        Duration::from_millis(150 + state % 900)
+        Duration::from_millis(100 + state % (longest - 100))
     };
     let url = match (database, store) {
         (Some(url), _) => url.to_string(),

@@ -3,6 +3,8 @@
 //! `cargo bench -p utfall-tests --bench projector_faults` runs the same at
 //! a million events.
 
+use std::time::Duration;
+
 use utfall_projections::ReadModels;
 use utfall_projections::read_models::schema::TABLES;
 use utfall_tests::{Store, fresh_database, project_with_kills, run_utfall, sqlite_url};
@@ -28,7 +30,7 @@ async fn a_projector_killed_mid_catch_up_ends_equal_to_a_clean_rebuild() {
         .expect("append")
         .len() as u64;
 
-    let positions = project_with_kills(&store, None, 4, 7, head).await;
+    let positions = project_with_kills(&store, None, 4, Duration::from_millis(1000), head).await;
     assert!(
         positions.iter().any(|p| *p < head),
         "no kill came before the catch-up ended: {positions:?}"

@@ -186,6 +186,21 @@ impl PageFold {
                     .await?;
                 refold(conn, &who).await
             }
+            body => self.derive(conn, &who, on, body).await,
+        }
+    }
+
+    /// Applies an event to every read model but `events`: new rows are
+    /// buffered, status and service changes mark the participant for a
+    /// refresh, and updates of existing rows run at once.
+    async fn derive(
+        &mut self,
+        conn: &mut AnyConnection,
+        who: &Who,
+        on: String,
+        body: &EventData,
+    ) -> Result<(), ProjectionError> {
+        match body {
             EventData::ParticipantEnrolled(p) => {
                 let groups = p
                     .target_groups
@@ -256,7 +271,7 @@ impl PageFold {
             body => {
                 // Updates of existing rows: the rows they touch must be written.
                 self.flush(conn).await?;
-                derive(conn, &who, &on, body).await
+                update(conn, who, &on, body).await
             }
         }
     }
@@ -289,10 +304,9 @@ impl Who {
     }
 }
 
-/// Applies an event to every read model but `events`, statement by statement
-/// (status spells and services are left to a refresh). Used for the rare
-/// updates and when a participant is derived again.
-async fn derive(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData) -> Result<(), ProjectionError> {
+/// Applies an event that changes rows already there (programmes, targets,
+/// exits, psychiatric treatment), statement by statement.
+async fn update(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData) -> Result<(), ProjectionError> {
     let (program, participant) = (who.program.as_str(), who.participant());
     match body {
         EventData::ProgramDefined(p) => {
@@ -334,77 +348,6 @@ async fn derive(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData)
                     .await?;
             }
         }
-        EventData::ParticipantEnrolled(p) => {
-            let groups = p
-                .target_groups
-                .as_ref()
-                .map(|g| serde_json::to_string(g).unwrap_or_default());
-            sqlx::query(
-                "INSERT INTO participants (program, participant, enrolled_on, birth_year, gender, referral_source,
-                   target_groups, income_source, prior_psychiatric_diagnosis, physical_challenges, consultant)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(program)
-            .bind(participant)
-            .bind(on)
-            .bind(p.birth_year.map(i64::from))
-            .bind(p.gender.as_ref().map(code))
-            .bind(p.referral_source.as_ref().map(|c| c.as_str().to_string()))
-            .bind(groups)
-            .bind(p.income_source.as_ref().map(|c| c.as_str().to_string()))
-            .bind(p.prior_psychiatric_diagnosis)
-            .bind(p.physical_challenges)
-            .bind(p.consultant.as_ref().map(ToString::to_string))
-            .execute(&mut *conn)
-            .await?;
-        }
-        EventData::ContactRecorded(c) => {
-            sqlx::query(
-                "INSERT INTO contacts (program, participant, occurred_on, kind, staff_role, attended, minutes)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(program)
-            .bind(participant)
-            .bind(on)
-            .bind(code(&c.kind))
-            .bind(c.staff_role.as_ref().map(code))
-            .bind(c.attended)
-            .bind(c.minutes.map(i64::from))
-            .execute(&mut *conn)
-            .await?;
-        }
-        EventData::MeasurementRecorded(m) => {
-            let instrument = code(&m.instrument);
-            let wave = m.wave.map(i64::from);
-            for (item, score) in &m.scores {
-                sqlx::query(
-                    "INSERT INTO measurements (program, participant, instrument, wave, occurred_on, item, score)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(program)
-                .bind(participant)
-                .bind(instrument.as_str())
-                .bind(wave)
-                .bind(on)
-                .bind(item.as_str())
-                .bind(*score)
-                .execute(&mut *conn)
-                .await?;
-            }
-            let composite = m.scores.values().sum::<f64>() / m.scores.len().max(1) as f64;
-            sqlx::query(
-                "INSERT INTO measurement_scores (program, participant, instrument, wave, occurred_on, composite)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(program)
-            .bind(participant)
-            .bind(instrument.as_str())
-            .bind(wave)
-            .bind(on)
-            .bind(composite)
-            .execute(&mut *conn)
-            .await?;
-        }
         EventData::PsychiatricTreatmentStarted(_) => {
             sqlx::query(
                 "UPDATE participants SET psychiatric_treatment_on =
@@ -429,7 +372,10 @@ async fn derive(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData)
             .execute(&mut *conn)
             .await?;
         }
-        EventData::StatusChanged(_)
+        EventData::ParticipantEnrolled(_)
+        | EventData::ContactRecorded(_)
+        | EventData::MeasurementRecorded(_)
+        | EventData::StatusChanged(_)
         | EventData::ServiceStarted(_)
         | EventData::ServiceEnded(_)
         | EventData::ConsentRecorded(_)
@@ -578,9 +524,9 @@ async fn refold(conn: &mut AnyConnection, who: &Who) -> Result<(), ProjectionErr
             .execute(&mut *conn)
             .await?;
     }
+    let mut page = PageFold::new();
     for (on, body) in events_in_force(conn, who, "").await? {
-        derive(conn, who, &on, &body).await?;
+        page.derive(conn, who, on, &body).await?;
     }
-    refresh_statuses(conn, who).await?;
-    refresh_services(conn, who).await
+    page.finish(conn).await
 }
