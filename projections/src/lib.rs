@@ -1,12 +1,14 @@
 //! Projectors that fold the event log into read models (PostgreSQL or
-//! SQLite) — and, next, into the Arrow/Parquet analytics lake — with
-//! checkpoints kept in the same transaction as the writes. Depends on
+//! SQLite), with checkpoints kept in the same transaction as the writes,
+//! and into the Arrow/Parquet analytics lake. Depends on
 //! `utfall-events` only.
 
 pub mod follow;
+pub mod lake;
 pub mod read_models;
 
-pub use follow::{ProjectorStatus, follow};
+pub use follow::{Projection, ProjectorStatus, follow};
+pub use lake::Lake;
 pub use read_models::ReadModels;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,4 +25,10 @@ pub enum ProjectionError {
     Gap { checkpoint: u64, next: u64 },
     #[error("{0}")]
     Unsupported(String),
+    #[error("analytics lake: {0}")]
+    Lake(String),
+    #[error("analytics lake: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error("analytics lake: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
 }

@@ -27,6 +27,7 @@ fn store_args(data_dir: std::path::PathBuf, nats: Option<(String, String)>) -> S
         nats_stream: stream,
         nats_replicas: 1,
         database: None,
+        lake: None,
     }
 }
 

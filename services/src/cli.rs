@@ -56,14 +56,17 @@ pub struct StoreArgs {
     /// Read-model database (`postgres://…`); default: `read.db` (SQLite) in the data directory.
     #[arg(long, env = "UTFALL_DATABASE_URL")]
     pub database: Option<String>,
+    /// Folder of the analytics lake (Parquet); default: `lake` in the data directory.
+    #[arg(long, env = "UTFALL_LAKE_DIR")]
+    pub lake: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
 pub struct RebuildArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// Which projection to rebuild; `read_models` (all relational read models, one projector).
-    #[arg(long, default_value = "read_models", value_parser = ["read_models"])]
+    /// Which projection to rebuild: `read_models` (all relational read models) or `lake`.
+    #[arg(long, default_value = "read_models", value_parser = ["read_models", "lake"])]
     pub projection: String,
 }
 

@@ -3,17 +3,25 @@
 
 use std::sync::Arc;
 
-use utfall_projections::{ProjectorStatus, follow};
+use utfall_projections::{Lake, ProjectorStatus, follow};
 
 use crate::cli::{ProjectArgs, RebuildArgs};
-use crate::store::{open_log, open_read_models};
+use crate::store::{open_lake, open_log, open_read_models};
 
 pub async fn run(args: ProjectArgs) -> anyhow::Result<()> {
     let log = open_log(&args.store).await?;
     let models = Arc::new(open_read_models(&args.store).await?);
-    tracing::info!(position = models.position().await?, "projecting");
+    let lake = Arc::new(Arc::new(open_lake(&args.store)?));
+    tracing::info!(
+        read_models = models.position().await?,
+        lake = lake.position()?,
+        "projecting"
+    );
+    let read_models = follow(log.clone(), models, Arc::new(ProjectorStatus::default()));
+    let lake = follow(log, lake, Arc::new(ProjectorStatus::default()));
     tokio::select! {
-        () = follow(log, models, Arc::new(ProjectorStatus::default())) => Ok(()),
+        () = read_models => Ok(()),
+        () = lake => Ok(()),
         _ = tokio::signal::ctrl_c() => Ok(()),
     }
 }
@@ -23,9 +31,23 @@ const REBUILD_PAGE: usize = 5000;
 
 pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let log = open_log(&args.store).await?;
-    let models = open_read_models(&args.store).await?;
     let started = std::time::Instant::now();
-    let position = models.rebuild(log.as_ref(), REBUILD_PAGE).await?;
+    let position = match args.projection.as_str() {
+        "lake" => {
+            let dir = args
+                .store
+                .lake
+                .clone()
+                .unwrap_or_else(|| args.store.data_dir.join("lake"));
+            Lake::rebuild(&dir, log.as_ref(), REBUILD_PAGE).await?
+        }
+        _ => {
+            open_read_models(&args.store)
+                .await?
+                .rebuild(log.as_ref(), REBUILD_PAGE)
+                .await?
+        }
+    };
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "rebuilt {} up to position {position} in {seconds:.1} s ({:.0} events/s)",

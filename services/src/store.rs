@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use utfall_projections::ReadModels;
+use utfall_projections::{Lake, ReadModels};
 
 use utfall_events::log::embedded::EmbeddedLog;
 use utfall_events::log::jetstream::{JetStreamConfig, JetStreamLog};
@@ -40,6 +40,13 @@ pub async fn open_read_models(args: &StoreArgs) -> anyhow::Result<ReadModels> {
     ReadModels::connect(&url)
         .await
         .with_context(|| format!("cannot open the read models at {url}"))
+}
+
+/// The analytics lake the command line asks for: `--lake`, else `lake` in
+/// the data directory.
+pub fn open_lake(args: &StoreArgs) -> anyhow::Result<Lake> {
+    let dir = args.lake.clone().unwrap_or_else(|| args.data_dir.join("lake"));
+    Lake::open(&dir).with_context(|| format!("cannot open the analytics lake at {}", dir.display()))
 }
 
 /// A short description of the store, for logs and health checks.

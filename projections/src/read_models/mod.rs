@@ -96,14 +96,7 @@ impl ReadModels {
     /// Folds everything the log holds beyond the checkpoint; returns the new
     /// position.
     pub async fn catch_up(&self, log: &dyn EventLog, page: usize) -> Result<u64, ProjectionError> {
-        let mut position = self.position().await?;
-        loop {
-            let events = log.read(position, page).await?;
-            let Some(last) = events.last() else { return Ok(position) };
-            let last = last.position;
-            self.apply(&events).await?;
-            position = last;
-        }
+        crate::follow::catch_up(log, self, page).await
     }
 
     /// Rebuilds every read model from position 0 into scratch tables, then

@@ -13,10 +13,10 @@ use std::time::Instant;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use utfall_events::EventLog;
-use utfall_projections::{ProjectorStatus, ReadModels, follow};
+use utfall_projections::{Lake, ProjectorStatus, ReadModels, follow};
 
 use crate::cli::ServeArgs;
-use crate::store::{describe, open_log, open_read_models};
+use crate::store::{describe, open_lake, open_log, open_read_models};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -25,7 +25,10 @@ pub struct AppState {
     /// Which store serves the log, e.g. `embedded utfall-data`.
     pub store: String,
     pub models: Arc<ReadModels>,
+    /// The read-model projector's standing (poll ETags are made of it).
     pub projector: Arc<ProjectorStatus>,
+    pub lake: Arc<Lake>,
+    pub lake_projector: Arc<ProjectorStatus>,
     pub started: Instant,
 }
 
@@ -52,9 +55,14 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Resul
     let models = Arc::new(open_read_models(&args.store).await?);
     let projector = Arc::new(ProjectorStatus::default());
     tokio::spawn(follow(log.clone(), models.clone(), projector.clone()));
+    let lake = Arc::new(open_lake(&args.store)?);
+    let lake_projector = Arc::new(ProjectorStatus::default());
+    tokio::spawn(follow(log.clone(), Arc::new(lake.clone()), lake_projector.clone()));
     let state = AppState {
         models,
         projector,
+        lake,
+        lake_projector,
         started: Instant::now(),
         log,
         store: describe(&args.store),

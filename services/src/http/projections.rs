@@ -1,5 +1,7 @@
-//! Where the projector stands: `GET /v1/projections` (JSON) and
+//! Where the projectors stand: `GET /v1/projections` (JSON) and
 //! `GET /metrics` (Prometheus text format).
+
+use std::fmt::Write;
 
 use axum::extract::State;
 use axum::http::header;
@@ -7,6 +9,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use utfall_projections::ProjectorStatus;
 
 use super::AppState;
 use super::error::ApiError;
@@ -18,62 +21,98 @@ pub fn router() -> Router<AppState> {
 }
 
 struct Standing {
+    name: &'static str,
     position: u64,
-    head: u64,
+    lag: u64,
     applied: u64,
     errors: u64,
     rate: f64,
 }
 
-async fn standing(state: &AppState) -> Result<Standing, ApiError> {
+async fn standings(state: &AppState) -> Result<(u64, Vec<Standing>), ApiError> {
     let head = state.log.head().await?;
-    let status = &state.projector;
     let seconds = state.started.elapsed().as_secs_f64().max(1e-3);
-    Ok(Standing {
+    let standing = |name, status: &ProjectorStatus| Standing {
+        name,
         position: status.position(),
-        head,
+        lag: head.saturating_sub(status.position()),
         applied: status.applied(),
         errors: status.errors(),
         rate: status.applied() as f64 / seconds,
-    })
+    };
+    Ok((
+        head,
+        vec![
+            standing("read_models", &state.projector),
+            standing("lake", &state.lake_projector),
+        ],
+    ))
 }
 
 async fn projections(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let s = standing(&state).await?;
-    Ok(Json(json!([{
-        "name": "read_models",
-        "position": s.position,
-        "head": s.head,
-        "lag": s.head.saturating_sub(s.position),
-        "events_per_second": s.rate,
-        "applied_since_start": s.applied,
-        "errors_since_start": s.errors,
-    }])))
+    let (head, standings) = standings(&state).await?;
+    let lake_files = state.lake.parts()?.len();
+    Ok(Json(Value::Array(
+        standings
+            .iter()
+            .map(|s| {
+                let mut entry = json!({
+                    "name": s.name,
+                    "position": s.position,
+                    "head": head,
+                    "lag": s.lag,
+                    "events_per_second": s.rate,
+                    "applied_since_start": s.applied,
+                    "errors_since_start": s.errors,
+                });
+                if s.name == "lake" {
+                    entry["files"] = lake_files.into();
+                }
+                entry
+            })
+            .collect(),
+    )))
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let s = standing(&state).await?;
-    let text = format!(
+    let (head, standings) = standings(&state).await?;
+    let mut text = format!(
         "# HELP utfall_log_head_position Position of the last event in the log.\n\
          # TYPE utfall_log_head_position gauge\n\
-         utfall_log_head_position {head}\n\
-         # HELP utfall_projection_position Last log position folded into the projection.\n\
-         # TYPE utfall_projection_position gauge\n\
-         utfall_projection_position{{projection=\"read_models\"}} {position}\n\
-         # HELP utfall_projection_lag_events Events in the log not yet folded into the projection.\n\
-         # TYPE utfall_projection_lag_events gauge\n\
-         utfall_projection_lag_events{{projection=\"read_models\"}} {lag}\n\
-         # HELP utfall_projection_events_total Events folded since the process started.\n\
-         # TYPE utfall_projection_events_total counter\n\
-         utfall_projection_events_total{{projection=\"read_models\"}} {applied}\n\
-         # HELP utfall_projection_errors_total Projector restarts after an error since the process started.\n\
-         # TYPE utfall_projection_errors_total counter\n\
-         utfall_projection_errors_total{{projection=\"read_models\"}} {errors}\n",
-        head = s.head,
-        position = s.position,
-        lag = s.head.saturating_sub(s.position),
-        applied = s.applied,
-        errors = s.errors,
+         utfall_log_head_position {head}\n"
     );
+    type Family = (&'static str, &'static str, &'static str, fn(&Standing) -> String);
+    let families: [Family; 4] = [
+        (
+            "utfall_projection_position",
+            "gauge",
+            "Last log position folded into the projection.",
+            |s| s.position.to_string(),
+        ),
+        (
+            "utfall_projection_lag_events",
+            "gauge",
+            "Events in the log not yet folded into the projection.",
+            |s| s.lag.to_string(),
+        ),
+        (
+            "utfall_projection_events_total",
+            "counter",
+            "Events folded since the process started.",
+            |s| s.applied.to_string(),
+        ),
+        (
+            "utfall_projection_errors_total",
+            "counter",
+            "Projector restarts after an error since the process started.",
+            |s| s.errors.to_string(),
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for s in &standings {
+            let _ = writeln!(text, "{name}{{projection=\"{}\"}} {}", s.name, value(s));
+        }
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }

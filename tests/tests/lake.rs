@@ -1,0 +1,113 @@
+//! The analytics lake: every event in Parquet, appended in log order,
+//! compacted to a bounded number of files, rebuilt on demand.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Date32Type, Int64Type};
+use utfall_projections::Lake;
+use utfall_projections::follow::catch_up;
+use utfall_tests::{Store, fixture, run_utfall};
+
+async fn fixtures_log(store: &Store) -> Arc<dyn utfall_events::EventLog> {
+    let log = store.open().await;
+    for name in ["optimist", "sja-meg"] {
+        let events = std::fs::read(fixture(name)).expect("fixture");
+        log.append(utfall_events::wire::parse_batch(&events).expect("parses"))
+            .await
+            .expect("append");
+    }
+    log
+}
+
+fn positions_and_ids(lake: &Lake) -> (Vec<i64>, Vec<String>) {
+    let (mut positions, mut ids) = (Vec::new(), Vec::new());
+    for batch in lake.read_all().expect("read the lake") {
+        positions.extend(batch.column(0).as_primitive::<Int64Type>().values().iter().copied());
+        ids.extend(
+            batch
+                .column(1)
+                .as_string::<i32>()
+                .iter()
+                .map(|s| s.unwrap_or_default().to_string()),
+        );
+    }
+    (positions, ids)
+}
+
+#[tokio::test]
+async fn small_pages_make_a_bounded_number_of_files_holding_every_event_once() {
+    let store = Store::embedded();
+    let log = fixtures_log(&store).await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let lake = Arc::new(Lake::open(dir.path()).expect("lake"));
+    // Pages of varying small sizes, as a follower delivers them.
+    let mut position = 0;
+    for size in [1usize, 3, 7, 2, 30, 5].iter().cycle() {
+        let events = log.read(position, *size).await.expect("read");
+        let Some(last) = events.last().map(|e| e.position) else {
+            break;
+        };
+        lake.append(&events).expect("append");
+        position = last;
+    }
+    let files = lake.parts().expect("parts").len();
+    assert!(files <= 24, "{files} files for 1618 events");
+
+    let (positions, ids) = positions_and_ids(&lake);
+    assert_eq!(positions, (1..=1618).collect::<Vec<i64>>());
+    let logged: Vec<String> = log
+        .read(0, 2000)
+        .await
+        .expect("read")
+        .iter()
+        .map(|e| e.event.event_id.to_string())
+        .collect();
+    assert_eq!(ids, logged);
+
+    let batch = &lake.read_all().expect("read")[0];
+    assert_eq!(
+        batch
+            .schema()
+            .field_with_name("occurred_on")
+            .map(|f| f.data_type().clone())
+            .ok(),
+        Some(DataType::Date32)
+    );
+    let first_day = batch
+        .column(6)
+        .as_primitive::<Date32Type>()
+        .value_as_date(0)
+        .map(|d| d.to_string());
+    assert_eq!(first_day.as_deref(), Some("2020-01-01"));
+    assert!(
+        batch.column(3).is_null(0),
+        "the programme-level event has no participant"
+    );
+
+    // Appending what the lake already holds changes nothing; a gap is refused.
+    lake.append(&log.read(1600, 10).await.expect("read"))
+        .expect("re-append");
+    assert_eq!(lake.position().expect("position"), 1618);
+}
+
+#[tokio::test]
+async fn a_rebuilt_lake_holds_the_same_events() {
+    let store = Store::embedded();
+    let log = fixtures_log(&store).await;
+    let Store::Embedded(data) = &store else {
+        unreachable!("an embedded store")
+    };
+    let lake = Arc::new(Lake::open(&data.path().join("lake")).expect("lake"));
+    assert_eq!(catch_up(log.as_ref(), &lake, 100).await.expect("catch up"), 1618);
+    let before = positions_and_ids(&lake);
+
+    let mut args = vec!["rebuild".to_string(), "--projection".to_string(), "lake".to_string()];
+    args.extend(store.args());
+    let output = run_utfall(&args, None);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("rebuilt lake up to position 1618"));
+    let rebuilt = Lake::open(&data.path().join("lake")).expect("rebuilt lake");
+    assert_eq!(positions_and_ids(&rebuilt), before);
+    assert!(rebuilt.parts().expect("parts").len() < lake.parts().map(|p| p.len() + 1).unwrap_or(usize::MAX));
+}
