@@ -414,3 +414,133 @@ pub async fn project_with_kills(
     let _ = child.wait();
     positions
 }
+
+/// A PostgreSQL cluster of our own, for tests that restart it: `initdb` into
+/// a temporary directory (as the `postgres` user when run as root, since
+/// PostgreSQL refuses root), on a free port.
+pub struct ThrowawayPostgres {
+    bindir: PathBuf,
+    dir: TempDir,
+    pub port: u16,
+}
+
+impl ThrowawayPostgres {
+    pub fn start() -> Self {
+        let bindir = postgres_bindir();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let data = dir.path().join("data");
+        std::fs::create_dir_all(&data).expect("data directory");
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(dir.path())
+                .status()
+                .expect("chown");
+            assert!(
+                status.success(),
+                "cannot hand the cluster directory to the postgres user"
+            );
+        }
+        let postgres = ThrowawayPostgres {
+            bindir,
+            dir,
+            port: free_port(),
+        };
+        let status = postgres
+            .as_postgres("initdb")
+            .args(["-U", "postgres", "--auth=trust", "-D"])
+            .arg(&data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("run initdb");
+        assert!(status.success(), "initdb failed");
+        postgres.pg_ctl("start");
+        postgres
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    /// Stops the server at once (as a crash would) and starts it again.
+    pub fn restart(&self) {
+        self.pg_ctl("restart");
+    }
+
+    fn as_postgres(&self, program: &str) -> Command {
+        let path = self.bindir.join(program);
+        if is_root() {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(path);
+            command
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn pg_ctl(&self, action: &str) {
+        let data = self.dir.path().join("data");
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        let status = self
+            .as_postgres("pg_ctl")
+            .args(["-D"])
+            .arg(&data)
+            .args(["-m", "immediate", "-w", "-l"])
+            .arg(self.dir.path().join("server.log"))
+            .args(["-o", &options, action])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run pg_ctl");
+        assert!(status.success(), "pg_ctl {action} failed");
+    }
+}
+
+impl Drop for ThrowawayPostgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let _ = self
+            .as_postgres("pg_ctl")
+            .args(["-D"])
+            .arg(&data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0\n"))
+        .unwrap_or(false)
+}
+
+/// The folder of PostgreSQL's server programs: `UTFALL_TEST_PG_BINDIR`, else
+/// where `initdb` on PATH lives, else the newest /usr/lib/postgresql/*/bin.
+fn postgres_bindir() -> PathBuf {
+    if let Ok(dir) = std::env::var("UTFALL_TEST_PG_BINDIR") {
+        return PathBuf::from(dir);
+    }
+    let on_path = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("initdb"))
+        .find(|p| p.exists())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .and_then(|p| p.parent().map(Path::to_path_buf));
+    if let Some(dir) = on_path {
+        return dir;
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| entries.filter_map(|e| e.ok()).map(|e| e.path().join("bin")).collect())
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .pop()
+        .expect("no PostgreSQL server programs (initdb) found: run the tests with scripts/test")
+}

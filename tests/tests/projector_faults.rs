@@ -53,3 +53,77 @@ async fn a_projector_killed_mid_catch_up_ends_equal_to_a_clean_rebuild() {
         assert!(a == b, "{table} differs from a clean rebuild");
     }
 }
+
+#[tokio::test]
+async fn a_postgresql_restart_mid_catch_up_loses_and_doubles_nothing() {
+    let generated = run_utfall(
+        &[
+            "gen".into(),
+            "--participants".into(),
+            "400".into(),
+            "--seed".into(),
+            "11".into(),
+        ],
+        None,
+    );
+    assert!(generated.status.success());
+    let store = Store::embedded();
+    let log = store.open().await;
+    let head = log
+        .append(utfall_events::wire::parse_batch(&generated.stdout).expect("generated events parse"))
+        .await
+        .expect("append")
+        .len() as u64;
+
+    let postgres = utfall_tests::ThrowawayPostgres::start();
+    let url = postgres.url();
+    let mut args = vec!["project".to_string()];
+    args.extend(store.args());
+    args.extend(["--database".to_string(), url.clone()]);
+    let mut projector = std::process::Command::new(utfall_tests::utfall_bin())
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start utfall project");
+    // Restart once the catch-up is under way.
+    let models = loop {
+        if let Ok(models) = ReadModels::connect(&url).await
+            && models.position().await.is_ok_and(|p| p > 0)
+        {
+            break models;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let before = models.position().await.expect("position");
+    drop(models);
+    postgres.restart();
+    let started = std::time::Instant::now();
+    let survived = loop {
+        if let Ok(models) = ReadModels::connect(&url).await
+            && models.position().await.ok() == Some(head)
+        {
+            break models;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the projector never caught up after the restart"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let _ = projector.kill();
+    let _ = projector.wait();
+    assert!(before < head, "the restart came after the catch-up ended");
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let clean = ReadModels::connect(&sqlite_url(dir.path()))
+        .await
+        .expect("clean read models");
+    clean.catch_up(log.as_ref(), 5000).await.expect("clean rebuild");
+    for table in TABLES {
+        assert!(
+            survived.dump(table).await.expect("dump") == clean.dump(table).await.expect("dump"),
+            "{table} differs"
+        );
+    }
+}
