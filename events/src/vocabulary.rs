@@ -117,6 +117,16 @@ impl EventData {
         })
     }
 
+    /// The wire `data` object as JSON text, as stored in the `events` table
+    /// and the lake.
+    pub fn data_json(&self) -> String {
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|mut v| v.get_mut("data").map(Value::take))
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// Programme-level events carry no participant; all others need one.
     pub fn is_program_level(&self) -> bool {
         matches!(self, EventData::ProgramDefined(_) | EventData::TargetsSet(_))

@@ -158,6 +158,22 @@ macro_rules! for_both_stores {
     };
 }
 
+/// Appends a `utfall gen` history of `participants` to `log`; returns how
+/// many events it holds.
+pub async fn append_generated(log: &dyn EventLog, participants: u64, seed: u64) -> u64 {
+    let args = [
+        "gen".to_string(),
+        "--participants".into(),
+        participants.to_string(),
+        "--seed".into(),
+        seed.to_string(),
+    ];
+    let generated = run_utfall(&args, None);
+    assert!(generated.status.success(), "utfall gen failed");
+    let events = utfall_events::wire::parse_batch(&generated.stdout).expect("generated events parse");
+    log.append(events).await.expect("generated events are valid").len() as u64
+}
+
 /// Runs `utfall` with arguments, optionally feeding standard input.
 pub fn run_utfall(args: &[String], stdin: Option<&[u8]>) -> std::process::Output {
     let mut child = Command::new(utfall_bin())

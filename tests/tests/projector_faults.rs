@@ -7,28 +7,13 @@ use std::time::Duration;
 
 use utfall_projections::ReadModels;
 use utfall_projections::read_models::schema::TABLES;
-use utfall_tests::{Store, fresh_database, project_with_kills, run_utfall, sqlite_url};
+use utfall_tests::{Store, append_generated, fresh_database, project_with_kills, sqlite_url};
 
 #[tokio::test]
 async fn a_projector_killed_mid_catch_up_ends_equal_to_a_clean_rebuild() {
-    let generated = run_utfall(
-        &[
-            "gen".into(),
-            "--participants".into(),
-            "400".into(),
-            "--seed".into(),
-            "9".into(),
-        ],
-        None,
-    );
-    assert!(generated.status.success());
     let store = Store::embedded();
     let log = store.open().await;
-    let head = log
-        .append(utfall_events::wire::parse_batch(&generated.stdout).expect("generated events parse"))
-        .await
-        .expect("append")
-        .len() as u64;
+    let head = append_generated(log.as_ref(), 400, 9).await;
 
     let positions = project_with_kills(&store, None, 4, Duration::from_millis(1000), head).await;
     assert!(
@@ -56,24 +41,9 @@ async fn a_projector_killed_mid_catch_up_ends_equal_to_a_clean_rebuild() {
 
 #[tokio::test]
 async fn a_postgresql_restart_mid_catch_up_loses_and_doubles_nothing() {
-    let generated = run_utfall(
-        &[
-            "gen".into(),
-            "--participants".into(),
-            "400".into(),
-            "--seed".into(),
-            "11".into(),
-        ],
-        None,
-    );
-    assert!(generated.status.success());
     let store = Store::embedded();
     let log = store.open().await;
-    let head = log
-        .append(utfall_events::wire::parse_batch(&generated.stdout).expect("generated events parse"))
-        .await
-        .expect("append")
-        .len() as u64;
+    let head = append_generated(log.as_ref(), 400, 11).await;
 
     let postgres = utfall_tests::ThrowawayPostgres::start();
     let url = postgres.url();

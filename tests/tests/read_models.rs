@@ -175,14 +175,9 @@ async fn retractions_undo_their_event_and_match_a_clean_rebuild() {
 
 #[tokio::test]
 async fn a_generated_history_projects_alike_everywhere_and_page_by_page() {
-    let generated = utfall_tests::run_utfall(&["gen".into(), "--participants".into(), "200".into()], None);
-    assert!(generated.status.success());
     let store = Store::embedded();
     let log = store.open().await;
-    let appended = log
-        .append(utfall_events::wire::parse_batch(&generated.stdout).expect("generated events parse"))
-        .await;
-    let head = appended.expect("generated events are valid").len() as u64;
+    let head = utfall_tests::append_generated(log.as_ref(), 200, 1).await;
 
     let incremental = ReadModels::connect(&fresh_database().await)
         .await

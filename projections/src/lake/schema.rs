@@ -35,15 +35,6 @@ fn days_since_epoch(date: NaiveDate) -> i32 {
     (date - epoch).num_days() as i32
 }
 
-/// The `data` object of an event as JSON text.
-fn data_json(event: &StoredEvent) -> String {
-    serde_json::to_value(&event.event.body)
-        .ok()
-        .and_then(|mut v| v.get_mut("data").map(serde_json::Value::take))
-        .unwrap_or_default()
-        .to_string()
-}
-
 pub fn to_batch(events: &[&StoredEvent]) -> Result<RecordBatch, ProjectionError> {
     let e = |f: fn(&StoredEvent) -> Option<String>| -> ArrayRef {
         Arc::new(events.iter().map(|s| f(s)).collect::<StringArray>())
@@ -65,7 +56,7 @@ pub fn to_batch(events: &[&StoredEvent]) -> Result<RecordBatch, ProjectionError>
                 .with_timezone("UTC"),
         ),
         e(|s| s.event.recorded_by.as_ref().map(ToString::to_string)),
-        e(|s| Some(data_json(s))),
+        e(|s| Some(s.event.body.data_json())),
     ];
     Ok(RecordBatch::try_new(events_schema(), columns)?)
 }

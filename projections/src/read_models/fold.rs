@@ -168,7 +168,7 @@ impl PageFold {
             e.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true).into(),
             e.recorded_by.as_ref().map(ToString::to_string).into(),
             false.into(),
-            data_json(&e.body).into(),
+            e.body.data_json().into(),
         ]);
         let who = Who {
             program: e.program.to_string(),
@@ -283,14 +283,6 @@ fn code<T: Serialize>(value: &T) -> String {
         Ok(serde_json::Value::String(s)) => s,
         other => other.map(|v| v.to_string()).unwrap_or_default(),
     }
-}
-
-fn data_json(body: &EventData) -> String {
-    serde_json::to_value(body)
-        .ok()
-        .and_then(|mut v| v.get_mut("data").map(serde_json::Value::take))
-        .unwrap_or_default()
-        .to_string()
 }
 
 struct Who {
