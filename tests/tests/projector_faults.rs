@@ -57,30 +57,13 @@ async fn a_postgresql_restart_mid_catch_up_loses_and_doubles_nothing() {
         .spawn()
         .expect("start utfall project");
     // Restart once the catch-up is under way.
-    let models = loop {
-        if let Ok(models) = ReadModels::connect(&url).await
-            && models.position().await.is_ok_and(|p| p > 0)
-        {
-            break models;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let before = models.position().await.expect("position");
-    drop(models);
+    let before = wait_for_position(&url, &mut projector, |p| p > 0)
+        .await
+        .position()
+        .await
+        .expect("position");
     postgres.restart();
-    let started = std::time::Instant::now();
-    let survived = loop {
-        if let Ok(models) = ReadModels::connect(&url).await
-            && models.position().await.ok() == Some(head)
-        {
-            break models;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the projector never caught up after the restart"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let survived = wait_for_position(&url, &mut projector, |p| p == head).await;
     let _ = projector.kill();
     let _ = projector.wait();
     assert!(before < head, "the restart came after the catch-up ended");
@@ -95,5 +78,28 @@ async fn a_postgresql_restart_mid_catch_up_loses_and_doubles_nothing() {
             survived.dump(table).await.expect("dump") == clean.dump(table).await.expect("dump"),
             "{table} differs"
         );
+    }
+}
+
+/// Polls the read models until their position satisfies `reached`, failing
+/// if the projector process ends or after two minutes.
+async fn wait_for_position(
+    url: &str,
+    projector: &mut std::process::Child,
+    reached: impl Fn(u64) -> bool,
+) -> ReadModels {
+    let started = std::time::Instant::now();
+    loop {
+        assert!(matches!(projector.try_wait(), Ok(None)), "utfall project exited");
+        if let Ok(models) = ReadModels::connect(url).await
+            && models.position().await.is_ok_and(&reached)
+        {
+            return models;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the projector never got there"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -275,3 +275,24 @@ async fn the_rebuild_command_rebuilds_the_embedded_read_models() {
     assert_eq!(models.position().await.expect("position"), 1618);
     assert_eq!(models.dump("participants").await.expect("dump").len(), 47);
 }
+
+#[tokio::test]
+async fn processes_starting_together_can_all_create_the_schema() {
+    let url = fresh_database().await;
+    let (a, b, c, d) = tokio::join!(
+        ReadModels::connect(&url),
+        ReadModels::connect(&url),
+        ReadModels::connect(&url),
+        ReadModels::connect(&url)
+    );
+    for models in [a, b, c, d] {
+        assert_eq!(
+            models
+                .expect("connect while others create the schema")
+                .position()
+                .await
+                .expect("position"),
+            0
+        );
+    }
+}

@@ -12,6 +12,9 @@ use utfall_events::{EventLog, StoredEvent};
 
 use crate::ProjectionError;
 
+/// PostgreSQL advisory lock key held while the schema is created ("utfall").
+const SCHEMA_LOCK: i64 = 0x7574_6661_6c6c;
+
 /// The name under which the read-model projector keeps its checkpoint.
 const PROJECTOR: &str = "read_models";
 
@@ -27,13 +30,35 @@ impl ReadModels {
     pub async fn connect(url: &str) -> Result<Self, ProjectionError> {
         install_default_drivers();
         let pool = AnyPoolOptions::new().max_connections(4).connect(url).await?;
-        let postgres = pool.acquire().await?.backend_name() == "PostgreSQL";
+        let mut conn = pool.acquire().await?;
+        let postgres = conn.backend_name() == "PostgreSQL";
         let boolean = if postgres { "BOOLEAN" } else { "INTEGER" };
-        for statement in schema::SCHEMA {
-            sqlx::query(sqlx::AssertSqlSafe(statement.replace("{bool}", boolean)))
-                .execute(&pool)
+        // PostgreSQL fails concurrent `CREATE TABLE IF NOT EXISTS` of one
+        // table (two processes starting together), so schema creation takes
+        // a lock; SQLite serializes it on its own.
+        if postgres {
+            sqlx::query("SELECT pg_advisory_lock($1)")
+                .bind(SCHEMA_LOCK)
+                .execute(&mut *conn)
                 .await?;
         }
+        let created = async {
+            for statement in schema::SCHEMA {
+                sqlx::query(sqlx::AssertSqlSafe(statement.replace("{bool}", boolean)))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        }
+        .await;
+        if postgres {
+            sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(SCHEMA_LOCK)
+                .execute(&mut *conn)
+                .await?;
+        }
+        created?;
+        drop(conn);
         Ok(Self {
             pool,
             url: url.to_string(),
