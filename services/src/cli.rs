@@ -22,7 +22,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Load the two real demo programmes into the store, then run the HTTP API.
     Demo(ServeArgs),
-    /// Run only the projector: keep the read models current (for docker compose).
+    /// Run only the projectors: keep the read models and the lake current.
     Project(ProjectArgs),
     /// Rebuild the read models from the whole log and swap them in at once.
     Rebuild(RebuildArgs),
