@@ -6,7 +6,7 @@ use std::sync::Arc;
 use utfall_projections::{Lake, ProjectorStatus, follow};
 
 use crate::cli::{ProjectArgs, RebuildArgs};
-use crate::store::{open_lake, open_log, open_read_models};
+use crate::store::{lake_dir, open_lake, open_log, open_read_models};
 
 pub async fn run(args: ProjectArgs) -> anyhow::Result<()> {
     let log = open_log(&args.store).await?;
@@ -33,14 +33,7 @@ pub async fn rebuild(args: RebuildArgs) -> anyhow::Result<()> {
     let log = open_log(&args.store).await?;
     let started = std::time::Instant::now();
     let position = match args.projection.as_str() {
-        "lake" => {
-            let dir = args
-                .store
-                .lake
-                .clone()
-                .unwrap_or_else(|| args.store.data_dir.join("lake"));
-            Lake::rebuild(&dir, log.as_ref(), REBUILD_PAGE).await?
-        }
+        "lake" => Lake::rebuild(&lake_dir(&args.store), log.as_ref(), REBUILD_PAGE).await?,
         _ => {
             open_read_models(&args.store)
                 .await?

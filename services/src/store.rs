@@ -42,10 +42,15 @@ pub async fn open_read_models(args: &StoreArgs) -> anyhow::Result<ReadModels> {
         .with_context(|| format!("cannot open the read models at {url}"))
 }
 
+/// Where the analytics lake lives: `--lake`, else `lake` in the data directory.
+pub fn lake_dir(args: &StoreArgs) -> std::path::PathBuf {
+    args.lake.clone().unwrap_or_else(|| args.data_dir.join("lake"))
+}
+
 /// The analytics lake the command line asks for: `--lake`, else `lake` in
 /// the data directory.
 pub fn open_lake(args: &StoreArgs) -> anyhow::Result<Lake> {
-    let dir = args.lake.clone().unwrap_or_else(|| args.data_dir.join("lake"));
+    let dir = lake_dir(args);
     Lake::open(&dir).with_context(|| format!("cannot open the analytics lake at {}", dir.display()))
 }
 

@@ -68,11 +68,7 @@ impl ReadModels {
 
     /// The last log position folded in (0 when none).
     pub async fn position(&self) -> Result<u64, ProjectionError> {
-        let row = sqlx::query("SELECT last_position FROM checkpoints WHERE projector = $1")
-            .bind(PROJECTOR)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0) as u64)
+        checkpoint(&mut *self.pool.acquire().await?).await
     }
 
     /// Folds a page of events in one transaction with the checkpoint.
@@ -80,11 +76,7 @@ impl ReadModels {
     /// twice (after a crash, a redelivery) is applied once.
     pub async fn apply(&self, events: &[StoredEvent]) -> Result<(), ProjectionError> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query("SELECT last_position FROM checkpoints WHERE projector = $1")
-            .bind(PROJECTOR)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let checkpoint = row.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0) as u64;
+        let checkpoint = checkpoint(&mut tx).await?;
         // Log positions have no gaps, so an event beyond the next one means the
         // checkpoint moved under this projector (a rebuild swapped the tables
         // in): the caller must read again from the checkpoint.
@@ -209,6 +201,15 @@ fn cell(row: &sqlx::any::AnyRow, i: usize) -> String {
         return v.map(|n| n.to_string()).unwrap_or_else(|| "NULL".into());
     }
     "?".into()
+}
+
+/// The read-model projector's checkpoint as `conn` sees it (0 when none).
+async fn checkpoint(conn: &mut sqlx::AnyConnection) -> Result<u64, ProjectionError> {
+    let row = sqlx::query("SELECT last_position FROM checkpoints WHERE projector = $1")
+        .bind(PROJECTOR)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0) as u64)
 }
 
 /// Where a rebuild folds: a fresh PostgreSQL schema, or a SQLite file beside
