@@ -425,6 +425,19 @@ pub enum OutcomeGroup {
 }
 
 impl Status {
+    pub const ALL: [Status; 10] = [
+        Status::Employed,
+        Status::Apprenticeship,
+        Status::WageSubsidy,
+        Status::Education,
+        Status::Activity,
+        Status::ShelteredWork,
+        Status::WorkAssessmentAllowance,
+        Status::DisabilityPension,
+        Status::Moved,
+        Status::NoActivity,
+    ];
+
     /// The default mapping of DESIGN's status taxonomy.
     pub fn outcome_group(self) -> OutcomeGroup {
         use Status::*;

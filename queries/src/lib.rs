@@ -1,4 +1,55 @@
-//! The DataFusion catalog over the lake and read models, outcome metric
-//! definitions, cohort outcomes against targets, statistics, disclosure
-//! control and extract rendering. Filled by the analytics issue; depends on
-//! `utfall-events` and `utfall-projections`.
+//! The analytics layer: DESIGN's SQL catalog in DataFusion, derived from the
+//! lake's events as of a valid-time date and as known at a transaction time;
+//! the outcome metrics (one SQL file each, under `queries/sql/metrics/`) and
+//! their statistics; read-only SQL for evaluators.
+
+pub mod catalog;
+pub mod engine;
+pub mod metrics;
+pub mod outcomes;
+pub mod read_only;
+pub mod render;
+pub mod snapshot;
+pub mod statistics;
+mod values;
+
+pub use engine::{Analytics, Limits};
+pub use outcomes::Outcomes;
+pub use snapshot::Snapshot;
+
+use datafusion::error::DataFusionError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The statement would change something: SQL access is read-only.
+    #[error("SQL access is read-only: {0} statements are not allowed")]
+    ReadOnly(String),
+    /// The SQL is wrong (syntax, unknown table or column, types).
+    #[error("{0}")]
+    Sql(String),
+    #[error("the query ran longer than {0:?} and was stopped")]
+    Timeout(std::time::Duration),
+    #[error("no programme named {0:?}")]
+    UnknownProgram(String),
+    /// The engine failed (I/O, memory limit, a broken lake file).
+    #[error("query failed: {0}")]
+    Engine(String),
+}
+
+impl From<DataFusionError> for QueryError {
+    fn from(e: DataFusionError) -> Self {
+        match e.find_root() {
+            DataFusionError::SQL(..) | DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => {
+                QueryError::Sql(e.find_root().to_string())
+            }
+            DataFusionError::ResourcesExhausted(_) => QueryError::Engine(e.find_root().to_string()),
+            _ => QueryError::Engine(e.to_string()),
+        }
+    }
+}
+
+impl From<arrow::error::ArrowError> for QueryError {
+    fn from(e: arrow::error::ArrowError) -> Self {
+        QueryError::Engine(e.to_string())
+    }
+}

@@ -33,6 +33,10 @@ pub enum Command {
     Gen(GenArgs),
     /// Print the JSON Schema of the event wire format.
     Schema,
+    /// Print a programme's outcomes against its targets.
+    Outcomes(OutcomesArgs),
+    /// Run a read-only SQL query over the analytics catalog.
+    Sql(SqlArgs),
 }
 
 /// Which event log to use: the embedded store (default) or JetStream.
@@ -83,6 +87,11 @@ pub struct ServeArgs {
     /// Address of the HTTP API (port 0 picks a free port).
     #[arg(long, env = "UTFALL_HTTP", default_value = "127.0.0.1:8080")]
     pub http: SocketAddr,
+    /// Address of the Postgres wire protocol endpoint for SQL clients (psql, R, Python); off when absent.
+    #[arg(long, env = "UTFALL_PG")]
+    pub pg: Option<SocketAddr>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "UTFALL_MAX_BODY", default_value_t = 16 * 1024 * 1024)]
     pub max_body: usize,
@@ -109,6 +118,72 @@ pub struct GenArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Output file; standard output when absent.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Limits on analytics queries.
+#[derive(Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Memory one query may hold for sorts, joins and aggregations, in MiB.
+    #[arg(long, env = "UTFALL_QUERY_MEMORY_MB", default_value_t = 2048)]
+    pub query_memory_mb: usize,
+    /// Longest a query may run, in seconds.
+    #[arg(long, env = "UTFALL_QUERY_TIMEOUT", default_value_t = 300)]
+    pub query_timeout: u64,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> utfall_queries::Limits {
+        utfall_queries::Limits {
+            memory_bytes: self.query_memory_mb << 20,
+            timeout: std::time::Duration::from_secs(self.query_timeout),
+        }
+    }
+}
+
+/// What an analytics command sees: the store, the as-of date and the
+/// known-at time.
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Count only what had happened by this date (YYYY-MM-DD); default: everything.
+    #[arg(long)]
+    pub as_of: Option<chrono::NaiveDate>,
+    /// Count only what had been recorded by this time (RFC 3339); default: now.
+    #[arg(long)]
+    pub known_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+impl SnapshotArgs {
+    pub fn snapshot(&self) -> utfall_queries::Snapshot {
+        utfall_queries::Snapshot::new(self.as_of, self.known_at)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct OutcomesArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+    /// The programme.
+    #[arg(long)]
+    pub program: String,
+    #[arg(long, default_value = "table", value_parser = ["table", "json", "csv"])]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SqlArgs {
+    #[command(flatten)]
+    pub snapshot: SnapshotArgs,
+    /// The query (DataFusion SQL over DESIGN's catalog).
+    pub query: String,
+    #[arg(long, default_value = "table", value_parser = ["table", "csv", "json", "parquet"])]
+    pub format: String,
+    /// Write the answer to this file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }

@@ -29,6 +29,7 @@ use utfall_events::{EventLog, StoredEvent};
 
 use crate::ProjectionError;
 pub use parts::Part;
+pub use schema::events_schema;
 
 /// Files of one size tier merged together.
 const MERGE_WIDTH: usize = 4;
@@ -46,6 +47,11 @@ impl Lake {
         let lake = Self { dir };
         parts::tidy(&lake.dir)?;
         Ok(lake)
+    }
+
+    /// The folder of the `events` Parquet files, for query engines.
+    pub fn events_dir(&self) -> &Path {
+        &self.dir
     }
 
     /// The files, in log order.

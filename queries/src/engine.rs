@@ -1,0 +1,100 @@
+//! The query engine: a DataFusion session per query over the lake, with a
+//! memory limit and a time limit.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::{QueryError, Snapshot, catalog, read_only};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// Memory the engine may hold for sorts, joins and aggregations.
+    pub memory_bytes: usize,
+    /// How long one query (or one outcome report) may run.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 2 << 30,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// A query result: the schema (also when there are no rows) and the rows.
+pub struct Answer {
+    pub schema: SchemaRef,
+    pub batches: Vec<RecordBatch>,
+}
+
+#[derive(Clone)]
+pub struct Analytics {
+    events_dir: PathBuf,
+    limits: Limits,
+}
+
+impl Analytics {
+    /// Queries the lake whose `events` files are in `events_dir`.
+    pub fn new(events_dir: &Path, limits: Limits) -> Self {
+        Self {
+            events_dir: events_dir.to_path_buf(),
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// A session whose catalog answers for `snapshot`.
+    pub async fn context(&self, snapshot: &Snapshot) -> Result<SessionContext, QueryError> {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .build_arc()?;
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_default_catalog_and_schema("datafusion", "public");
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
+        // DataFusion 55.2 moves JSON getters below joins and windows with
+        // names that clash ("ambiguous __datafusion_extracted_1") on the
+        // catalog's views; the catalog runs without that rewrite.
+        ctx.remove_optimizer_rule("extract_leaf_expressions");
+        ctx.remove_optimizer_rule("push_down_leaf_projections");
+        catalog::register(&ctx, &self.events_dir, snapshot).await?;
+        Ok(ctx)
+    }
+
+    /// Runs one read-only query.
+    pub async fn sql(&self, snapshot: &Snapshot, sql: &str) -> Result<Answer, QueryError> {
+        let ctx = self.context(snapshot).await?;
+        self.within_limit(run(&ctx, sql)).await
+    }
+
+    /// Runs `work` under the time limit.
+    pub async fn within_limit<T>(
+        &self,
+        work: impl Future<Output = Result<T, QueryError>>,
+    ) -> Result<T, QueryError> {
+        tokio::time::timeout(self.limits.timeout, work)
+            .await
+            .map_err(|_| QueryError::Timeout(self.limits.timeout))?
+    }
+}
+
+/// Plans `sql` in `ctx`, refuses anything but reading, and collects it.
+pub async fn run(ctx: &SessionContext, sql: &str) -> Result<Answer, QueryError> {
+    let plan = ctx.state().create_logical_plan(sql).await?;
+    read_only::check(&plan)?;
+    let frame = ctx.execute_logical_plan(plan).await?;
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    Ok(Answer { schema, batches })
+}

@@ -1,0 +1,44 @@
+//! The outcome metrics as SQL over the catalog, one file each under
+//! `queries/sql/metrics/`, so an evaluator can read exactly what is counted.
+//! Each share metric returns `program, numerator, denominator`; the other
+//! definitions return the rows their report section is made from.
+
+/// A share metric: its DESIGN name and its SQL.
+#[derive(Clone, Copy, Debug)]
+pub struct ShareMetric {
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+pub const SHARES: [ShareMetric; 5] = [
+    ShareMetric {
+        name: "job_share",
+        sql: include_str!("../sql/metrics/job_share.sql"),
+    },
+    ShareMetric {
+        name: "education_share",
+        sql: include_str!("../sql/metrics/education_share.sql"),
+    },
+    ShareMetric {
+        name: "never_psychiatric_treatment_share",
+        sql: include_str!("../sql/metrics/never_psychiatric_treatment_share.sql"),
+    },
+    ShareMetric {
+        name: "retained_share",
+        sql: include_str!("../sql/metrics/retained_share.sql"),
+    },
+    ShareMetric {
+        name: "clarified_share",
+        sql: include_str!("../sql/metrics/clarified_share.sql"),
+    },
+];
+
+/// `program, outcome_group, participants`.
+pub const STATUS_DISTRIBUTION: &str = include_str!("../sql/metrics/status_distribution.sql");
+/// `program, instrument, paired, mean_first, mean_last, improved, unchanged,
+/// worse, lowest_composite, highest_composite`.
+pub const MEASUREMENT_CHANGE: &str = include_str!("../sql/metrics/measurement_change.sql");
+/// `program, instrument, wave, poor, measured`.
+pub const POOR_BY_WAVE: &str = include_str!("../sql/metrics/poor_by_wave.sql");
+/// `program, participant, days, got_job`, for the Kaplan–Meier table.
+pub const TIME_TO_FIRST_JOB: &str = include_str!("../sql/metrics/time_to_first_job.sql");

@@ -1,0 +1,289 @@
+//! A programme's outcome report: every metric with its interval and target,
+//! the status distribution, measurement change, share poor per wave and
+//! time to first job, as of a date and as known at a time.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+
+use crate::engine::run;
+use crate::metrics::{MEASUREMENT_CHANGE, POOR_BY_WAVE, SHARES, STATUS_DISTRIBUTION, TIME_TO_FIRST_JOB};
+use crate::statistics::{SurvivalStep, kaplan_meier, wilson};
+use crate::values::{bools, floats, ints, strings};
+use crate::{Analytics, QueryError, Snapshot};
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Outcomes {
+    pub program: String,
+    pub as_of: NaiveDate,
+    pub known_at: DateTime<Utc>,
+    /// The last log position the report saw.
+    pub log_position: i64,
+    pub enrolled: u64,
+    pub metrics: Vec<MetricValue>,
+    pub status_distribution: BTreeMap<String, u64>,
+    pub measurement_change: Vec<MeasurementChange>,
+    pub poor_by_wave: Vec<PoorShare>,
+    pub time_to_first_job: Vec<SurvivalStep>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MetricValue {
+    pub metric: String,
+    pub numerator: u64,
+    pub denominator: u64,
+    /// None when the denominator is 0.
+    pub value: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<Target>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub met: Option<bool>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Target {
+    pub op: String,
+    pub value: f64,
+}
+
+impl Target {
+    fn met_by(&self, value: f64) -> bool {
+        match self.op.as_str() {
+            "<=" => value <= self.value,
+            _ => value >= self.value,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct MeasurementChange {
+    pub instrument: String,
+    pub paired: u64,
+    pub mean_first: Option<f64>,
+    pub mean_last: Option<f64>,
+    pub improved: u64,
+    pub unchanged: u64,
+    pub worse: u64,
+    pub lowest_composite: Option<f64>,
+    pub highest_composite: Option<f64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PoorShare {
+    pub instrument: String,
+    pub wave: i64,
+    pub poor: u64,
+    pub measured: u64,
+    pub value: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+}
+
+/// The tables every metric reads, computed once per report.
+const SHARED: [&str; 4] = ["status_spells", "participants", "measurement_scores", "measurements"];
+
+impl Analytics {
+    /// The outcome report of every programme defined by the as-of date,
+    /// or of `only` that one.
+    pub async fn outcomes(&self, snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<Outcomes>, QueryError> {
+        let ctx = self.context(snapshot).await?;
+        self.within_limit(report(&ctx, only)).await
+    }
+}
+
+async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes>, QueryError> {
+    let head = run(
+        ctx,
+        "SELECT s.as_of, s.known_at, (SELECT coalesce(max(position), 0) FROM events) AS log_position
+         FROM internal.snapshot s",
+    )
+    .await?;
+    let as_of = strings(&head.batches, "as_of")?
+        .first()
+        .cloned()
+        .flatten()
+        .and_then(|d| d.parse::<NaiveDate>().ok())
+        .ok_or_else(|| QueryError::Engine("no as-of date".into()))?;
+    let known_at = strings(&head.batches, "known_at")?
+        .first()
+        .cloned()
+        .flatten()
+        .and_then(|t| DateTime::parse_from_rfc3339(&t.replace(' ', "T")).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| QueryError::Engine("no known-at time".into()))?;
+    let log_position = ints(&head.batches, "log_position")?.first().copied().flatten().unwrap_or(0);
+
+    let programs = strings(&run(ctx, "SELECT program FROM programs ORDER BY program").await?.batches, "program")?;
+    let programs: Vec<String> = programs.into_iter().flatten().filter(|p| only.is_none_or(|o| o == p)).collect();
+    if let (Some(wanted), true) = (only, programs.is_empty()) {
+        return Err(QueryError::UnknownProgram(wanted.to_string()));
+    }
+    for table in SHARED {
+        let batches = ctx.table(table).await?.collect().await?;
+        let schema = ctx.table(table).await?.schema().as_arrow().clone();
+        ctx.deregister_table(table)?;
+        let provider = datafusion::datasource::MemTable::try_new(std::sync::Arc::new(schema), vec![batches])?;
+        ctx.register_table(table, std::sync::Arc::new(provider))?;
+    }
+
+    let mut reports: BTreeMap<String, Outcomes> = programs
+        .iter()
+        .map(|p| {
+            (
+                p.clone(),
+                Outcomes {
+                    program: p.clone(),
+                    as_of,
+                    known_at,
+                    log_position,
+                    enrolled: 0,
+                    metrics: Vec::new(),
+                    status_distribution: BTreeMap::new(),
+                    measurement_change: Vec::new(),
+                    poor_by_wave: Vec::new(),
+                    time_to_first_job: Vec::new(),
+                },
+            )
+        })
+        .collect();
+
+    let targets = targets(ctx).await?;
+    for metric in SHARES {
+        let batches = run(ctx, metric.sql).await?.batches;
+        let counts: BTreeMap<String, (u64, u64)> = strings(&batches, "program")?
+            .into_iter()
+            .zip(ints(&batches, "numerator")?.into_iter().zip(ints(&batches, "denominator")?))
+            .filter_map(|(p, (k, n))| Some((p?, (k.unwrap_or(0).max(0) as u64, n.unwrap_or(0).max(0) as u64))))
+            .collect();
+        for (program, report) in reports.iter_mut() {
+            let (numerator, denominator) = counts.get(program).copied().unwrap_or((0, 0));
+            let value = (denominator > 0).then(|| numerator as f64 / denominator as f64);
+            let interval = wilson(numerator, denominator);
+            let target = targets.get(&(program.clone(), metric.name.to_string())).cloned();
+            let met = match (&target, value) {
+                (Some(t), Some(v)) => Some(t.met_by(v)),
+                _ => None,
+            };
+            report.metrics.push(MetricValue {
+                metric: metric.name.to_string(),
+                numerator,
+                denominator,
+                value,
+                ci_low: interval.map(|i| i.0),
+                ci_high: interval.map(|i| i.1),
+                target,
+                met,
+            });
+            if metric.name == "job_share" {
+                report.enrolled = denominator;
+            }
+        }
+    }
+
+    let distribution = run(ctx, STATUS_DISTRIBUTION).await?.batches;
+    for ((program, group), n) in strings(&distribution, "program")?
+        .into_iter()
+        .zip(strings(&distribution, "outcome_group")?)
+        .zip(ints(&distribution, "participants")?)
+    {
+        if let (Some(report), Some(group)) = (program.and_then(|p| reports.get_mut(&p)), group) {
+            report.status_distribution.insert(group, n.unwrap_or(0) as u64);
+        }
+    }
+
+    let change = run(ctx, MEASUREMENT_CHANGE).await?.batches;
+    let programs_of = strings(&change, "program")?;
+    let instruments = strings(&change, "instrument")?;
+    let (paired, improved, unchanged, worse) = (
+        ints(&change, "paired")?,
+        ints(&change, "improved")?,
+        ints(&change, "unchanged")?,
+        ints(&change, "worse")?,
+    );
+    let (mean_first, mean_last, lowest, highest) = (
+        floats(&change, "mean_first")?,
+        floats(&change, "mean_last")?,
+        floats(&change, "lowest_composite")?,
+        floats(&change, "highest_composite")?,
+    );
+    for i in 0..programs_of.len() {
+        if let Some(report) = programs_of[i].as_ref().and_then(|p| reports.get_mut(p)) {
+            report.measurement_change.push(MeasurementChange {
+                instrument: instruments[i].clone().unwrap_or_default(),
+                paired: count(&paired, i),
+                mean_first: mean_first[i],
+                mean_last: mean_last[i],
+                improved: count(&improved, i),
+                unchanged: count(&unchanged, i),
+                worse: count(&worse, i),
+                lowest_composite: lowest[i],
+                highest_composite: highest[i],
+            });
+        }
+    }
+
+    let poor = run(ctx, POOR_BY_WAVE).await?.batches;
+    let (programs_of, instruments, waves) = (strings(&poor, "program")?, strings(&poor, "instrument")?, ints(&poor, "wave")?);
+    let (poor_n, measured) = (ints(&poor, "poor")?, ints(&poor, "measured")?);
+    for i in 0..programs_of.len() {
+        if let Some(report) = programs_of[i].as_ref().and_then(|p| reports.get_mut(p)) {
+            let (k, n) = (count(&poor_n, i), count(&measured, i));
+            let interval = wilson(k, n);
+            report.poor_by_wave.push(PoorShare {
+                instrument: instruments[i].clone().unwrap_or_default(),
+                wave: waves[i].unwrap_or(0),
+                poor: k,
+                measured: n,
+                value: (n > 0).then(|| k as f64 / n as f64),
+                ci_low: interval.map(|i| i.0),
+                ci_high: interval.map(|i| i.1),
+            });
+        }
+    }
+
+    let times = run(ctx, TIME_TO_FIRST_JOB).await?.batches;
+    let mut per_program: BTreeMap<String, Vec<(i64, bool)>> = BTreeMap::new();
+    for ((program, days), got_job) in strings(&times, "program")?
+        .into_iter()
+        .zip(ints(&times, "days")?)
+        .zip(bools(&times, "got_job")?)
+    {
+        if let (Some(program), Some(days)) = (program, days) {
+            per_program.entry(program).or_default().push((days, got_job.unwrap_or(false)));
+        }
+    }
+    for (program, times) in per_program {
+        if let Some(report) = reports.get_mut(&program) {
+            report.time_to_first_job = kaplan_meier(&times);
+        }
+    }
+
+    for report in reports.values_mut() {
+        report.measurement_change.sort_by(|a, b| a.instrument.cmp(&b.instrument));
+        report
+            .poor_by_wave
+            .sort_by(|a, b| (&a.instrument, a.wave).cmp(&(&b.instrument, b.wave)));
+    }
+    Ok(reports.into_values().collect())
+}
+
+fn count(values: &[Option<i64>], i: usize) -> u64 {
+    values.get(i).copied().flatten().unwrap_or(0).max(0) as u64
+}
+
+/// The targets in force, by (program, metric).
+async fn targets(ctx: &SessionContext) -> Result<BTreeMap<(String, String), Target>, QueryError> {
+    let batches = run(ctx, "SELECT program, metric, op, value FROM targets").await?.batches;
+    Ok(strings(&batches, "program")?
+        .into_iter()
+        .zip(strings(&batches, "metric")?)
+        .zip(strings(&batches, "op")?.into_iter().zip(floats(&batches, "value")?))
+        .filter_map(|((program, metric), (op, value))| {
+            Some(((program?, metric?), Target { op: op?, value: value? }))
+        })
+        .collect())
+}

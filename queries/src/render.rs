@@ -1,0 +1,174 @@
+//! Query answers in the formats evaluators ask for.
+
+use arrow::csv::WriterBuilder;
+use arrow::ipc::writer::StreamWriter;
+use arrow::json::ArrayWriter;
+use arrow::util::pretty::pretty_format_batches;
+use parquet::arrow::ArrowWriter;
+
+use crate::{Outcomes, QueryError};
+use crate::engine::Answer;
+
+/// A text table for a terminal.
+pub fn table(answer: &Answer) -> Result<String, QueryError> {
+    if answer.batches.is_empty() {
+        let names: Vec<&str> = answer.schema.fields().iter().map(|f| f.name().as_str()).collect();
+        return Ok(format!("{}\n(0 rows)", names.join(" | ")));
+    }
+    Ok(pretty_format_batches(&answer.batches)?.to_string())
+}
+
+/// CSV with a header row, UTF-8.
+pub fn csv(answer: &Answer) -> Result<Vec<u8>, QueryError> {
+    let mut out = Vec::new();
+    let mut writer = WriterBuilder::new().with_header(true).build(&mut out);
+    if answer.batches.is_empty() {
+        writer.write(&arrow::array::RecordBatch::new_empty(answer.schema.clone()))?;
+    }
+    for batch in &answer.batches {
+        writer.write(batch)?;
+    }
+    drop(writer);
+    Ok(out)
+}
+
+/// A JSON array of row objects (NULL columns are left out of a row).
+pub fn json(answer: &Answer) -> Result<Vec<u8>, QueryError> {
+    let mut writer = ArrayWriter::new(Vec::new());
+    for batch in &answer.batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    let out = writer.into_inner();
+    Ok(if out.is_empty() { b"[]".to_vec() } else { out })
+}
+
+/// An Arrow IPC stream.
+pub fn arrow_ipc(answer: &Answer) -> Result<Vec<u8>, QueryError> {
+    let mut writer = StreamWriter::try_new(Vec::new(), &answer.schema)?;
+    for batch in &answer.batches {
+        writer.write(batch)?;
+    }
+    writer.finish()?;
+    Ok(writer.into_inner()?)
+}
+
+/// A Parquet file.
+pub fn parquet(answer: &Answer) -> Result<Vec<u8>, QueryError> {
+    let mut writer = ArrowWriter::try_new(Vec::new(), answer.schema.clone(), None)
+        .map_err(|e| QueryError::Engine(e.to_string()))?;
+    for batch in &answer.batches {
+        writer.write(batch).map_err(|e| QueryError::Engine(e.to_string()))?;
+    }
+    writer.into_inner().map_err(|e| QueryError::Engine(e.to_string()))
+}
+
+fn share(value: Option<f64>) -> String {
+    value.map_or("-".into(), |v| format!("{:.1} %", v * 100.0))
+}
+
+fn number(value: Option<f64>) -> String {
+    value.map_or(String::new(), |v| format!("{v}"))
+}
+
+/// An outcome report for a terminal.
+pub fn outcomes_table(o: &Outcomes) -> String {
+    let mut out = format!(
+        "{}: as of {}, known at {}, log position {}\nenrolled: {}\n\nmetric                              n/N       value    95 % interval      target\n",
+        o.program,
+        o.as_of,
+        o.known_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        o.log_position,
+        o.enrolled
+    );
+    for m in &o.metrics {
+        let target = match (&m.target, m.met) {
+            (Some(t), met) => format!(
+                "{} {:.1} % {}",
+                t.op,
+                t.value * 100.0,
+                match met {
+                    Some(true) => "met",
+                    Some(false) => "not met",
+                    None => "",
+                }
+            ),
+            (None, _) => String::new(),
+        };
+        out += &format!(
+            "{:<35} {:>4}/{:<4} {:>7}  {:>7} – {:<7}  {}\n",
+            m.metric,
+            m.numerator,
+            m.denominator,
+            share(m.value),
+            share(m.ci_low),
+            share(m.ci_high),
+            target
+        );
+    }
+    out += "\nstatus at the as-of date\n";
+    for (group, n) in &o.status_distribution {
+        out += &format!("  {group:<12} {n}\n");
+    }
+    for c in &o.measurement_change {
+        out += &format!(
+            "\n{}: {} paired, mean {:.2} -> {:.2}; improved {}, unchanged {}, worse {}; composites {:.2} to {:.2}\n",
+            c.instrument,
+            c.paired,
+            c.mean_first.unwrap_or(f64::NAN),
+            c.mean_last.unwrap_or(f64::NAN),
+            c.improved,
+            c.unchanged,
+            c.worse,
+            c.lowest_composite.unwrap_or(f64::NAN),
+            c.highest_composite.unwrap_or(f64::NAN)
+        );
+    }
+    for p in &o.poor_by_wave {
+        out += &format!(
+            "{} wave {}: poor {}/{} ({})\n",
+            p.instrument,
+            p.wave,
+            p.poor,
+            p.measured,
+            share(p.value)
+        );
+    }
+    out
+}
+
+/// An outcome report as CSV, one row per figure: `section, name,
+/// numerator, denominator, value, ci_low, ci_high, target_op, target_value, met`.
+pub fn outcomes_csv(o: &Outcomes) -> String {
+    let mut out = String::from("section,name,numerator,denominator,value,ci_low,ci_high,target_op,target_value,met\n");
+    for m in &o.metrics {
+        out += &format!(
+            "metric,{},{},{},{},{},{},{},{},{}\n",
+            m.metric,
+            m.numerator,
+            m.denominator,
+            number(m.value),
+            number(m.ci_low),
+            number(m.ci_high),
+            m.target.as_ref().map_or("", |t| t.op.as_str()),
+            number(m.target.as_ref().map(|t| t.value)),
+            m.met.map_or(String::new(), |b| b.to_string())
+        );
+    }
+    for (group, n) in &o.status_distribution {
+        out += &format!("status_distribution,{group},{n},{},,,,,,\n", o.enrolled);
+    }
+    for p in &o.poor_by_wave {
+        out += &format!(
+            "poor_by_wave,{} wave {},{},{},{},{},{},,,\n",
+            p.instrument,
+            p.wave,
+            p.poor,
+            p.measured,
+            number(p.value),
+            number(p.ci_low),
+            number(p.ci_high)
+        );
+    }
+    out
+}

@@ -1,0 +1,54 @@
+//! Which events a query sees: those that had happened by `as_of` (valid
+//! time) and had been recorded by `known_at` (transaction time). Unset means
+//! "everything there is" and follows the log as it grows.
+
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Snapshot {
+    pub as_of: Option<NaiveDate>,
+    pub known_at: Option<DateTime<Utc>>,
+}
+
+impl Snapshot {
+    pub fn new(as_of: Option<NaiveDate>, known_at: Option<DateTime<Utc>>) -> Self {
+        Self { as_of, known_at }
+    }
+
+    /// The SQL condition on `occurred_on`; the date is ours, never raw input.
+    pub(crate) fn valid_time(&self) -> String {
+        match self.as_of {
+            Some(d) => format!("occurred_on <= DATE '{d}'"),
+            None => "TRUE".into(),
+        }
+    }
+
+    /// The SQL condition on `recorded_at`.
+    pub(crate) fn transaction_time(&self) -> String {
+        match self.known_at {
+            Some(t) => format!("recorded_at <= {}", timestamp(t)),
+            None => "TRUE".into(),
+        }
+    }
+
+    /// The one-row `internal.snapshot` table: the as-of date and known-at
+    /// time a query answers for (today and now when unset).
+    pub(crate) fn table_sql(&self) -> String {
+        let as_of = self.as_of.map_or("current_date()".into(), |d| format!("DATE '{d}'"));
+        let known_at = self
+            .known_at
+            .map_or(format!("arrow_cast(now(), '{MICROS_UTC}')"), timestamp);
+        format!("SELECT {as_of} AS as_of, {known_at} AS known_at")
+    }
+}
+
+/// The lake's `recorded_at` type.
+const MICROS_UTC: &str = "Timestamp(Microsecond, Some(\"UTC\"))";
+
+fn timestamp(t: DateTime<Utc>) -> String {
+    format!(
+        "arrow_cast('{}', '{MICROS_UTC}')",
+        t.to_rfc3339_opts(SecondsFormat::Micros, true)
+    )
+}

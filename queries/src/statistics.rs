@@ -1,0 +1,88 @@
+//! Interval and survival estimates for the outcome report.
+
+use serde::Serialize;
+
+/// The 97.5 % quantile of the standard normal distribution.
+const Z_95: f64 = 1.959_963_984_540_054;
+
+/// The 95 % Wilson score interval of `successes` out of `n` (none for n = 0).
+pub fn wilson(successes: u64, n: u64) -> Option<(f64, f64)> {
+    if n == 0 {
+        return None;
+    }
+    let (k, n) = (successes as f64, n as f64);
+    let p = k / n;
+    let z2 = Z_95 * Z_95;
+    let denominator = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denominator;
+    let half = Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+}
+
+/// One step of a Kaplan–Meier table: at `day`, `at_risk` participants were
+/// still without the event, `events` had it and `censored` left the risk
+/// set without it; `survival` is the estimated share still without it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SurvivalStep {
+    pub day: i64,
+    pub at_risk: u64,
+    pub events: u64,
+    pub censored: u64,
+    pub survival: f64,
+}
+
+/// The Kaplan–Meier estimate from (day, had the event) per participant;
+/// one step per day on which anything happened.
+pub fn kaplan_meier(times: &[(i64, bool)]) -> Vec<SurvivalStep> {
+    let mut times = times.to_vec();
+    times.sort_unstable();
+    let mut at_risk = times.len() as u64;
+    let mut survival = 1.0;
+    let mut steps = Vec::new();
+    let mut i = 0;
+    while i < times.len() {
+        let day = times[i].0;
+        let same_day = times[i..].iter().take_while(|t| t.0 == day).count();
+        let events = times[i..i + same_day].iter().filter(|t| t.1).count() as u64;
+        let censored = same_day as u64 - events;
+        survival *= 1.0 - events as f64 / at_risk as f64;
+        steps.push(SurvivalStep {
+            day,
+            at_risk,
+            events,
+            censored,
+            survival,
+        });
+        at_risk -= same_day as u64;
+        i += same_day;
+    }
+    steps
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round6(x: f64) -> f64 {
+        (x * 1e6).round() / 1e6
+    }
+
+    #[test]
+    fn wilson_matches_published_intervals() {
+        let (low, high) = wilson(5, 15).expect("n > 0");
+        assert_eq!((round6(low), round6(high)), (0.151763, 0.582865));
+        let (low, high) = wilson(0, 15).expect("n > 0");
+        assert_eq!((round6(low), round6(high)), (0.0, 0.203883));
+        assert_eq!(wilson(0, 0), None);
+    }
+
+    #[test]
+    fn kaplan_meier_steps_down_at_events_only() {
+        // Textbook example: events at 1, 3; censored at 2, 4.
+        let steps = kaplan_meier(&[(3, true), (1, true), (2, false), (4, false)]);
+        let survival: Vec<f64> = steps.iter().map(|s| round6(s.survival)).collect();
+        assert_eq!(survival, vec![0.75, 0.75, 0.375, 0.375]);
+        assert_eq!(steps[2].at_risk, 2);
+        assert_eq!(steps[1].censored, 1);
+    }
+}

@@ -1,0 +1,66 @@
+//! `utfall outcomes` and `utfall sql`: the lake is brought up to the log's
+//! head, then queried.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use utfall_projections::follow::catch_up;
+use utfall_queries::{Analytics, Limits, render};
+
+use crate::cli::{OutcomesArgs, SnapshotArgs, SqlArgs, StoreArgs};
+use crate::store::{open_lake, open_log};
+
+/// Events appended to the lake per file while catching up.
+const CATCH_UP_PAGE: usize = 50_000;
+
+/// The analytics engine over a lake that holds the whole log.
+pub async fn current(store: &StoreArgs, limits: Limits) -> anyhow::Result<Analytics> {
+    let log = open_log(store).await?;
+    let lake = Arc::new(open_lake(store)?);
+    catch_up(log.as_ref(), &lake, CATCH_UP_PAGE)
+        .await
+        .context("cannot bring the analytics lake up to date")?;
+    Ok(Analytics::new(lake.events_dir(), limits))
+}
+
+async fn analytics(args: &SnapshotArgs) -> anyhow::Result<Analytics> {
+    current(&args.store, args.limits.limits()).await
+}
+
+pub async fn outcomes(args: OutcomesArgs) -> anyhow::Result<()> {
+    let engine = analytics(&args.snapshot).await?;
+    let report = engine
+        .outcomes(&args.snapshot.snapshot(), Some(&args.program))
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("no programme named {:?}", args.program))?;
+    let text = match args.format.as_str() {
+        "json" => serde_json::to_string_pretty(&report)? + "\n",
+        "csv" => render::outcomes_csv(&report),
+        _ => render::outcomes_table(&report),
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+pub async fn sql(args: SqlArgs) -> anyhow::Result<()> {
+    let engine = analytics(&args.snapshot).await?;
+    let answer = engine.sql(&args.snapshot.snapshot(), &args.query).await?;
+    let bytes = match args.format.as_str() {
+        "csv" => render::csv(&answer)?,
+        "json" => {
+            let mut json = render::json(&answer)?;
+            json.push(b'\n');
+            json
+        }
+        "parquet" => render::parquet(&answer)?,
+        _ => (render::table(&answer)? + "\n").into_bytes(),
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, bytes).with_context(|| format!("cannot write {}", path.display()))?,
+        None => std::io::stdout().write_all(&bytes)?,
+    }
+    Ok(())
+}
