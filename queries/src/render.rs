@@ -1,6 +1,11 @@
 //! Query answers in the formats evaluators ask for.
 
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::csv::WriterBuilder;
+use arrow::datatypes::{DataType, Field, Schema};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use arrow::ipc::writer::StreamWriter;
 use arrow::json::ArrayWriter;
 use arrow::util::pretty::pretty_format_batches;
@@ -18,18 +23,42 @@ pub fn table(answer: &Answer) -> Result<String, QueryError> {
     Ok(pretty_format_batches(&answer.batches)?.to_string())
 }
 
-/// CSV with a header row, UTF-8.
+/// CSV with a header row, UTF-8. Lists and structs are written as text
+/// (`[youth, immigrant]`), which CSV has no type for.
 pub fn csv(answer: &Answer) -> Result<Vec<u8>, QueryError> {
     let mut out = Vec::new();
     let mut writer = WriterBuilder::new().with_header(true).build(&mut out);
     if answer.batches.is_empty() {
-        writer.write(&arrow::array::RecordBatch::new_empty(answer.schema.clone()))?;
+        writer.write(&RecordBatch::new_empty(answer.schema.clone()))?;
     }
     for batch in &answer.batches {
-        writer.write(batch)?;
+        writer.write(&nested_as_text(batch)?)?;
     }
     drop(writer);
     Ok(out)
+}
+
+fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
+    if !batch.schema().fields().iter().any(|f| f.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let options = FormatOptions::default();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if field.data_type().is_nested() {
+            let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+            let text: StringArray = (0..column.len())
+                .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
+                .collect();
+            fields.push(Field::new(field.name(), DataType::Utf8, true));
+            columns.push(Arc::new(text));
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(column.clone());
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
 /// A JSON array of row objects (NULL columns are left out of a row).

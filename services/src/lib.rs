@@ -7,6 +7,7 @@ pub mod cli;
 pub mod demo;
 pub mod http;
 pub mod import;
+pub mod pg;
 pub mod project;
 pub mod store;
 pub mod synthetic;

@@ -8,6 +8,7 @@ use serde_json::json;
 use utfall_events::wire::BatchError;
 use utfall_events::{AppendError, LogError};
 use utfall_projections::ProjectionError;
+use utfall_queries::QueryError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -19,6 +20,10 @@ pub enum ApiError {
     Log(#[from] LogError),
     #[error(transparent)]
     ReadModels(#[from] ProjectionError),
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    #[error("{0}")]
+    BadRequest(String),
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -66,6 +71,22 @@ impl IntoResponse for ApiError {
                 tracing::warn!(error = %e, "event log unavailable");
                 unavailable(e)
             }
+            ApiError::BadRequest(message) | ApiError::Query(QueryError::Sql(message)) => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_query", "message": message})),
+            )
+                .into_response(),
+            ApiError::Query(e @ QueryError::ReadOnly(_)) => {
+                (StatusCode::FORBIDDEN, Json(json!({"error": "read_only", "message": e.to_string()}))).into_response()
+            }
+            ApiError::Query(e @ QueryError::Timeout(_)) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": "timeout", "message": e.to_string()})),
+            )
+                .into_response(),
+            ApiError::Query(e @ QueryError::UnknownProgram(_)) => {
+                (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": e.to_string()}))).into_response()
+            }
             ApiError::NotFound(message) => {
                 (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": message}))).into_response()
             }
@@ -79,7 +100,11 @@ impl IntoResponse for ApiError {
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
                 response
             }
-            ApiError::Append(AppendError::Log(_)) | ApiError::Log(_) | ApiError::ReadModels(_) | ApiError::Internal(_) => {
+            ApiError::Append(AppendError::Log(_))
+            | ApiError::Log(_)
+            | ApiError::ReadModels(_)
+            | ApiError::Query(QueryError::Engine(_))
+            | ApiError::Internal(_) => {
                 tracing::error!(error = %self, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal", "message": "internal error"})))
                     .into_response()

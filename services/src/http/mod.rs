@@ -1,5 +1,6 @@
 //! The HTTP API: one router per module, merged over a shared state.
 
+mod analytics;
 mod dashboard;
 mod error;
 mod events;
@@ -16,6 +17,8 @@ use utfall_events::EventLog;
 use utfall_projections::{Lake, ProjectorStatus, ReadModels, follow};
 
 use crate::cli::ServeArgs;
+use utfall_queries::Analytics;
+
 use crate::store::{describe, open_lake, open_log, open_read_models};
 
 /// What every handler can reach.
@@ -29,12 +32,14 @@ pub struct AppState {
     pub projector: Arc<ProjectorStatus>,
     pub lake: Arc<Lake>,
     pub lake_projector: Arc<ProjectorStatus>,
+    pub analytics: Analytics,
     pub started: Instant,
 }
 
 /// The whole API as a router, so tests can drive it without a socket.
 pub fn app(state: AppState, max_body: usize) -> Router {
     Router::new()
+        .merge(analytics::router())
         .merge(dashboard::router())
         .merge(events::router())
         .merge(health::router())
@@ -58,7 +63,18 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Resul
     let lake = Arc::new(open_lake(&args.store)?);
     let lake_projector = Arc::new(ProjectorStatus::default());
     tokio::spawn(follow(log.clone(), Arc::new(lake.clone()), lake_projector.clone()));
+    let analytics = Analytics::new(lake.events_dir(), args.limits.limits());
+    if let Some(address) = args.pg {
+        let analytics = analytics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::pg::serve(analytics, address).await {
+                tracing::error!(error = %e, "the Postgres wire endpoint stopped");
+            }
+        });
+        println!("utfall SQL on postgres://{address}/utfall");
+    }
     let state = AppState {
+        analytics,
         models,
         projector,
         lake,

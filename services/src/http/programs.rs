@@ -24,13 +24,14 @@ fn today() -> String {
     chrono::Utc::now().date_naive().to_string()
 }
 
-/// Answers 304 when the client holds the current version, else the body.
-async fn versioned<T, F>(state: &AppState, headers: &HeaderMap, key: &str, body: F) -> Result<Response, ApiError>
+/// Answers 304 when the client holds the version of `position` (a
+/// projection's log position) and `key`, else the body.
+pub(super) async fn versioned<T, F>(position: u64, headers: &HeaderMap, key: &str, body: F) -> Result<Response, ApiError>
 where
     T: Serialize,
     F: Future<Output = Result<T, ApiError>>,
 {
-    let etag = format!("W/\"{}-{key}\"", state.projector.position());
+    let etag = format!("W/\"{position}-{key}\"");
     let current = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
     if headers.get(header::IF_NONE_MATCH) == Some(&current) {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, current)]).into_response());
@@ -39,7 +40,7 @@ where
 }
 
 async fn programs(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    versioned(&state, &headers, "programs", async {
+    versioned(state.projector.position(), &headers, "programs", async {
         Ok(state.models.programs().await?)
     })
     .await
@@ -51,7 +52,7 @@ async fn summary(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let today = today();
-    versioned(&state, &headers, &today, async {
+    versioned(state.projector.position(), &headers, &today, async {
         state
             .models
             .summary(&program, &today)
@@ -96,7 +97,7 @@ async fn participants(
         status: query.status.clone(),
         consultant: query.consultant.clone(),
     };
-    versioned(&state, &headers, &key, async {
+    versioned(state.projector.position(), &headers, &key, async {
         Ok(state
             .models
             .participants(&program, &filter, query.page, query.per_page)

@@ -1,0 +1,97 @@
+//! Outcomes and SQL for evaluators and dashboards, over the lake as far as
+//! its projector has come (each answer says its `log_position`).
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use utfall_queries::{QueryError, Snapshot, render};
+
+use super::AppState;
+use super::error::ApiError;
+use super::programs::versioned;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/programs/{program}/outcomes", get(outcomes))
+        .route("/v1/sql", post(sql))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnapshotQuery {
+    as_of: Option<NaiveDate>,
+    known_at: Option<DateTime<Utc>>,
+}
+
+impl SnapshotQuery {
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.as_of, self.known_at)
+    }
+}
+
+async fn outcomes(
+    State(state): State<AppState>,
+    Path(program): Path<String>,
+    Query(query): Query<SnapshotQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let key = format!("{program}-{:?}-{:?}", query.as_of, query.known_at);
+    versioned(state.lake_projector.position(), &headers, &key, async {
+        state
+            .analytics
+            .outcomes(&query.snapshot(), Some(&program))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| ApiError::Query(QueryError::UnknownProgram(program.clone())))
+    })
+    .await
+}
+
+/// A query as JSON: `{"sql": "…", "as_of": "…", "known_at": "…"}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SqlRequest {
+    sql: String,
+    as_of: Option<NaiveDate>,
+    known_at: Option<DateTime<Utc>>,
+}
+
+const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
+
+/// Runs a read-only query. The body is the SQL as text (with `as_of` and
+/// `known_at` in the query string) or a JSON [`SqlRequest`]; `Accept`
+/// picks JSON (default), CSV (`text/csv`) or an Arrow IPC stream.
+async fn sql(
+    State(state): State<AppState>,
+    Query(query): Query<SnapshotQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let (text, snapshot) = if is_json {
+        let request: SqlRequest = serde_json::from_slice(&body).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+        (request.sql, Snapshot::new(request.as_of, request.known_at))
+    } else {
+        let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest("the SQL is not UTF-8".into()))?;
+        (text, query.snapshot())
+    };
+    let answer = state.analytics.sql(&snapshot, &text).await?;
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let (content_type, bytes) = if accept.contains("text/csv") {
+        ("text/csv; charset=utf-8", render::csv(&answer)?)
+    } else if accept.contains(ARROW_STREAM) {
+        (ARROW_STREAM, render::arrow_ipc(&answer)?)
+    } else {
+        ("application/json", render::json(&answer)?)
+    };
+    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes).into_response())
+}
