@@ -12,6 +12,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::{QueryError, Snapshot, catalog, read_only};
 
+/// Times a query is started again when compaction removed a file it read.
+const RETRIES: u32 = 5;
+
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Memory the engine may hold for sorts, joins and aggregations.
@@ -74,16 +77,30 @@ impl Analytics {
 
     /// Runs one read-only query.
     pub async fn sql(&self, snapshot: &Snapshot, sql: &str) -> Result<Answer, QueryError> {
-        let ctx = self.context(snapshot).await?;
-        self.within_limit(run(&ctx, sql)).await
+        self.within_limit(|ctx| async move { run(&ctx, sql).await }, snapshot)
+            .await
     }
 
-    /// Runs `work` under the time limit.
-    pub async fn within_limit<T>(
+    /// Runs `work` in a fresh session under the time limit, again when a
+    /// lake file was compacted away under it.
+    pub(crate) async fn within_limit<T, F>(
         &self,
-        work: impl Future<Output = Result<T, QueryError>>,
-    ) -> Result<T, QueryError> {
-        tokio::time::timeout(self.limits.timeout, work)
+        work: impl Fn(SessionContext) -> F,
+        snapshot: &Snapshot,
+    ) -> Result<T, QueryError>
+    where
+        F: Future<Output = Result<T, QueryError>>,
+    {
+        let attempts = async {
+            let mut attempt = 1;
+            loop {
+                match work(self.context(snapshot).await?).await {
+                    Err(QueryError::LakeChanged) if attempt < RETRIES => attempt += 1,
+                    other => return other,
+                }
+            }
+        };
+        tokio::time::timeout(self.limits.timeout, attempts)
             .await
             .map_err(|_| QueryError::Timeout(self.limits.timeout))?
     }

@@ -31,6 +31,10 @@ pub enum QueryError {
     Timeout(std::time::Duration),
     #[error("no programme named {0:?}")]
     UnknownProgram(String),
+    /// A lake file was merged away while the query read it; asking again
+    /// sees the new files.
+    #[error("the analytics lake changed during the query; ask again")]
+    LakeChanged,
     /// The engine failed (I/O, memory limit, a broken lake file).
     #[error("query failed: {0}")]
     Engine(String),
@@ -38,6 +42,11 @@ pub enum QueryError {
 
 impl From<DataFusionError> for QueryError {
     fn from(e: DataFusionError) -> Self {
+        // The object store reports a vanished file as text inside a Parquet
+        // error; compaction removing a part is the one way that happens.
+        if e.to_string().contains("No such file or directory") {
+            return QueryError::LakeChanged;
+        }
         match e.find_root() {
             DataFusionError::SQL(..) | DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => {
                 QueryError::Sql(e.find_root().to_string())

@@ -90,8 +90,8 @@ impl Analytics {
     /// The outcome report of every programme defined by the as-of date,
     /// or of `only` that one.
     pub async fn outcomes(&self, snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<Outcomes>, QueryError> {
-        let ctx = self.context(snapshot).await?;
-        self.within_limit(report(&ctx, only)).await
+        self.within_limit(|ctx| async move { report(&ctx, only).await }, snapshot)
+            .await
     }
 }
 

@@ -79,7 +79,7 @@ impl IntoResponse for ApiError {
             ApiError::Query(e @ QueryError::ReadOnly(_)) => {
                 (StatusCode::FORBIDDEN, Json(json!({"error": "read_only", "message": e.to_string()}))).into_response()
             }
-            ApiError::Query(e @ QueryError::Timeout(_)) => (
+            ApiError::Query(e @ (QueryError::Timeout(_) | QueryError::LakeChanged)) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(json!({"error": "timeout", "message": e.to_string()})),
             )

@@ -1,0 +1,101 @@
+//! The Postgres wire endpoint (`utfall serve --pg`) with real clients: the
+//! `psql` program (simple protocol) and Python's psycopg (extended
+//! protocol, as R's RPostgres uses too).
+
+use std::process::Command;
+
+use utfall_tests::{Server, Store, fixture, free_port, run_utfall, wait_for};
+
+/// A server with both fixtures and its Postgres endpoint's port.
+fn serve() -> (Store, Server, u16) {
+    let store = Store::embedded();
+    let mut args = vec!["import".to_string()];
+    args.extend(store.args());
+    args.extend(["optimist", "sja-meg"].map(|n| fixture(n).display().to_string()));
+    assert!(run_utfall(&args, None).status.success());
+    // Bring the lake up to date before serving, so answers hold everything.
+    let mut sql = vec!["sql".to_string()];
+    sql.extend(store.args());
+    sql.push("SELECT 1".into());
+    assert!(run_utfall(&sql, None).status.success());
+    let port = free_port();
+    let mut extra = store.args();
+    extra.extend(["--pg".to_string(), format!("127.0.0.1:{port}")]);
+    let server = Server::start(&extra);
+    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "the Postgres endpoint");
+    (store, server, port)
+}
+
+fn psql(port: u16, commands: &[&str]) -> std::process::Output {
+    let program = std::env::var("UTFALL_TEST_PSQL").unwrap_or_else(|_| "psql".into());
+    let mut cmd = Command::new(&program);
+    cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "evaluator", "-d", "anything"])
+        .args(["-p", &port.to_string()]);
+    for c in commands {
+        cmd.args(["-c", c]);
+    }
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {program} (set UTFALL_TEST_PSQL): {e}"))
+}
+
+#[test]
+fn psql_queries_the_catalog_and_cannot_write() {
+    let (_store, _server, port) = serve();
+    let out = psql(port, &["SELECT program, count(*) FROM participants GROUP BY program ORDER BY program"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text, "optimist|15\nsja-meg|32\n");
+
+    let out = psql(port, &["SELECT count(*) FROM participants WHERE current_outcome_group = 'job' AND program = 'optimist'"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
+
+    for statement in ["CREATE TABLE x (a INT)", "INSERT INTO events SELECT * FROM events", "DROP VIEW participants"] {
+        let out = psql(port, &[statement]);
+        assert!(!out.status.success(), "{statement} was allowed");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("read-only"), "{statement}: {stderr}");
+    }
+    let out = psql(port, &["SELECT count(*) FROM participants"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "47", "nothing was changed");
+}
+
+/// psycopg, with a bound parameter (extended protocol) and typed values.
+const PSYCOPG: &str = r#"
+import datetime, json, sys
+import psycopg
+with psycopg.connect(f"host=127.0.0.1 port={sys.argv[1]} user=evaluator dbname=utfall") as conn:
+    cur = conn.cursor()
+    cur.execute("SELECT participant, enrolled_on, exited_on FROM participants WHERE program = %s ORDER BY participant",
+                ("optimist",))
+    rows = cur.fetchall()
+    cur.execute("SELECT count(*) FROM status_spells WHERE program = %s AND outcome_group = %s", ("sja-meg", "job"))
+    spells = cur.fetchone()[0]
+    refused = ""
+    try:
+        cur.execute("DELETE FROM participants")
+    except psycopg.Error as e:
+        refused = str(e)
+print(json.dumps({
+    "rows": len(rows),
+    "first": rows[0][0],
+    "dates": all(isinstance(r[1], datetime.date) for r in rows),
+    "spells": spells,
+    "refused": refused,
+}))
+"#;
+
+#[test]
+fn psycopg_binds_parameters_and_gets_typed_values() {
+    let (_store, _server, port) = serve();
+    let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .args(["-c", PSYCOPG, &port.to_string()])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {python} (set UTFALL_TEST_PYTHON to a Python with psycopg): {e}"));
+    assert!(out.status.success(), "psycopg: {}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
+    assert_eq!(result["rows"], 15);
+    assert_eq!(result["first"], "P01");
+    assert_eq!(result["dates"], true, "DATE columns arrive as dates");
+    assert!(result["spells"].as_u64().is_some_and(|n| n >= 11), "{result}");
+    assert!(result["refused"].as_str().is_some_and(|s| s.contains("read-only")), "{result}");
+}
