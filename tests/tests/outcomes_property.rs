@@ -1,0 +1,226 @@
+//! Property test: for random valid histories (status changes, measurements,
+//! psychiatric treatment, exits, retractions of any kind of event), every
+//! outcome figure equals a naive fold written here, independently of the
+//! SQL, as of random dates.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use chrono::{Days, NaiveDate};
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{Value, json};
+use utfall_projections::Lake;
+use utfall_projections::follow::catch_up;
+use utfall_queries::{Analytics, Limits, Outcomes, Snapshot};
+use utfall_tests::{Store, wire};
+
+const STATUSES: [(&str, &str); 10] = [
+    ("employed", "job"),
+    ("apprenticeship", "job"),
+    ("wage_subsidy", "job"),
+    ("education", "education"),
+    ("activity", "activity"),
+    ("sheltered_work", "activity"),
+    ("work_assessment_allowance", "benefit"),
+    ("disability_pension", "benefit"),
+    ("moved", "moved"),
+    ("no_activity", "none"),
+];
+const REASONS: [&str; 6] = ["completed", "moved", "dropped_out", "transferred", "deceased", "other"];
+const ITEMS: [&str; 7] = [
+    "physical_fitness",
+    "feelings",
+    "daily_activities",
+    "social_activities",
+    "change_in_health",
+    "overall_health",
+    "pain",
+];
+
+fn group(status: &str) -> &'static str {
+    STATUSES.iter().find(|s| s.0 == status).map_or("", |s| s.1)
+}
+
+fn event(program: &str, participant: &str, on: NaiveDate, kind: &str, data: Value) -> Value {
+    json!({"event_id": wire::id(), "program": program, "participant": participant, "type": kind,
+           "occurred_on": on.to_string(), "data": data})
+}
+
+/// A random valid history of one participant, in the order it is logged.
+fn history(rng: &mut ChaCha8Rng, program: &str, participant: &str) -> Vec<Value> {
+    let start = NaiveDate::from_ymd_opt(2021, 1, 1).unwrap_or_default();
+    let mut on = start + Days::new(rng.random_range(0..300));
+    let mut events = vec![event(program, participant, on, "participant_enrolled", json!({}))];
+    for _ in 0..rng.random_range(0..12) {
+        on = on + Days::new(rng.random_range(1..60));
+        let e = match rng.random_range(0..10) {
+            0..=4 => {
+                let status = STATUSES.choose(rng).map_or("employed", |s| s.0);
+                event(program, participant, on, "status_changed", json!({"status": status}))
+            }
+            5..=7 => {
+                let n = rng.random_range(1..=ITEMS.len());
+                let scores: serde_json::Map<String, Value> = ITEMS
+                    .choose_multiple(rng, n)
+                    .map(|item| (item.to_string(), json!(rng.random_range(1..=5))))
+                    .collect();
+                event(program, participant, on, "measurement_recorded",
+                      json!({"instrument": "coop_wonca", "scores": scores}))
+            }
+            8 => event(program, participant, on, "psychiatric_treatment_started", json!({"setting": "outpatient"})),
+            _ => {
+                // Same-day status changes keep their log order.
+                let status = STATUSES.choose(rng).map_or("employed", |s| s.0);
+                on = on - Days::new(1);
+                event(program, participant, on + Days::new(1), "status_changed", json!({"status": status}))
+            }
+        };
+        events.push(e);
+    }
+    if rng.random_bool(0.4) {
+        on = on + Days::new(rng.random_range(1..30));
+        let reason = REASONS.choose(rng).copied().unwrap_or("completed");
+        events.push(event(program, participant, on, "participant_exited", json!({"reason": reason})));
+    }
+    if rng.random_bool(0.3) {
+        let target = events.choose(rng).cloned().unwrap_or(Value::Null);
+        events.push(wire::retracted(program, participant, &on.to_string(), &target));
+    }
+    events
+}
+
+/// The naive fold: what each figure must be, from the events alone.
+struct Expected {
+    enrolled: u64,
+    shares: BTreeMap<&'static str, (u64, u64)>,
+    distribution: BTreeMap<String, u64>,
+    paired: u64,
+    improved: u64,
+    unchanged: u64,
+    worse: u64,
+    mean_first: Option<f64>,
+}
+
+fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
+    let retracted: BTreeSet<&str> = events
+        .iter()
+        .filter(|e| e["type"] == "event_retracted")
+        .filter_map(|e| e["data"]["event_id"].as_str())
+        .collect();
+    let mut by_participant: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
+    for e in events {
+        let date: NaiveDate = e["occurred_on"].as_str().and_then(|d| d.parse().ok()).unwrap_or(as_of);
+        if date <= as_of && !retracted.contains(e["event_id"].as_str().unwrap_or("")) && e["type"] != "event_retracted" {
+            by_participant.entry(e["participant"].as_str().unwrap_or("")).or_default().push(e);
+        }
+    }
+    let mut x = Expected {
+        enrolled: 0,
+        shares: BTreeMap::new(),
+        distribution: BTreeMap::new(),
+        paired: 0,
+        improved: 0,
+        unchanged: 0,
+        worse: 0,
+        mean_first: None,
+    };
+    let (mut job, mut education, mut never, mut retained, mut exited, mut clarified) = (0, 0, 0, 0, 0, 0);
+    let mut firsts = Vec::new();
+    for events in by_participant.values() {
+        if !events.iter().any(|e| e["type"] == "participant_enrolled") {
+            continue;
+        }
+        x.enrolled += 1;
+        let of = |kind: &str| events.iter().filter(move |e| e["type"] == kind).copied().collect::<Vec<_>>();
+        let mut statuses = of("status_changed");
+        statuses.sort_by_key(|e| e["occurred_on"].as_str().unwrap_or("").to_string());
+        let status = |e: &Value| e["data"]["status"].as_str().unwrap_or("").to_string();
+        job += statuses.iter().any(|e| group(&status(e)) == "job") as u64;
+        education += statuses.iter().any(|e| status(e) == "education") as u64;
+        never += of("psychiatric_treatment_started").is_empty() as u64;
+        let exit = of("participant_exited").first().map(|e| e["data"]["reason"].as_str().unwrap_or("").to_string());
+        retained += (exit.as_deref() != Some("dropped_out")) as u64;
+        let last = statuses.last().map(|e| group(&status(e)));
+        if let Some(reason) = &exit {
+            exited += 1;
+            clarified += (["completed", "transferred"].contains(&reason.as_str())
+                && last.is_some_and(|g| ["job", "education", "activity", "benefit"].contains(&g))) as u64;
+        }
+        *x.distribution.entry(last.unwrap_or("unknown").to_string()).or_default() += 1;
+        let mut measured = of("measurement_recorded");
+        measured.sort_by_key(|e| e["occurred_on"].as_str().unwrap_or("").to_string());
+        let composite = |e: &Value| {
+            let scores = e["data"]["scores"].as_object().cloned().unwrap_or_default();
+            scores.values().filter_map(Value::as_f64).sum::<f64>() / scores.len() as f64
+        };
+        if let (true, Some(first), Some(last)) = (measured.len() >= 2, measured.first(), measured.last()) {
+            let (a, b) = (composite(first), composite(last));
+            x.paired += 1;
+            firsts.push(a);
+            if (b - a).abs() <= 1e-9 {
+                x.unchanged += 1;
+            } else if b < a {
+                x.improved += 1;
+            } else {
+                x.worse += 1;
+            }
+        }
+    }
+    x.mean_first = (!firsts.is_empty()).then(|| firsts.iter().sum::<f64>() / firsts.len() as f64);
+    x.shares = BTreeMap::from([
+        ("job_share", (job, x.enrolled)),
+        ("education_share", (education, x.enrolled)),
+        ("never_psychiatric_treatment_share", (never, x.enrolled)),
+        ("retained_share", (retained, x.enrolled)),
+        ("clarified_share", (clarified, exited)),
+    ]);
+    x
+}
+
+fn check(report: &Outcomes, x: &Expected, case: &str) {
+    assert_eq!(report.enrolled, x.enrolled, "{case}: enrolled");
+    for m in &report.metrics {
+        assert_eq!((m.numerator, m.denominator), x.shares[m.metric.as_str()], "{case}: {}", m.metric);
+    }
+    assert_eq!(report.status_distribution, x.distribution, "{case}: distribution");
+    let change = report.measurement_change.first();
+    assert_eq!(change.map_or(0, |c| c.paired), x.paired, "{case}: paired");
+    assert_eq!(change.map_or(0, |c| c.improved), x.improved, "{case}: improved");
+    assert_eq!(change.map_or(0, |c| c.unchanged), x.unchanged, "{case}: unchanged");
+    assert_eq!(change.map_or(0, |c| c.worse), x.worse, "{case}: worse");
+    let mean = change.and_then(|c| c.mean_first);
+    assert!(
+        mean.zip(x.mean_first).map_or(mean.is_none() && x.mean_first.is_none(), |(a, b)| (a - b).abs() < 1e-9),
+        "{case}: mean first {mean:?} vs {:?}",
+        x.mean_first
+    );
+}
+
+#[tokio::test]
+async fn every_metric_equals_a_naive_fold_of_random_histories() {
+    let store = Store::embedded();
+    let log = store.open().await;
+    let lake_dir = tempfile::tempdir().expect("temporary directory");
+    let lake = Arc::new(Lake::open(lake_dir.path()).expect("lake"));
+    let analytics = Analytics::new(lake.events_dir(), Limits::default());
+    for seed in 0..10u64 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let program = format!("prop-{seed}");
+        let mut events = vec![wire::program_defined(&program)];
+        for p in 0..rng.random_range(1..25) {
+            events.extend(history(&mut rng, &program, &format!("P{p}")));
+        }
+        log.append(wire::parse(&events)).await.expect("a valid history");
+        catch_up(log.as_ref(), &lake, 1000).await.expect("lake");
+        for _ in 0..2 {
+            let as_of = NaiveDate::from_ymd_opt(2021, 1, 1).unwrap_or_default() + Days::new(rng.random_range(0..900));
+            let reports = analytics
+                .outcomes(&Snapshot::new(Some(as_of), None), Some(&program))
+                .await
+                .expect("outcomes");
+            check(&reports[0], &fold(&events, as_of), &format!("seed {seed} as of {as_of}"));
+        }
+    }
+}
