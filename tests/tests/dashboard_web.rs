@@ -13,6 +13,9 @@ use utfall_tests::{Server, Store};
 const STATUS_ROWS: &str = "JSON.stringify([...document.querySelectorAll('#status-distribution tr')]
     .map(r => [...r.cells].slice(0, 2).map(c => c.textContent)))";
 
+const OUTCOME_ROWS: &str = "JSON.stringify([...document.querySelectorAll('#outcomes tr')]
+    .map(r => [...r.cells].map(c => c.textContent)))";
+
 #[tokio::test]
 async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     let store = Store::embedded();
@@ -49,6 +52,33 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
             .await,
         Value::from("OPTIMIST")
     );
+
+    // Outcomes from the analytics lake, with intervals; measurement change.
+    browser
+        .wait_for("document.querySelector('#outcomes-as-of').textContent.includes('log position 1618')")
+        .await;
+    let outcomes = browser.eval(OUTCOME_ROWS).await;
+    let outcomes: Vec<Vec<String>> = serde_json::from_str(outcomes.as_str().unwrap_or("[]")).expect("rows");
+    assert_eq!(outcomes[0][..4], ["job_share", "5/15", "33.3 %", "15.2 % – 58.3 %"]);
+    assert_eq!(outcomes[4][..3], ["clarified_share", "1/3", "33.3 %"]);
+    let change = browser.eval("document.querySelector('#measurement-change').textContent").await;
+    assert_eq!(
+        change,
+        Value::from("coop_woncan=92.79 → 2.606 better, 2 same, 1 worse")
+    );
+    // A target set now shows against the actual share.
+    let targets = serde_json::json!({"event_id": id(), "program": "optimist", "type": "targets_set",
+        "occurred_on": "2022-01-01", "data": {"targets": [{"metric": "job_share", "op": ">=", "value": 0.2}]}});
+    let response = reqwest::Client::new()
+        .post(server.url("/v1/events"))
+        .body(ndjson(&[targets]))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    browser
+        .wait_for("document.querySelector('#outcomes tr').textContent.includes('≥ 20.0 %met')")
+        .await;
 
     let artefacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts");
     std::fs::create_dir_all(&artefacts).expect("artefact directory");

@@ -1,5 +1,6 @@
-// Polls the read-model API and redraws; the browser revalidates with the
-// ETags the API sends, so an unchanged poll costs a 304.
+// Polls the read-model API and the outcomes (from the analytics lake) and
+// redraws; the browser revalidates with the ETags the API sends, so an
+// unchanged poll costs a 304.
 "use strict";
 
 const POLL_MS = 2000;
@@ -68,22 +69,65 @@ function drawSummary(s) {
   const counts = GROUPS.filter((g) => g in s.status_distribution).map((g) => [g, s.status_distribution[g]]);
   const max = Math.max(0, ...counts.map(([, n]) => n));
   rows(document.getElementById("status-distribution"), counts.map(([g, n]) => [g, n, bar(n, max)]), "no participants yet");
-  rows(document.getElementById("targets"),
-    s.targets.map((t) => [t.metric, `${t.op} ${(100 * t.value).toFixed(0)} %`, `since ${t.set_on}`]), "no targets set");
-  rows(document.getElementById("measurements"),
-    s.latest_measurements.map((m) => [m.instrument,
-      m.first_wave_mean_composite === null ? "–" : m.first_wave_mean_composite.toFixed(2),
-      `${m.mean_composite.toFixed(2)} (wave ${m.wave ?? "–"}, n=${m.measured})`]), "no measurements yet");
   rows(document.getElementById("caseload"), Object.entries(s.caseload).map(([c, n]) => [c, n]), "no active participants");
+}
+
+const percent = (x) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)} %`);
+
+// The share as a marker on a 0–100 % track, its interval as a band, the
+// target as a tick.
+function track(m) {
+  const div = el("div", undefined, "track");
+  if (m.value !== null) {
+    const band = el("div", undefined, "interval");
+    band.style.left = `${100 * m.ci_low}%`;
+    band.style.width = `${100 * (m.ci_high - m.ci_low)}%`;
+    const value = el("div", undefined, "value");
+    value.style.left = `${100 * m.value}%`;
+    div.append(band, value);
+  }
+  if (m.target) {
+    const tick = el("div", undefined, "target");
+    tick.style.left = `${100 * m.target.value}%`;
+    div.append(tick);
+  }
+  return div;
+}
+
+function drawOutcomes(o) {
+  document.getElementById("outcomes-as-of").textContent = `as of ${o.as_of}, log position ${o.log_position}`;
+  rows(document.getElementById("outcomes"), o.metrics.map((m) => [
+    m.metric,
+    `${m.numerator}/${m.denominator}`,
+    percent(m.value),
+    m.value === null ? "–" : `${percent(m.ci_low)} – ${percent(m.ci_high)}`,
+    track(m),
+    m.target ? `${m.target.op === ">=" ? "≥" : "≤"} ${percent(m.target.value)}` : "no target",
+    m.met === undefined ? el("span") : el("span", m.met ? "met" : "not met", m.met ? "met" : "missed"),
+  ]), "no participants yet");
+  rows(document.getElementById("measurement-change"), o.measurement_change.map((c) => [
+    c.instrument,
+    `n=${c.paired}`,
+    `${c.mean_first.toFixed(2)} → ${c.mean_last.toFixed(2)}`,
+    `${c.improved} better, ${c.unchanged} same, ${c.worse} worse`,
+  ]), "no one measured twice yet");
+  rows(document.getElementById("poor-by-wave"), o.poor_by_wave.map((p) => [
+    p.instrument, `wave ${p.wave}`, `${p.poor}/${p.measured}`, percent(p.value),
+  ]), "no self-rated health measured");
 }
 
 async function poll() {
   try {
     const [programmes, projections] = await Promise.all([getJson("/v1/programs"), getJson("/v1/projections")]);
     drawProgrammes(programmes);
+    if (selected) {
+      const program = encodeURIComponent(selected);
+      drawSummary(await getJson(`/v1/programs/${program}/summary`));
+      drawOutcomes(await getJson(`/v1/programs/${program}/outcomes`));
+    }
+    // Last, so that "lag 0" means everything on the page is that fresh.
     const p = projections[0];
     document.getElementById("lag").textContent = `projection at ${p.position} of ${p.head} (lag ${p.lag})`;
-    if (selected) drawSummary(await getJson(`/v1/programs/${encodeURIComponent(selected)}/summary`));
   } catch (error) {
     document.getElementById("lag").textContent = `cannot reach utfall: ${error.message}`;
   }
