@@ -34,16 +34,25 @@ pub const TABLES: [&str; 9] = [
 /// Views in the order they must be created (each uses only those before it).
 const VIEWS: [(&str, &str); 14] = [
     ("internal.known_events", include_str!("../sql/catalog/known_events.sql")),
-    ("internal.retracted_events", include_str!("../sql/catalog/retracted_events.sql")),
+    (
+        "internal.retracted_events",
+        include_str!("../sql/catalog/retracted_events.sql"),
+    ),
     ("events", include_str!("../sql/catalog/events.sql")),
     ("internal.in_force", include_str!("../sql/catalog/in_force.sql")),
     ("programs", include_str!("../sql/catalog/programs.sql")),
     ("targets", include_str!("../sql/catalog/targets.sql")),
     ("status_spells", include_str!("../sql/catalog/status_spells.sql")),
     ("participants", include_str!("../sql/catalog/participants.sql")),
-    ("internal.measurement_items", include_str!("../sql/catalog/measurement_items.sql")),
+    (
+        "internal.measurement_items",
+        include_str!("../sql/catalog/measurement_items.sql"),
+    ),
     ("measurements", include_str!("../sql/catalog/measurements.sql")),
-    ("measurement_scores", include_str!("../sql/catalog/measurement_scores.sql")),
+    (
+        "measurement_scores",
+        include_str!("../sql/catalog/measurement_scores.sql"),
+    ),
     ("contacts", include_str!("../sql/catalog/contacts.sql")),
     ("services", include_str!("../sql/catalog/services.sql")),
     ("internal.snapshot", ""),
@@ -74,8 +83,7 @@ pub async fn register(ctx: &SessionContext, events_dir: &Path, snapshot: &Snapsh
 
 fn lake_events(events_dir: &Path) -> Result<Arc<ListingTable>, QueryError> {
     let url = ListingTableUrl::parse(format!("{}/", events_dir.display()))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet");
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config = ListingTableConfig::new(url)
         .with_listing_options(options)
         .with_schema(utfall_projections::lake::events_schema());
@@ -100,7 +108,10 @@ fn outcome_groups() -> Result<Arc<MemTable>, QueryError> {
     ]));
     let batch = RecordBatch::try_new(
         schema.clone(),
-        vec![Arc::new(StringArray::from(statuses)), Arc::new(StringArray::from(groups))],
+        vec![
+            Arc::new(StringArray::from(statuses)),
+            Arc::new(StringArray::from(groups)),
+        ],
     )?;
     Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }

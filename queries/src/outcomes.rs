@@ -115,10 +115,21 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
         .and_then(|t| DateTime::parse_from_rfc3339(&t.replace(' ', "T")).ok())
         .map(|t| t.with_timezone(&Utc))
         .ok_or_else(|| QueryError::Engine("no known-at time".into()))?;
-    let log_position = ints(&head.batches, "log_position")?.first().copied().flatten().unwrap_or(0);
+    let log_position = ints(&head.batches, "log_position")?
+        .first()
+        .copied()
+        .flatten()
+        .unwrap_or(0);
 
-    let programs = strings(&run(ctx, "SELECT program FROM programs ORDER BY program").await?.batches, "program")?;
-    let programs: Vec<String> = programs.into_iter().flatten().filter(|p| only.is_none_or(|o| o == p)).collect();
+    let programs = strings(
+        &run(ctx, "SELECT program FROM programs ORDER BY program").await?.batches,
+        "program",
+    )?;
+    let programs: Vec<String> = programs
+        .into_iter()
+        .flatten()
+        .filter(|p| only.is_none_or(|o| o == p))
+        .collect();
     if let (Some(wanted), true) = (only, programs.is_empty()) {
         return Err(QueryError::UnknownProgram(wanted.to_string()));
     }
@@ -156,7 +167,11 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
         let batches = run(ctx, metric.sql).await?.batches;
         let counts: BTreeMap<String, (u64, u64)> = strings(&batches, "program")?
             .into_iter()
-            .zip(ints(&batches, "numerator")?.into_iter().zip(ints(&batches, "denominator")?))
+            .zip(
+                ints(&batches, "numerator")?
+                    .into_iter()
+                    .zip(ints(&batches, "denominator")?),
+            )
             .filter_map(|(p, (k, n))| Some((p?, (k.unwrap_or(0).max(0) as u64, n.unwrap_or(0).max(0) as u64))))
             .collect();
         for (program, report) in reports.iter_mut() {
@@ -227,7 +242,11 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
     }
 
     let poor = run(ctx, POOR_BY_WAVE).await?.batches;
-    let (programs_of, instruments, waves) = (strings(&poor, "program")?, strings(&poor, "instrument")?, ints(&poor, "wave")?);
+    let (programs_of, instruments, waves) = (
+        strings(&poor, "program")?,
+        strings(&poor, "instrument")?,
+        ints(&poor, "wave")?,
+    );
     let (poor_n, measured) = (ints(&poor, "poor")?, ints(&poor, "measured")?);
     for i in 0..programs_of.len() {
         if let Some(report) = programs_of[i].as_ref().and_then(|p| reports.get_mut(p)) {
@@ -253,7 +272,10 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
         .zip(bools(&times, "got_job")?)
     {
         if let (Some(program), Some(days)) = (program, days) {
-            per_program.entry(program).or_default().push((days, got_job.unwrap_or(false)));
+            per_program
+                .entry(program)
+                .or_default()
+                .push((days, got_job.unwrap_or(false)));
         }
     }
     for (program, times) in per_program {
@@ -263,7 +285,9 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
     }
 
     for report in reports.values_mut() {
-        report.measurement_change.sort_by(|a, b| a.instrument.cmp(&b.instrument));
+        report
+            .measurement_change
+            .sort_by(|a, b| a.instrument.cmp(&b.instrument));
         report
             .poor_by_wave
             .sort_by(|a, b| (&a.instrument, a.wave).cmp(&(&b.instrument, b.wave)));
@@ -277,13 +301,13 @@ fn count(values: &[Option<i64>], i: usize) -> u64 {
 
 /// The targets in force, by (program, metric).
 async fn targets(ctx: &SessionContext) -> Result<BTreeMap<(String, String), Target>, QueryError> {
-    let batches = run(ctx, "SELECT program, metric, op, value FROM targets").await?.batches;
+    let batches = run(ctx, "SELECT program, metric, op, value FROM targets")
+        .await?
+        .batches;
     Ok(strings(&batches, "program")?
         .into_iter()
         .zip(strings(&batches, "metric")?)
         .zip(strings(&batches, "op")?.into_iter().zip(floats(&batches, "value")?))
-        .filter_map(|((program, metric), (op, value))| {
-            Some(((program?, metric?), Target { op: op?, value: value? }))
-        })
+        .filter_map(|((program, metric), (op, value))| Some(((program?, metric?), Target { op: op?, value: value? })))
         .collect())
 }

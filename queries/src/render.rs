@@ -5,14 +5,14 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::csv::WriterBuilder;
 use arrow::datatypes::{DataType, Field, Schema};
-use arrow::util::display::{ArrayFormatter, FormatOptions};
 use arrow::ipc::writer::StreamWriter;
 use arrow::json::ArrayWriter;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use arrow::util::pretty::pretty_format_batches;
 use parquet::arrow::ArrowWriter;
 
-use crate::{Outcomes, QueryError};
 use crate::engine::Answer;
+use crate::{Outcomes, QueryError};
 
 /// A text table for a terminal.
 pub fn table(answer: &Answer) -> Result<String, QueryError> {
@@ -84,8 +84,8 @@ pub fn arrow_ipc(answer: &Answer) -> Result<Vec<u8>, QueryError> {
 
 /// A Parquet file.
 pub fn parquet(answer: &Answer) -> Result<Vec<u8>, QueryError> {
-    let mut writer = ArrowWriter::try_new(Vec::new(), answer.schema.clone(), None)
-        .map_err(|e| QueryError::Engine(e.to_string()))?;
+    let mut writer =
+        ArrowWriter::try_new(Vec::new(), answer.schema.clone(), None).map_err(|e| QueryError::Engine(e.to_string()))?;
     for batch in &answer.batches {
         writer.write(batch).map_err(|e| QueryError::Engine(e.to_string()))?;
     }

@@ -21,7 +21,12 @@ fn column(batches: &[RecordBatch], name: &str, to: &DataType) -> Result<Vec<std:
 pub fn strings(batches: &[RecordBatch], name: &str) -> Result<Vec<Option<String>>, QueryError> {
     Ok(column(batches, name, &DataType::Utf8)?
         .iter()
-        .flat_map(|a| a.as_string::<i32>().iter().map(|v| v.map(str::to_string)).collect::<Vec<_>>())
+        .flat_map(|a| {
+            a.as_string::<i32>()
+                .iter()
+                .map(|v| v.map(str::to_string))
+                .collect::<Vec<_>>()
+        })
         .collect())
 }
 

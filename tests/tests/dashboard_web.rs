@@ -61,11 +61,10 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     let outcomes: Vec<Vec<String>> = serde_json::from_str(outcomes.as_str().unwrap_or("[]")).expect("rows");
     assert_eq!(outcomes[0][..4], ["job_share", "5/15", "33.3 %", "15.2 % – 58.3 %"]);
     assert_eq!(outcomes[4][..3], ["clarified_share", "1/3", "33.3 %"]);
-    let change = browser.eval("document.querySelector('#measurement-change').textContent").await;
-    assert_eq!(
-        change,
-        Value::from("coop_woncan=92.79 → 2.606 better, 2 same, 1 worse")
-    );
+    let change = browser
+        .eval("document.querySelector('#measurement-change').textContent")
+        .await;
+    assert_eq!(change, Value::from("coop_woncan=92.79 → 2.606 better, 2 same, 1 worse"));
     // A target set now shows against the actual share.
     let targets = serde_json::json!({"event_id": id(), "program": "optimist", "type": "targets_set",
         "occurred_on": "2022-01-01", "data": {"targets": [{"metric": "job_share", "op": ">=", "value": 0.2}]}});

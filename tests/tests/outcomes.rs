@@ -28,14 +28,22 @@ impl Setup {
 
     fn import(&self, file: &str) {
         let out = self.run("import", &[file]);
-        assert!(out.status.success(), "import failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     fn outcomes(&self, program: &str, extra: &[&str]) -> Value {
         let mut args = vec!["--program", program, "--format", "json"];
         args.extend_from_slice(extra);
         let out = self.run("outcomes", &args);
-        assert!(out.status.success(), "outcomes failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "outcomes failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).expect("outcomes print JSON")
     }
 }
@@ -54,7 +62,9 @@ fn assert_reproduces(expected: &Value, actual: &Value) {
     let distribution = actual["status_distribution"].as_object().expect("distribution");
     assert_eq!(
         distribution,
-        expected["status_distribution"].as_object().expect("expected distribution"),
+        expected["status_distribution"]
+            .as_object()
+            .expect("expected distribution"),
         "{program} status distribution"
     );
     for want in expected["metrics"].as_array().expect("metrics") {
@@ -66,7 +76,12 @@ fn assert_reproduces(expected: &Value, actual: &Value) {
             assert_eq!(got[field], want[field], "{program} {} {field}", want["metric"]);
         }
         for field in ["value", "ci_low", "ci_high"] {
-            assert_eq!(round(&got[field], 6), round(&want[field], 6), "{program} {} {field}", want["metric"]);
+            assert_eq!(
+                round(&got[field], 6),
+                round(&want[field], 6),
+                "{program} {} {field}",
+                want["metric"]
+            );
         }
     }
     for want in expected["measurement_change"].as_array().into_iter().flatten() {
@@ -114,7 +129,10 @@ fn metric(report: &Value, name: &str) -> (u64, u64) {
         .as_array()
         .and_then(|m| m.iter().find(|m| m["metric"] == name))
         .unwrap_or_else(|| panic!("no {name}"));
-    (m["numerator"].as_u64().unwrap_or(0), m["denominator"].as_u64().unwrap_or(0))
+    (
+        m["numerator"].as_u64().unwrap_or(0),
+        m["denominator"].as_u64().unwrap_or(0),
+    )
 }
 
 async fn late_records_and_retractions_leave_an_earlier_report_reproducible(store: Store) {
@@ -132,9 +150,14 @@ async fn late_records_and_retractions_leave_an_earlier_report_reproducible(store
     // Late records: every job status of one participant retracted; an
     // education status for one who never had a job and never exited.
     let job = ["employed", "apprenticeship", "wage_subsidy"];
-    let is_job = |e: &&Value| e["type"] == "status_changed" && job.contains(&e["data"]["status"].as_str().unwrap_or(""));
+    let is_job =
+        |e: &&Value| e["type"] == "status_changed" && job.contains(&e["data"]["status"].as_str().unwrap_or(""));
     let with_job = events.iter().find(is_job).expect("a job")["participant"].clone();
-    let exited: Vec<&Value> = events.iter().filter(|e| e["type"] == "participant_exited").map(|e| &e["participant"]).collect();
+    let exited: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "participant_exited")
+        .map(|e| &e["participant"])
+        .collect();
     let without_job = events
         .iter()
         .filter(|e| e["type"] == "participant_enrolled")
@@ -147,17 +170,29 @@ async fn late_records_and_retractions_leave_an_earlier_report_reproducible(store
         .filter(|e| e["participant"] == with_job)
         .map(|e| wire::retracted("optimist", with_job.as_str().unwrap_or(""), "2023-01-15", e))
         .collect();
-    late.push(json!({"event_id": wire::id(), "program": "optimist", "participant": without_job,
-                     "type": "status_changed", "occurred_on": "2022-12-01", "data": {"status": "education"}}));
+    late.push(
+        json!({"event_id": wire::id(), "program": "optimist", "participant": without_job,
+                     "type": "status_changed", "occurred_on": "2022-12-01", "data": {"status": "education"}}),
+    );
     let file = tempfile::NamedTempFile::new().expect("temporary file");
     std::fs::write(file.path(), wire::ndjson(&late)).expect("write late events");
     setup.import(&file.path().display().to_string());
 
     let now = setup.outcomes("optimist", &as_of);
     assert_eq!(metric(&now, "job_share"), (4, 15), "the retraction counts now");
-    assert_eq!(metric(&now, "education_share"), (1, 15), "the late education status counts now");
+    assert_eq!(
+        metric(&now, "education_share"),
+        (1, 15),
+        "the late education status counts now"
+    );
     let then = setup.outcomes("optimist", &["--as-of", "2022-12-31", "--known-at", &known_at]);
-    for field in ["metrics", "status_distribution", "measurement_change", "enrolled", "time_to_first_job"] {
+    for field in [
+        "metrics",
+        "status_distribution",
+        "measurement_change",
+        "enrolled",
+        "time_to_first_job",
+    ] {
         assert_eq!(then[field], before[field], "{field} as known before the late records");
     }
     // As of an earlier date only what had happened by then counts.

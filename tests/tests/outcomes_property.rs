@@ -66,15 +66,32 @@ fn history(rng: &mut ChaCha8Rng, program: &str, participant: &str) -> Vec<Value>
                     .choose_multiple(rng, n)
                     .map(|item| (item.to_string(), json!(rng.random_range(1..=5))))
                     .collect();
-                event(program, participant, on, "measurement_recorded",
-                      json!({"instrument": "coop_wonca", "scores": scores}))
+                event(
+                    program,
+                    participant,
+                    on,
+                    "measurement_recorded",
+                    json!({"instrument": "coop_wonca", "scores": scores}),
+                )
             }
-            8 => event(program, participant, on, "psychiatric_treatment_started", json!({"setting": "outpatient"})),
+            8 => event(
+                program,
+                participant,
+                on,
+                "psychiatric_treatment_started",
+                json!({"setting": "outpatient"}),
+            ),
             _ => {
                 // Same-day status changes keep their log order.
                 let status = STATUSES.choose(rng).map_or("employed", |s| s.0);
                 on = on - Days::new(1);
-                event(program, participant, on + Days::new(1), "status_changed", json!({"status": status}))
+                event(
+                    program,
+                    participant,
+                    on + Days::new(1),
+                    "status_changed",
+                    json!({"status": status}),
+                )
             }
         };
         events.push(e);
@@ -82,7 +99,13 @@ fn history(rng: &mut ChaCha8Rng, program: &str, participant: &str) -> Vec<Value>
     if rng.random_bool(0.4) {
         on = on + Days::new(rng.random_range(1..30));
         let reason = REASONS.choose(rng).copied().unwrap_or("completed");
-        events.push(event(program, participant, on, "participant_exited", json!({"reason": reason})));
+        events.push(event(
+            program,
+            participant,
+            on,
+            "participant_exited",
+            json!({"reason": reason}),
+        ));
     }
     if rng.random_bool(0.3) {
         let target = events.choose(rng).cloned().unwrap_or(Value::Null);
@@ -112,8 +135,12 @@ fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
     let mut by_participant: BTreeMap<&str, Vec<&Value>> = BTreeMap::new();
     for e in events {
         let date: NaiveDate = e["occurred_on"].as_str().and_then(|d| d.parse().ok()).unwrap_or(as_of);
-        if date <= as_of && !retracted.contains(e["event_id"].as_str().unwrap_or("")) && e["type"] != "event_retracted" {
-            by_participant.entry(e["participant"].as_str().unwrap_or("")).or_default().push(e);
+        if date <= as_of && !retracted.contains(e["event_id"].as_str().unwrap_or("")) && e["type"] != "event_retracted"
+        {
+            by_participant
+                .entry(e["participant"].as_str().unwrap_or(""))
+                .or_default()
+                .push(e);
         }
     }
     let mut x = Expected {
@@ -133,20 +160,29 @@ fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
             continue;
         }
         x.enrolled += 1;
-        let of = |kind: &str| events.iter().filter(move |e| e["type"] == kind).copied().collect::<Vec<_>>();
+        let of = |kind: &str| {
+            events
+                .iter()
+                .filter(move |e| e["type"] == kind)
+                .copied()
+                .collect::<Vec<_>>()
+        };
         let mut statuses = of("status_changed");
         statuses.sort_by_key(|e| e["occurred_on"].as_str().unwrap_or("").to_string());
         let status = |e: &Value| e["data"]["status"].as_str().unwrap_or("").to_string();
         job += statuses.iter().any(|e| group(&status(e)) == "job") as u64;
         education += statuses.iter().any(|e| status(e) == "education") as u64;
         never += of("psychiatric_treatment_started").is_empty() as u64;
-        let exit = of("participant_exited").first().map(|e| e["data"]["reason"].as_str().unwrap_or("").to_string());
+        let exit = of("participant_exited")
+            .first()
+            .map(|e| e["data"]["reason"].as_str().unwrap_or("").to_string());
         retained += (exit.as_deref() != Some("dropped_out")) as u64;
         let last = statuses.last().map(|e| group(&status(e)));
         if let Some(reason) = &exit {
             exited += 1;
             clarified += (["completed", "transferred"].contains(&reason.as_str())
-                && last.is_some_and(|g| ["job", "education", "activity", "benefit"].contains(&g))) as u64;
+                && last.is_some_and(|g| ["job", "education", "activity", "benefit"].contains(&g)))
+                as u64;
         }
         *x.distribution.entry(last.unwrap_or("unknown").to_string()).or_default() += 1;
         let mut measured = of("measurement_recorded");
@@ -182,7 +218,12 @@ fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
 fn check(report: &Outcomes, x: &Expected, case: &str) {
     assert_eq!(report.enrolled, x.enrolled, "{case}: enrolled");
     for m in &report.metrics {
-        assert_eq!((m.numerator, m.denominator), x.shares[m.metric.as_str()], "{case}: {}", m.metric);
+        assert_eq!(
+            (m.numerator, m.denominator),
+            x.shares[m.metric.as_str()],
+            "{case}: {}",
+            m.metric
+        );
     }
     assert_eq!(report.status_distribution, x.distribution, "{case}: distribution");
     let change = report.measurement_change.first();
@@ -192,7 +233,8 @@ fn check(report: &Outcomes, x: &Expected, case: &str) {
     assert_eq!(change.map_or(0, |c| c.worse), x.worse, "{case}: worse");
     let mean = change.and_then(|c| c.mean_first);
     assert!(
-        mean.zip(x.mean_first).map_or(mean.is_none() && x.mean_first.is_none(), |(a, b)| (a - b).abs() < 1e-9),
+        mean.zip(x.mean_first)
+            .map_or(mean.is_none() && x.mean_first.is_none(), |(a, b)| (a - b).abs() < 1e-9),
         "{case}: mean first {mean:?} vs {:?}",
         x.mean_first
     );
@@ -220,7 +262,11 @@ async fn every_metric_equals_a_naive_fold_of_random_histories() {
                 .outcomes(&Snapshot::new(Some(as_of), None), Some(&program))
                 .await
                 .expect("outcomes");
-            check(&reports[0], &fold(&events, as_of), &format!("seed {seed} as of {as_of}"));
+            check(
+                &reports[0],
+                &fold(&events, as_of),
+                &format!("seed {seed} as of {as_of}"),
+            );
         }
     }
 }

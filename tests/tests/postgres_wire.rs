@@ -22,33 +22,59 @@ fn serve() -> (Store, Server, u16) {
     let mut extra = store.args();
     extra.extend(["--pg".to_string(), format!("127.0.0.1:{port}")]);
     let server = Server::start(&extra);
-    wait_for(|| std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(), "the Postgres endpoint");
+    wait_for(
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the Postgres endpoint",
+    );
     (store, server, port)
 }
 
 fn psql(port: u16, commands: &[&str]) -> std::process::Output {
     let program = std::env::var("UTFALL_TEST_PSQL").unwrap_or_else(|_| "psql".into());
     let mut cmd = Command::new(&program);
-    cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-U", "evaluator", "-d", "anything"])
-        .args(["-p", &port.to_string()]);
+    cmd.args([
+        "-X",
+        "-A",
+        "-t",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "evaluator",
+        "-d",
+        "anything",
+    ])
+    .args(["-p", &port.to_string()]);
     for c in commands {
         cmd.args(["-c", c]);
     }
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {program} (set UTFALL_TEST_PSQL): {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {program} (set UTFALL_TEST_PSQL): {e}"))
 }
 
 #[test]
 fn psql_queries_the_catalog_and_cannot_write() {
     let (_store, _server, port) = serve();
-    let out = psql(port, &["SELECT program, count(*) FROM participants GROUP BY program ORDER BY program"]);
+    let out = psql(
+        port,
+        &["SELECT program, count(*) FROM participants GROUP BY program ORDER BY program"],
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(text, "optimist|15\nsja-meg|32\n");
 
-    let out = psql(port, &["SELECT count(*) FROM participants WHERE current_outcome_group = 'job' AND program = 'optimist'"]);
+    let out = psql(
+        port,
+        &["SELECT count(*) FROM participants WHERE current_outcome_group = 'job' AND program = 'optimist'"],
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
 
-    for statement in ["CREATE TABLE x (a INT)", "INSERT INTO events SELECT * FROM events", "DROP VIEW participants"] {
+    for statement in [
+        "CREATE TABLE x (a INT)",
+        "INSERT INTO events SELECT * FROM events",
+        "DROP VIEW participants",
+    ] {
         let out = psql(port, &[statement]);
         assert!(!out.status.success(), "{statement} was allowed");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -91,11 +117,18 @@ fn psycopg_binds_parameters_and_gets_typed_values() {
         .args(["-c", PSYCOPG, &port.to_string()])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python} (set UTFALL_TEST_PYTHON to a Python with psycopg): {e}"));
-    assert!(out.status.success(), "psycopg: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "psycopg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON from the script");
     assert_eq!(result["rows"], 15);
     assert_eq!(result["first"], "P01");
     assert_eq!(result["dates"], true, "DATE columns arrive as dates");
     assert!(result["spells"].as_u64().is_some_and(|n| n >= 11), "{result}");
-    assert!(result["refused"].as_str().is_some_and(|s| s.contains("read-only")), "{result}");
+    assert!(
+        result["refused"].as_str().is_some_and(|s| s.contains("read-only")),
+        "{result}"
+    );
 }

@@ -25,20 +25,45 @@ fn sql(store: &Store, query: &str, extra: &[&str]) -> std::process::Output {
 
 fn sql_json(store: &Store, query: &str) -> Vec<Value> {
     let out = sql(store, query, &["--format", "json"]);
-    assert!(out.status.success(), "{query}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("a JSON array")
 }
 
 /// DESIGN's analytics catalog: table and columns, in order.
 const CATALOG: [(&str, &str); 9] = [
-    ("programs", "program, name, organisation, country, starts_on, ends_on, planned_participants, budget_amount, budget_currency"),
+    (
+        "programs",
+        "program, name, organisation, country, starts_on, ends_on, planned_participants, budget_amount, budget_currency",
+    ),
     ("targets", "program, metric, op, value, set_on"),
-    ("events", "position, event_id, program, participant, version, type, occurred_on, recorded_at, recorded_by, retracted, data"),
-    ("participants", "program, participant, enrolled_on, exited_on, exit_reason, birth_year, gender, referral_source, target_groups, income_source, prior_psychiatric_diagnosis, physical_challenges, consultant, current_status, current_outcome_group, current_status_since, first_job_on, first_education_on, psychiatric_treatment_on"),
-    ("status_spells", "program, participant, status, outcome_group, from_on, to_on, hours_per_week, pathway"),
-    ("measurements", "program, participant, instrument, wave, occurred_on, item, score"),
-    ("measurement_scores", "program, participant, instrument, wave, occurred_on, composite"),
-    ("contacts", "program, participant, occurred_on, kind, staff_role, attended, minutes"),
+    (
+        "events",
+        "position, event_id, program, participant, version, type, occurred_on, recorded_at, recorded_by, retracted, data",
+    ),
+    (
+        "participants",
+        "program, participant, enrolled_on, exited_on, exit_reason, birth_year, gender, referral_source, target_groups, income_source, prior_psychiatric_diagnosis, physical_challenges, consultant, current_status, current_outcome_group, current_status_since, first_job_on, first_education_on, psychiatric_treatment_on",
+    ),
+    (
+        "status_spells",
+        "program, participant, status, outcome_group, from_on, to_on, hours_per_week, pathway",
+    ),
+    (
+        "measurements",
+        "program, participant, instrument, wave, occurred_on, item, score",
+    ),
+    (
+        "measurement_scores",
+        "program, participant, instrument, wave, occurred_on, composite",
+    ),
+    (
+        "contacts",
+        "program, participant, occurred_on, kind, staff_role, attended, minutes",
+    ),
     ("services", "program, participant, service, from_on, to_on"),
 ];
 
@@ -53,9 +78,15 @@ fn the_catalog_holds_exactly_designs_tables_and_columns_with_real_types() {
     let mut tables: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut types = BTreeMap::new();
     for row in &rows {
-        let (table, column) = (row["table_name"].as_str().unwrap_or(""), row["column_name"].as_str().unwrap_or(""));
+        let (table, column) = (
+            row["table_name"].as_str().unwrap_or(""),
+            row["column_name"].as_str().unwrap_or(""),
+        );
         tables.entry(table.to_string()).or_default().push(column.to_string());
-        types.insert(format!("{table}.{column}"), row["data_type"].as_str().unwrap_or("").to_string());
+        types.insert(
+            format!("{table}.{column}"),
+            row["data_type"].as_str().unwrap_or("").to_string(),
+        );
     }
     let expected: BTreeMap<String, Vec<String>> = CATALOG
         .iter()
@@ -74,7 +105,10 @@ fn the_catalog_holds_exactly_designs_tables_and_columns_with_real_types() {
     ] {
         assert!(types[column].starts_with(want), "{column} is {}", types[column]);
     }
-    let groups = sql_json(&store, "SELECT target_groups FROM participants WHERE participant = 'P01' AND program = 'optimist'");
+    let groups = sql_json(
+        &store,
+        "SELECT target_groups FROM participants WHERE participant = 'P01' AND program = 'optimist'",
+    );
     assert_eq!(groups[0]["target_groups"], serde_json::json!(["youth"]));
 }
 
@@ -105,7 +139,11 @@ fn writing_and_reading_files_are_refused_and_nothing_is_written() {
 #[test]
 fn formats_and_errors() {
     let store = imported();
-    let out = sql(&store, "SELECT program, name FROM programs ORDER BY program", &["--format", "csv"]);
+    let out = sql(
+        &store,
+        "SELECT program, name FROM programs ORDER BY program",
+        &["--format", "csv"],
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "program,name\noptimist,OPTIMIST\nsja-meg,SJÅ MEG DER JE ER\n"
@@ -141,7 +179,10 @@ async fn http_answers_in_json_csv_and_arrow_and_refuses_writes() {
         .json()
         .await
         .expect("JSON");
-    assert_eq!(json, serde_json::json!([{"program": "optimist", "n": 15}, {"program": "sja-meg", "n": 32}]));
+    assert_eq!(
+        json,
+        serde_json::json!([{"program": "optimist", "n": 15}, {"program": "sja-meg", "n": 32}])
+    );
 
     let csv = client
         .post(server.url("/v1/sql"))
@@ -154,7 +195,10 @@ async fn http_answers_in_json_csv_and_arrow_and_refuses_writes() {
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let text = csv.text().await.expect("text");
     assert!(text.starts_with("program,n\noptimist,"), "{text}");
-    assert!(!text.contains("optimist,15"), "as of mid-2020 fewer were enrolled: {text}");
+    assert!(
+        !text.contains("optimist,15"),
+        "as of mid-2020 fewer were enrolled: {text}"
+    );
 
     let arrow = client
         .post(server.url("/v1/sql"))
@@ -170,11 +214,25 @@ async fn http_answers_in_json_csv_and_arrow_and_refuses_writes() {
     let rows: usize = reader.map(|b| b.expect("batch").num_rows()).sum();
     assert_eq!(rows, 2);
 
-    let refused = client.post(server.url("/v1/sql")).body("DROP VIEW events").send().await.expect("POST");
+    let refused = client
+        .post(server.url("/v1/sql"))
+        .body("DROP VIEW events")
+        .send()
+        .await
+        .expect("POST");
     assert_eq!(refused.status(), 403);
-    let bad = client.post(server.url("/v1/sql")).body("SELEC 1").send().await.expect("POST");
+    let bad = client
+        .post(server.url("/v1/sql"))
+        .body("SELEC 1")
+        .send()
+        .await
+        .expect("POST");
     assert_eq!(bad.status(), 400);
-    let missing = client.get(server.url("/v1/programs/nowhere/outcomes")).send().await.expect("GET");
+    let missing = client
+        .get(server.url("/v1/programs/nowhere/outcomes"))
+        .send()
+        .await
+        .expect("GET");
     assert_eq!(missing.status(), 404);
     let outcomes: Value = client
         .get(server.url("/v1/programs/optimist/outcomes?as_of=2022-12-31"))

@@ -1,12 +1,12 @@
 //! Outcomes and SQL for evaluators and dashboards, over the lake as far as
 //! its projector has come (each answer says its `log_position`).
 
+use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use utfall_queries::{QueryError, Snapshot, render};

@@ -26,7 +26,12 @@ fn today() -> String {
 
 /// Answers 304 when the client holds the version of `position` (a
 /// projection's log position) and `key`, else the body.
-pub(super) async fn versioned<T, F>(position: u64, headers: &HeaderMap, key: &str, body: F) -> Result<Response, ApiError>
+pub(super) async fn versioned<T, F>(
+    position: u64,
+    headers: &HeaderMap,
+    key: &str,
+    body: F,
+) -> Result<Response, ApiError>
 where
     T: Serialize,
     F: Future<Output = Result<T, ApiError>>,

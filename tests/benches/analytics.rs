@@ -1,0 +1,365 @@
+//! Analytics benchmark, release build:
+//!
+//!     cargo build --release -p utfall && cargo bench -p utfall-tests --bench analytics
+//!
+//! With UTFALL_BENCH_EVENTS (default 10 000 000) `utfall gen` events written
+//! into a lake (as the lake projector writes it), prints side by side:
+//! utfall's own path (DataFusion deriving the catalog from the events,
+//! then every outcome metric of every programme; the two evaluator
+//! queries the same way), and the same metric SQL over the same catalog
+//! tables exported once to Parquet, in DataFusion, in DuckDB (PyPI
+//! `duckdb`, installed into target/test-tools/clients when missing) and in
+//! PostgreSQL (tables loaded with COPY, indexed as the read models are).
+//! Each figure is the best of three runs.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::datatypes::{DataType, SchemaRef};
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use sqlx::Connection;
+use utfall_events::envelope::{RecordedEvent, StoredEvent};
+use utfall_events::wire::parse_batch;
+use utfall_projections::Lake;
+use utfall_queries::{Analytics, Limits, Snapshot, metrics, render};
+use utfall_tests::{fresh_database, run_utfall};
+
+const EVENTS_PER_PARTICIPANT: u64 = 46;
+const RUNS: usize = 3;
+const TABLES: [&str; 4] = ["participants", "status_spells", "measurement_scores", "measurements"];
+
+/// Status distribution by programme and enrolment quarter.
+const BY_QUARTER: &str = "SELECT program, date_trunc('quarter', enrolled_on) AS quarter,
+       coalesce(current_outcome_group, 'unknown') AS outcome_group, count(*) AS participants
+FROM participants GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+
+/// Paired COOP/WONCA change (first vs last composite) by consultant.
+const BY_CONSULTANT: &str = "WITH ordered AS (
+  SELECT p.program, p.consultant, m.participant, m.composite,
+         row_number() OVER (PARTITION BY m.program, m.participant ORDER BY m.occurred_on) AS from_first,
+         row_number() OVER (PARTITION BY m.program, m.participant ORDER BY m.occurred_on DESC) AS from_last,
+         count(*) OVER (PARTITION BY m.program, m.participant) AS measured
+  FROM measurement_scores m JOIN participants p ON p.program = m.program AND p.participant = m.participant
+  WHERE m.instrument = 'coop_wonca'
+), pairs AS (
+  SELECT program, consultant, participant,
+         max(CASE WHEN from_first = 1 THEN composite END) AS first_composite,
+         max(CASE WHEN from_last = 1 THEN composite END) AS last_composite
+  FROM ordered WHERE measured >= 2 GROUP BY program, consultant, participant
+)
+SELECT program, consultant, count(*) AS paired, avg(first_composite) AS mean_first, avg(last_composite) AS mean_last,
+       sum(CASE WHEN last_composite < first_composite THEN 1 ELSE 0 END) AS improved
+FROM pairs GROUP BY program, consultant ORDER BY program, consultant";
+
+/// The metric SQL every engine runs over the same tables.
+fn queries() -> Vec<(String, String)> {
+    let mut q: Vec<(String, String)> = metrics::SHARES
+        .iter()
+        .map(|m| (m.name.to_string(), m.sql.to_string()))
+        .collect();
+    q.push(("status_distribution".into(), metrics::STATUS_DISTRIBUTION.into()));
+    q.push(("measurement_change".into(), metrics::MEASUREMENT_CHANGE.into()));
+    q.push(("poor_by_wave".into(), metrics::POOR_BY_WAVE.into()));
+    q.push(("evaluator: status by quarter".into(), BY_QUARTER.into()));
+    q.push(("evaluator: COOP/WONCA by consultant".into(), BY_CONSULTANT.into()));
+    q
+}
+
+async fn best<F, Fut>(mut run: F) -> f64
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut times = Vec::new();
+    for _ in 0..RUNS {
+        let started = Instant::now();
+        run().await;
+        times.push(started.elapsed().as_secs_f64());
+    }
+    times.into_iter().fold(f64::INFINITY, f64::min)
+}
+
+/// Writes the generated history into a lake as the projector would, in
+/// log order with positions and versions; returns the event count.
+fn write_lake(file: &Path, lake: &Lake) -> u64 {
+    let text = std::fs::read(file).expect("generated events");
+    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+    let mut position = 0;
+    let recorded_at = chrono::Utc::now();
+    for chunk in text
+        .split_inclusive(|b| *b == b'\n')
+        .collect::<Vec<_>>()
+        .chunks(200_000)
+    {
+        let events = parse_batch(&chunk.concat()).expect("generated events parse");
+        let stored: Vec<StoredEvent> = events
+            .into_iter()
+            .map(|e| {
+                position += 1;
+                let version = versions.entry(format!("{:?}", e.stream())).or_default();
+                *version += 1;
+                StoredEvent {
+                    position,
+                    event: RecordedEvent {
+                        event_id: e.event_id,
+                        program: e.program,
+                        participant: e.participant,
+                        version: *version,
+                        occurred_on: e.occurred_on,
+                        recorded_at,
+                        recorded_by: e.recorded_by,
+                        schema_version: 1,
+                        body: e.body,
+                    },
+                }
+            })
+            .collect();
+        lake.append(&stored).expect("lake append");
+    }
+    position
+}
+
+fn pg_type(t: &DataType) -> &'static str {
+    match t {
+        DataType::Date32 => "date",
+        DataType::Int64 | DataType::Int32 => "bigint",
+        DataType::Float64 => "double precision",
+        DataType::Boolean => "boolean",
+        _ => "text",
+    }
+}
+
+async fn load_postgres(url: &str, exported: &[(String, SchemaRef, Vec<u8>)]) {
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("PostgreSQL");
+    for (table, schema, csv) in exported {
+        let columns: Vec<String> = schema
+            .fields()
+            .iter()
+            .map(|f| format!("{} {}", f.name(), pg_type(f.data_type())))
+            .collect();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE TABLE {table} ({})",
+            columns.join(", ")
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("create");
+        let mut copy = conn
+            .copy_in_raw(&format!("COPY {table} FROM STDIN WITH (FORMAT csv, HEADER true)"))
+            .await
+            .expect("COPY");
+        copy.send(csv.as_slice()).await.expect("COPY data");
+        copy.finish().await.expect("COPY finish");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE INDEX ON {table} (program, participant)"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("index");
+        sqlx::query(sqlx::AssertSqlSafe(format!("ANALYZE {table}")))
+            .execute(&mut conn)
+            .await
+            .expect("analyze");
+    }
+}
+
+fn duckdb_python(tools: &Path) -> String {
+    let python = tools.join("clients/bin/python");
+    let has = |p: &Path| {
+        Command::new(p)
+            .args(["-c", "import duckdb"])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    if !has(&python) {
+        assert!(
+            Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(tools.join("clients"))
+                .status()
+                .is_ok_and(|s| s.success())
+        );
+        let pip = tools.join("clients/bin/pip");
+        assert!(
+            Command::new(pip)
+                .args(["install", "--quiet", "duckdb"])
+                .status()
+                .is_ok_and(|s| s.success()),
+            "pip install duckdb"
+        );
+    }
+    python.display().to_string()
+}
+
+#[tokio::main]
+async fn main() {
+    let events: u64 = std::env::var("UTFALL_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let work = tempfile::tempdir().expect("work directory");
+    let file = work.path().join("events.ndjson");
+    let participants = (events / EVENTS_PER_PARTICIPANT).max(1).to_string();
+    let started = Instant::now();
+    let generated = run_utfall(
+        &[
+            "gen".into(),
+            "--participants".into(),
+            participants.clone(),
+            "--out".into(),
+            file.display().to_string(),
+        ],
+        None,
+    );
+    assert!(generated.status.success(), "utfall gen failed");
+    println!(
+        "utfall gen: {participants} participants in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+
+    let lake = Lake::open(&work.path().join("lake")).expect("lake");
+    let started = Instant::now();
+    let written = write_lake(&file, &lake);
+    println!(
+        "lake: {written} events in {} files, {:.1} s",
+        lake.parts().expect("parts").len(),
+        started.elapsed().as_secs_f64()
+    );
+    std::fs::remove_file(&file).expect("remove the NDJSON");
+
+    let limits = Limits {
+        memory_bytes: 8 << 30,
+        timeout: std::time::Duration::from_secs(3600),
+    };
+    let analytics = Analytics::new(lake.events_dir(), limits);
+    let now = Snapshot::default();
+    let report = analytics.outcomes(&now, None).await.expect("outcomes").len();
+    let from_events_all = best(|| async {
+        analytics.outcomes(&now, None).await.expect("outcomes");
+    })
+    .await;
+    let from_events_quarter = best(|| async {
+        analytics.sql(&now, BY_QUARTER).await.expect("query");
+    })
+    .await;
+    let from_events_consultant = best(|| async {
+        analytics.sql(&now, BY_CONSULTANT).await.expect("query");
+    })
+    .await;
+
+    // The same catalog tables, once, for every engine.
+    let parquet_dir = work.path().join("tables");
+    std::fs::create_dir_all(&parquet_dir).expect("tables folder");
+    let mut exported = Vec::new();
+    let mut rows = BTreeMap::new();
+    for table in TABLES {
+        let answer = analytics
+            .sql(&now, &format!("SELECT * FROM {table}"))
+            .await
+            .expect("export");
+        rows.insert(table, answer.batches.iter().map(|b| b.num_rows()).sum::<usize>());
+        std::fs::write(
+            parquet_dir.join(format!("{table}.parquet")),
+            render::parquet(&answer).expect("parquet"),
+        )
+        .expect("write");
+        exported.push((
+            table.to_string(),
+            answer.schema.clone(),
+            render::csv(&answer).expect("csv"),
+        ));
+    }
+    println!("catalog tables: {rows:?}");
+
+    let queries = queries();
+    let ctx = SessionContext::new();
+    for table in TABLES {
+        ctx.register_parquet(
+            table,
+            parquet_dir.join(format!("{table}.parquet")).display().to_string(),
+            ParquetReadOptions::default(),
+        )
+        .await
+        .expect("register");
+    }
+    let ctx = Arc::new(ctx);
+    let mut datafusion = BTreeMap::new();
+    for (name, sql) in &queries {
+        let seconds = best(|| {
+            let ctx = ctx.clone();
+            async move {
+                ctx.sql(sql).await.expect("plan").collect().await.expect("run");
+            }
+        })
+        .await;
+        datafusion.insert(name.clone(), seconds);
+    }
+
+    let tools = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-tools");
+    let python = duckdb_python(&tools);
+    let queries_file = work.path().join("queries.json");
+    let as_map: BTreeMap<&String, &String> = queries.iter().map(|(n, s)| (n, s)).collect();
+    std::fs::write(&queries_file, serde_json::to_string(&as_map).expect("JSON")).expect("write queries");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/analytics/duckdb_timings.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(&queries_file)
+        .arg(&parquet_dir)
+        .arg(RUNS.to_string())
+        .output()
+        .expect("run DuckDB");
+    assert!(out.status.success(), "DuckDB: {}", String::from_utf8_lossy(&out.stderr));
+    let duckdb: BTreeMap<String, f64> = serde_json::from_slice(&out.stdout).expect("DuckDB timings");
+
+    let url = fresh_database().await;
+    let started = Instant::now();
+    load_postgres(&url, &exported).await;
+    println!(
+        "PostgreSQL: tables loaded with COPY in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut conn = sqlx::PgConnection::connect(&url).await.expect("PostgreSQL");
+    let mut postgres = BTreeMap::new();
+    for (name, sql) in &queries {
+        let mut times = Vec::new();
+        for _ in 0..RUNS {
+            let started = Instant::now();
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                .fetch_all(&mut conn)
+                .await
+                .expect("PostgreSQL query");
+            times.push(started.elapsed().as_secs_f64());
+        }
+        postgres.insert(name.clone(), times.into_iter().fold(f64::INFINITY, f64::min));
+    }
+
+    println!("\n{written} events, {participants} participants, best of {RUNS} runs, seconds");
+    println!(
+        "utfall (DataFusion from the lake's events): all outcome metrics of all {report} programmes {from_events_all:.2} s; status by quarter {from_events_quarter:.2} s; COOP/WONCA by consultant {from_events_consultant:.2} s\n"
+    );
+    println!(
+        "{:<38} {:>11} {:>9} {:>11} {:>10}",
+        "same SQL over the same catalog tables", "DataFusion", "DuckDB", "PostgreSQL", "DF/DuckDB"
+    );
+    let mut totals = [0.0; 3];
+    for (name, _) in &queries {
+        let (d, k, p) = (datafusion[name], duckdb[name], postgres[name]);
+        if !name.starts_with("evaluator") {
+            totals[0] += d;
+            totals[1] += k;
+            totals[2] += p;
+        }
+        println!("{name:<38} {d:>11.3} {k:>9.3} {p:>11.3} {:>9.1}x", d / k);
+    }
+    println!(
+        "{:<38} {:>11.3} {:>9.3} {:>11.3} {:>9.1}x",
+        "all outcome metrics (sum)",
+        totals[0],
+        totals[1],
+        totals[2],
+        totals[0] / totals[1]
+    );
+}
