@@ -18,19 +18,6 @@ use utfall_events::vocabulary::Status;
 
 use crate::{QueryError, Snapshot};
 
-/// The evaluators' tables, in DESIGN's order.
-pub const TABLES: [&str; 9] = [
-    "programs",
-    "targets",
-    "events",
-    "participants",
-    "status_spells",
-    "measurements",
-    "measurement_scores",
-    "contacts",
-    "services",
-];
-
 /// Views in the order they must be created (each uses only those before it).
 const VIEWS: [(&str, &str); 14] = [
     ("internal.known_events", include_str!("../sql/catalog/known_events.sql")),

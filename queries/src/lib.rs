@@ -24,7 +24,8 @@ pub enum QueryError {
     /// The statement would change something: SQL access is read-only.
     #[error("SQL access is read-only: {0} statements are not allowed")]
     ReadOnly(String),
-    /// The SQL is wrong (syntax, unknown table or column, types).
+    /// The query cannot run as written (syntax, unknown table or column,
+    /// types, a bad cast, more memory than the limit).
     #[error("{0}")]
     Sql(String),
     #[error("the query ran longer than {0:?} and was stopped")]
@@ -48,11 +49,12 @@ impl From<DataFusionError> for QueryError {
             return QueryError::LakeChanged;
         }
         match e.find_root() {
-            DataFusionError::SQL(..) | DataFusionError::Plan(_) | DataFusionError::SchemaError(..) => {
-                QueryError::Sql(e.find_root().to_string())
+            // Storage failures are the engine's; everything else (syntax,
+            // planning, types, casts, the memory limit) the query's.
+            DataFusionError::ObjectStore(_) | DataFusionError::IoError(_) | DataFusionError::ParquetError(_) => {
+                QueryError::Engine(e.to_string())
             }
-            DataFusionError::ResourcesExhausted(_) => QueryError::Engine(e.find_root().to_string()),
-            _ => QueryError::Engine(e.to_string()),
+            root => QueryError::Sql(root.to_string()),
         }
     }
 }
