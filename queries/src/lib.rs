@@ -5,6 +5,7 @@
 
 pub mod catalog;
 pub mod engine;
+pub mod extract;
 pub mod metrics;
 pub mod outcomes;
 pub mod read_only;
