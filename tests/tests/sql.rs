@@ -245,3 +245,16 @@ async fn http_answers_in_json_csv_and_arrow_and_refuses_writes() {
     assert_eq!(outcomes["status_distribution"]["job"], 5);
     assert_eq!(outcomes["measurement_change"][0]["improved"], 6);
 }
+
+#[test]
+fn queries_are_held_to_the_memory_and_time_limits() {
+    let store = imported();
+    let big = "SELECT a.position, b.position FROM events a CROSS JOIN events b ORDER BY a.data, b.data";
+    let out = sql(&store, big, &["--query-memory-mb", "1"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a 2.6 M-row sort fitted in 1 MiB");
+    assert!(stderr.contains("Resources exhausted"), "{stderr}");
+    let out = sql(&store, big, &["--query-timeout", "0"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ran longer than 0ns"), "{stderr}");
+}
