@@ -3,8 +3,10 @@
 //! time to first job, as of a date and as known at a time.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
@@ -95,73 +97,93 @@ impl Analytics {
     }
 }
 
+type Reports = BTreeMap<String, Outcomes>;
+
 async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes>, QueryError> {
+    let template = head(ctx).await?;
+    let programs = strings(
+        &run(ctx, "SELECT program FROM programs ORDER BY program").await?.batches,
+        "program",
+    )?;
+    let mut reports: Reports = programs
+        .into_iter()
+        .flatten()
+        .filter(|p| only.is_none_or(|o| o == p))
+        .map(|program| {
+            let report = Outcomes {
+                program: program.clone(),
+                ..template.clone()
+            };
+            (program, report)
+        })
+        .collect();
+    if let (Some(wanted), true) = (only, reports.is_empty()) {
+        return Err(QueryError::UnknownProgram(wanted.to_string()));
+    }
+    materialize(ctx).await?;
+    add_shares(ctx, &mut reports).await?;
+    add_distribution(ctx, &mut reports).await?;
+    add_measurement_change(ctx, &mut reports).await?;
+    add_poor_by_wave(ctx, &mut reports).await?;
+    add_time_to_first_job(ctx, &mut reports).await?;
+    Ok(reports.into_values().collect())
+}
+
+/// An empty report for the snapshot: its as-of date, known-at time and the
+/// last log position it sees.
+async fn head(ctx: &SessionContext) -> Result<Outcomes, QueryError> {
     let head = run(
         ctx,
         "SELECT s.as_of, s.known_at, (SELECT coalesce(max(position), 0) FROM events) AS log_position
          FROM internal.snapshot s",
     )
-    .await?;
-    let as_of = strings(&head.batches, "as_of")?
-        .first()
-        .cloned()
-        .flatten()
+    .await?
+    .batches;
+    let first = |values: Vec<Option<String>>| values.into_iter().next().flatten();
+    let as_of = first(strings(&head, "as_of")?)
         .and_then(|d| d.parse::<NaiveDate>().ok())
         .ok_or_else(|| QueryError::Engine("no as-of date".into()))?;
-    let known_at = strings(&head.batches, "known_at")?
-        .first()
-        .cloned()
-        .flatten()
-        .and_then(|t| DateTime::parse_from_rfc3339(&t.replace(' ', "T")).ok())
+    let known_at = first(strings(&head, "known_at")?)
+        .and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
         .map(|t| t.with_timezone(&Utc))
         .ok_or_else(|| QueryError::Engine("no known-at time".into()))?;
-    let log_position = ints(&head.batches, "log_position")?
-        .first()
-        .copied()
-        .flatten()
-        .unwrap_or(0);
+    Ok(Outcomes {
+        program: String::new(),
+        as_of,
+        known_at,
+        log_position: ints(&head, "log_position")?.first().copied().flatten().unwrap_or(0),
+        enrolled: 0,
+        metrics: Vec::new(),
+        status_distribution: BTreeMap::new(),
+        measurement_change: Vec::new(),
+        poor_by_wave: Vec::new(),
+        time_to_first_job: Vec::new(),
+    })
+}
 
-    let programs = strings(
-        &run(ctx, "SELECT program FROM programs ORDER BY program").await?.batches,
-        "program",
-    )?;
-    let programs: Vec<String> = programs
-        .into_iter()
-        .flatten()
-        .filter(|p| only.is_none_or(|o| o == p))
-        .collect();
-    if let (Some(wanted), true) = (only, programs.is_empty()) {
-        return Err(QueryError::UnknownProgram(wanted.to_string()));
-    }
+/// Computes the tables every metric reads once, in place of their views.
+async fn materialize(ctx: &SessionContext) -> Result<(), QueryError> {
     for table in SHARED {
-        let batches = ctx.table(table).await?.collect().await?;
-        let schema = ctx.table(table).await?.schema().as_arrow().clone();
+        let frame = ctx.table(table).await?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
         ctx.deregister_table(table)?;
-        let provider = datafusion::datasource::MemTable::try_new(std::sync::Arc::new(schema), vec![batches])?;
-        ctx.register_table(table, std::sync::Arc::new(provider))?;
+        ctx.register_table(table, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
     }
+    Ok(())
+}
 
-    let mut reports: BTreeMap<String, Outcomes> = programs
-        .iter()
-        .map(|p| {
-            (
-                p.clone(),
-                Outcomes {
-                    program: p.clone(),
-                    as_of,
-                    known_at,
-                    log_position,
-                    enrolled: 0,
-                    metrics: Vec::new(),
-                    status_distribution: BTreeMap::new(),
-                    measurement_change: Vec::new(),
-                    poor_by_wave: Vec::new(),
-                    time_to_first_job: Vec::new(),
-                },
-            )
-        })
-        .collect();
+/// A share of `k` out of `n`: value and 95 % interval (none for n = 0).
+fn share(k: u64, n: u64) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let interval = wilson(k, n);
+    (
+        (n > 0).then(|| k as f64 / n as f64),
+        interval.map(|i| i.0),
+        interval.map(|i| i.1),
+    )
+}
 
+async fn add_shares(ctx: &SessionContext, reports: &mut Reports) -> Result<(), QueryError> {
     let targets = targets(ctx).await?;
     for metric in SHARES {
         let batches = run(ctx, metric.sql).await?.batches;
@@ -176,8 +198,7 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
             .collect();
         for (program, report) in reports.iter_mut() {
             let (numerator, denominator) = counts.get(program).copied().unwrap_or((0, 0));
-            let value = (denominator > 0).then(|| numerator as f64 / denominator as f64);
-            let interval = wilson(numerator, denominator);
+            let (value, ci_low, ci_high) = share(numerator, denominator);
             let target = targets.get(&(program.clone(), metric.name.to_string())).cloned();
             let met = match (&target, value) {
                 (Some(t), Some(v)) => Some(t.met_by(v)),
@@ -188,8 +209,8 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
                 numerator,
                 denominator,
                 value,
-                ci_low: interval.map(|i| i.0),
-                ci_high: interval.map(|i| i.1),
+                ci_low,
+                ci_high,
                 target,
                 met,
             });
@@ -199,6 +220,10 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
         }
     }
 
+    Ok(())
+}
+
+async fn add_distribution(ctx: &SessionContext, reports: &mut Reports) -> Result<(), QueryError> {
     let distribution = run(ctx, STATUS_DISTRIBUTION).await?.batches;
     for ((program, group), n) in strings(&distribution, "program")?
         .into_iter()
@@ -210,6 +235,10 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
         }
     }
 
+    Ok(())
+}
+
+async fn add_measurement_change(ctx: &SessionContext, reports: &mut Reports) -> Result<(), QueryError> {
     let change = run(ctx, MEASUREMENT_CHANGE).await?.batches;
     let programs_of = strings(&change, "program")?;
     let instruments = strings(&change, "instrument")?;
@@ -241,6 +270,15 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
         }
     }
 
+    for report in reports.values_mut() {
+        report
+            .measurement_change
+            .sort_by(|a, b| a.instrument.cmp(&b.instrument));
+    }
+    Ok(())
+}
+
+async fn add_poor_by_wave(ctx: &SessionContext, reports: &mut Reports) -> Result<(), QueryError> {
     let poor = run(ctx, POOR_BY_WAVE).await?.batches;
     let (programs_of, instruments, waves) = (
         strings(&poor, "program")?,
@@ -251,19 +289,28 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
     for i in 0..programs_of.len() {
         if let Some(report) = programs_of[i].as_ref().and_then(|p| reports.get_mut(p)) {
             let (k, n) = (count(&poor_n, i), count(&measured, i));
-            let interval = wilson(k, n);
+            let (value, ci_low, ci_high) = share(k, n);
             report.poor_by_wave.push(PoorShare {
                 instrument: instruments[i].clone().unwrap_or_default(),
                 wave: waves[i].unwrap_or(0),
                 poor: k,
                 measured: n,
-                value: (n > 0).then(|| k as f64 / n as f64),
-                ci_low: interval.map(|i| i.0),
-                ci_high: interval.map(|i| i.1),
+                value,
+                ci_low,
+                ci_high,
             });
         }
     }
 
+    for report in reports.values_mut() {
+        report
+            .poor_by_wave
+            .sort_by(|a, b| (&a.instrument, a.wave).cmp(&(&b.instrument, b.wave)));
+    }
+    Ok(())
+}
+
+async fn add_time_to_first_job(ctx: &SessionContext, reports: &mut Reports) -> Result<(), QueryError> {
     let times = run(ctx, TIME_TO_FIRST_JOB).await?.batches;
     let mut per_program: BTreeMap<String, Vec<(i64, bool)>> = BTreeMap::new();
     for ((program, days), got_job) in strings(&times, "program")?
@@ -284,15 +331,7 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
         }
     }
 
-    for report in reports.values_mut() {
-        report
-            .measurement_change
-            .sort_by(|a, b| a.instrument.cmp(&b.instrument));
-        report
-            .poor_by_wave
-            .sort_by(|a, b| (&a.instrument, a.wave).cmp(&(&b.instrument, b.wave)));
-    }
-    Ok(reports.into_values().collect())
+    Ok(())
 }
 
 fn count(values: &[Option<i64>], i: usize) -> u64 {
