@@ -53,10 +53,6 @@ impl Analytics {
         }
     }
 
-    pub fn limits(&self) -> Limits {
-        self.limits
-    }
-
     /// A session whose catalog answers for `snapshot`.
     pub async fn context(&self, snapshot: &Snapshot) -> Result<SessionContext, QueryError> {
         let runtime = RuntimeEnvBuilder::new()
