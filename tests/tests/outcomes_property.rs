@@ -1,4 +1,5 @@
-//! Property test: for random valid histories (status changes, measurements,
+//! Property test: for random valid histories (status changes, COOP/WONCA and
+//! self-rated measurements,
 //! psychiatric treatment, exits, retractions of any kind of event), every
 //! outcome figure equals a naive fold written here, independently of the
 //! SQL, as of random dates.
@@ -60,7 +61,15 @@ fn history(rng: &mut ChaCha8Rng, program: &str, participant: &str) -> Vec<Value>
                 let status = STATUSES.choose(rng).map_or("employed", |s| s.0);
                 event(program, participant, on, "status_changed", json!({"status": status}))
             }
-            5..=7 => {
+            5 => event(
+                program,
+                participant,
+                on,
+                "measurement_recorded",
+                json!({"instrument": "self_rated_mental_health", "wave": rng.random_range(1..=3),
+                       "scores": {"rating": rng.random_range(1..=5)}}),
+            ),
+            6..=7 => {
                 let n = rng.random_range(1..=ITEMS.len());
                 let scores: serde_json::Map<String, Value> = ITEMS
                     .choose_multiple(rng, n)
@@ -124,6 +133,10 @@ struct Expected {
     unchanged: u64,
     worse: u64,
     mean_first: Option<f64>,
+    /// Self-rated mental health per wave: (poor, measured).
+    poor: BTreeMap<i64, (u64, u64)>,
+    /// (days, had a job) per participant.
+    times: Vec<(i64, bool)>,
 }
 
 fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
@@ -152,6 +165,8 @@ fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
         unchanged: 0,
         worse: 0,
         mean_first: None,
+        poor: BTreeMap::new(),
+        times: Vec::new(),
     };
     let (mut job, mut education, mut never, mut retained, mut exited, mut clarified) = (0, 0, 0, 0, 0, 0);
     let mut firsts = Vec::new();
@@ -185,7 +200,29 @@ fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
                 as u64;
         }
         *x.distribution.entry(last.unwrap_or("unknown").to_string()).or_default() += 1;
-        let mut measured = of("measurement_recorded");
+        let day = |e: &Value| {
+            e["occurred_on"]
+                .as_str()
+                .and_then(|d| d.parse::<NaiveDate>().ok())
+                .unwrap_or(as_of)
+        };
+        let enrolled_on = of("participant_enrolled").first().map(|e| day(e)).unwrap_or(as_of);
+        let first_job = statuses.iter().find(|e| group(&status(e)) == "job").map(|e| day(e));
+        let end = first_job
+            .or(of("participant_exited").first().map(|e| day(e)))
+            .unwrap_or(as_of);
+        x.times.push(((end - enrolled_on).num_days(), first_job.is_some()));
+        for m in of("measurement_recorded") {
+            if m["data"]["instrument"] == "self_rated_mental_health" {
+                let entry = x.poor.entry(m["data"]["wave"].as_i64().unwrap_or(0)).or_default();
+                entry.0 += (m["data"]["scores"]["rating"].as_i64().unwrap_or(0) >= 4) as u64;
+                entry.1 += 1;
+            }
+        }
+        let mut measured: Vec<&Value> = of("measurement_recorded")
+            .into_iter()
+            .filter(|m| m["data"]["instrument"] == "coop_wonca")
+            .collect();
         measured.sort_by_key(|e| e["occurred_on"].as_str().unwrap_or("").to_string());
         let composite = |e: &Value| {
             let scores = e["data"]["scores"].as_object().cloned().unwrap_or_default();
@@ -215,7 +252,40 @@ fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
     x
 }
 
+/// Kaplan–Meier written out plainly: at each distinct day, survival is
+/// multiplied by (1 - events / at risk).
+fn kaplan_meier(times: &[(i64, bool)]) -> Vec<(i64, u64, u64, f64)> {
+    let days: BTreeSet<i64> = times.iter().map(|t| t.0).collect();
+    let mut survival = 1.0;
+    days.into_iter()
+        .map(|day| {
+            let at_risk = times.iter().filter(|t| t.0 >= day).count() as u64;
+            let events = times.iter().filter(|t| t.0 == day && t.1).count() as u64;
+            survival *= 1.0 - events as f64 / at_risk as f64;
+            (day, at_risk, events, survival)
+        })
+        .collect()
+}
+
 fn check(report: &Outcomes, x: &Expected, case: &str) {
+    let steps: Vec<(i64, u64, u64, f64)> = report
+        .time_to_first_job
+        .iter()
+        .map(|s| (s.day, s.at_risk, s.events, s.survival))
+        .collect();
+    let expected = kaplan_meier(&x.times);
+    assert_eq!(steps.len(), expected.len(), "{case}: Kaplan-Meier steps");
+    for (got, want) in steps.iter().zip(&expected) {
+        assert_eq!((got.0, got.2), (want.0, want.2), "{case}: Kaplan-Meier day and events");
+        assert_eq!(got.1, want.1, "{case}: at risk on day {}", got.0);
+        assert!((got.3 - want.3).abs() < 1e-9, "{case}: survival on day {}", got.0);
+    }
+    let poor: BTreeMap<i64, (u64, u64)> = report
+        .poor_by_wave
+        .iter()
+        .map(|p| (p.wave, (p.poor, p.measured)))
+        .collect();
+    assert_eq!(poor, x.poor, "{case}: poor per wave");
     assert_eq!(report.enrolled, x.enrolled, "{case}: enrolled");
     for m in &report.metrics {
         assert_eq!(
@@ -226,7 +296,7 @@ fn check(report: &Outcomes, x: &Expected, case: &str) {
         );
     }
     assert_eq!(report.status_distribution, x.distribution, "{case}: distribution");
-    let change = report.measurement_change.first();
+    let change = report.measurement_change.iter().find(|c| c.instrument == "coop_wonca");
     assert_eq!(change.map_or(0, |c| c.paired), x.paired, "{case}: paired");
     assert_eq!(change.map_or(0, |c| c.improved), x.improved, "{case}: improved");
     assert_eq!(change.map_or(0, |c| c.unchanged), x.unchanged, "{case}: unchanged");
