@@ -1,8 +1,7 @@
 //! Property test: for random valid histories (status changes, COOP/WONCA and
-//! self-rated measurements,
-//! psychiatric treatment, exits, retractions of any kind of event), every
-//! outcome figure equals a naive fold written here, independently of the
-//! SQL, as of random dates.
+//! self-rated measurements, psychiatric treatment, exits, retractions of any
+//! kind of event), every outcome figure equals a naive fold written here,
+//! independently of the SQL, as of random dates.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
