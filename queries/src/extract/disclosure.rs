@@ -12,6 +12,8 @@
 #[derive(Clone, Debug, Default)]
 pub struct Cells {
     values: Vec<u64>,
+    /// Hidden whatever the value (a count whose complement is small).
+    forced: Vec<bool>,
     hidden: Vec<bool>,
     /// `total = sum(parts)`, by cell index.
     sums: Vec<(usize, Vec<usize>)>,
@@ -19,9 +21,9 @@ pub struct Cells {
 
 pub type Cell = usize;
 
-/// Assignments tried per hidden cell before giving up on the search; the
-/// tables of an extract are far smaller.
-const SEARCH_LIMIT: u64 = 5_000_000;
+/// Search steps before giving up (and hiding more); the tables of an
+/// extract need far fewer.
+const SEARCH_LIMIT: u64 = 2_000_000;
 
 impl Cells {
     pub fn new() -> Self {
@@ -30,7 +32,14 @@ impl Cells {
 
     /// Adds a published count.
     pub fn count(&mut self, value: u64) -> Cell {
+        self.count_or_hide(value, false)
+    }
+
+    /// Adds a count that is hidden from the start when `hide` (e.g. 14 of
+    /// 15 in a job tells that one was not).
+    pub fn count_or_hide(&mut self, value: u64, hide: bool) -> Cell {
         self.values.push(value);
+        self.forced.push(hide);
         self.hidden.push(false);
         self.values.len() - 1
     }
@@ -55,8 +64,8 @@ impl Cells {
     /// Hides what must be hidden for `threshold`; returns (primary,
     /// secondary) counts of hidden cells.
     pub fn suppress(&mut self, threshold: u64) -> (usize, usize) {
-        for (value, hidden) in self.values.iter().zip(self.hidden.iter_mut()) {
-            *hidden = (1..=threshold).contains(value);
+        for ((value, forced), hidden) in self.values.iter().zip(&self.forced).zip(self.hidden.iter_mut()) {
+            *hidden = *forced || (1..=threshold).contains(value);
         }
         let primary = self.hidden_count();
         loop {
@@ -118,78 +127,116 @@ impl Cells {
 
 /// The attacker's view: `published` cells (None where hidden) and the sums
 /// tying them; returns a hidden cell whose value every consistent
-/// non-negative assignment agrees on.
+/// non-negative integer assignment agrees on. When the search is too large
+/// to finish, the first hidden cell is returned, so that more is hidden.
 pub fn only_one_value(published: &[Option<u64>], sums: &[(usize, Vec<usize>)]) -> Option<usize> {
     let unknown: Vec<usize> = (0..published.len()).filter(|c| published[*c].is_none()).collect();
     if unknown.is_empty() {
         return None;
     }
-    // No hidden cell exceeds the largest published total it takes part in.
-    let bound = |c: usize| {
-        sums.iter()
-            .filter(|(t, p)| *t == c || p.contains(&c))
-            .filter_map(|(t, _)| published[*t])
-            .min()
-            .unwrap_or_else(|| published.iter().flatten().copied().max().unwrap_or(0))
+    let mut search = Search {
+        sums,
+        largest: published.iter().flatten().copied().max().unwrap_or(0),
+        seen: unknown.iter().map(|c| (*c, Vec::new())).collect(),
+        steps: 0,
     };
-    let bounds: Vec<u64> = unknown.iter().map(|c| bound(*c)).collect();
-    let mut seen: Vec<Vec<u64>> = vec![Vec::new(); unknown.len()];
-    let mut assignment: Vec<Option<u64>> = published.to_vec();
-    let mut steps = 0u64;
-    search(0, &unknown, &bounds, &mut assignment, sums, &mut seen, &mut steps);
-    if steps >= SEARCH_LIMIT * unknown.len() as u64 {
-        return None;
+    search.solve(published.to_vec());
+    if search.steps >= SEARCH_LIMIT {
+        return unknown.first().copied();
     }
-    unknown
+    search
+        .seen
         .into_iter()
-        .zip(seen)
-        .find(|(_, values)| values.len() == 1)
+        .find(|(_, values)| values.len() < 2)
         .map(|(c, _)| c)
 }
 
-fn consistent(assignment: &[Option<u64>], sums: &[(usize, Vec<usize>)]) -> bool {
-    sums.iter().all(|(total, parts)| {
-        let known: u64 = parts.iter().filter_map(|p| assignment[*p]).sum();
-        let complete = parts.iter().all(|p| assignment[*p].is_some());
-        match assignment[*total] {
-            Some(t) if complete => known == t,
-            Some(t) => known <= t,
-            None => true,
-        }
-    })
+struct Search<'a> {
+    sums: &'a [(usize, Vec<usize>)],
+    largest: u64,
+    /// Up to two values seen per hidden cell in consistent assignments.
+    seen: std::collections::BTreeMap<usize, Vec<u64>>,
+    steps: u64,
 }
 
-fn search(
-    i: usize,
-    unknown: &[usize],
-    bounds: &[u64],
-    assignment: &mut Vec<Option<u64>>,
-    sums: &[(usize, Vec<usize>)],
-    seen: &mut [Vec<u64>],
-    steps: &mut u64,
-) {
-    *steps += 1;
-    if *steps >= SEARCH_LIMIT * unknown.len() as u64 || !consistent(assignment, sums) {
-        return;
+impl Search<'_> {
+    fn done(&self) -> bool {
+        self.steps >= SEARCH_LIMIT || self.seen.values().all(|v| v.len() >= 2)
     }
-    if i == unknown.len() {
-        for (k, cell) in unknown.iter().enumerate() {
-            let v = assignment[*cell].unwrap_or(0);
-            if !seen[k].contains(&v) && seen[k].len() < 2 {
-                seen[k].push(v);
+
+    /// Fills in every cell a sum forces (one unknown left); false when a
+    /// sum cannot hold.
+    fn propagate(&self, a: &mut [Option<u64>]) -> bool {
+        loop {
+            let mut changed = false;
+            for (total, parts) in self.sums {
+                let open: Vec<usize> = parts.iter().copied().filter(|p| a[*p].is_none()).collect();
+                let known: u64 = parts.iter().filter_map(|p| a[*p]).sum();
+                match (a[*total], open.as_slice()) {
+                    (Some(t), []) if known != t => return false,
+                    (Some(t), _) if known > t => return false,
+                    (Some(t), [only]) => {
+                        a[*only] = Some(t - known);
+                        changed = true;
+                    }
+                    (None, []) => {
+                        a[*total] = Some(known);
+                        changed = true;
+                    }
+                    _ => {}
+                }
+            }
+            if !changed {
+                return true;
             }
         }
-        return;
     }
-    for v in 0..=bounds[i] {
-        assignment[unknown[i]] = Some(v);
-        search(i + 1, unknown, bounds, assignment, sums, seen, steps);
-        // Two values already seen for every cell: nothing more to learn.
-        if seen.iter().all(|s| s.len() >= 2) {
-            break;
+
+    fn solve(&mut self, mut a: Vec<Option<u64>>) {
+        self.steps += 1;
+        if self.done() || !self.propagate(&mut a) {
+            return;
+        }
+        // Branch on a cell of the sum with the fewest open cells.
+        let next = self
+            .sums
+            .iter()
+            .filter_map(|(total, parts)| {
+                let open: Vec<usize> = std::iter::once(total)
+                    .chain(parts)
+                    .copied()
+                    .filter(|c| a[*c].is_none())
+                    .collect();
+                (!open.is_empty()).then_some(open)
+            })
+            .min_by_key(Vec::len)
+            .and_then(|open| open.first().copied())
+            .or_else(|| self.seen.keys().copied().find(|c| a[*c].is_none()));
+        let Some(cell) = next else {
+            for (c, values) in self.seen.iter_mut() {
+                let v = a[*c].unwrap_or(0);
+                if values.len() < 2 && !values.contains(&v) {
+                    values.push(v);
+                }
+            }
+            return;
+        };
+        let bound = self
+            .sums
+            .iter()
+            .filter(|(_, parts)| parts.contains(&cell))
+            .filter_map(|(t, _)| a[*t])
+            .min()
+            .unwrap_or(self.largest);
+        for v in 0..=bound {
+            let mut next = a.clone();
+            next[cell] = Some(v);
+            self.solve(next);
+            if self.done() {
+                return;
+            }
         }
     }
-    assignment[unknown[i]] = None;
 }
 
 #[cfg(test)]
