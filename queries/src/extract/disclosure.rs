@@ -21,9 +21,9 @@ pub struct Cells {
 
 pub type Cell = usize;
 
-/// Search steps before giving up (and hiding more); the tables of an
-/// extract need far fewer.
-const SEARCH_LIMIT: u64 = 2_000_000;
+/// Search steps per question before giving up (and hiding more); the
+/// tables of an extract need far fewer.
+const SEARCH_LIMIT: u64 = 200_000;
 
 impl Cells {
     pub fn new() -> Self {
@@ -127,41 +127,44 @@ impl Cells {
 
 /// The attacker's view: `published` cells (None where hidden) and the sums
 /// tying them; returns a hidden cell whose value every consistent
-/// non-negative integer assignment agrees on. When the search is too large
-/// to finish, the first hidden cell is returned, so that more is hidden.
+/// non-negative integer assignment agrees on. For each hidden cell it finds
+/// one consistent assignment, then looks for another with a different
+/// value of that cell. When the search is too large to finish, the cell is
+/// reported, so that more is hidden.
 pub fn only_one_value(published: &[Option<u64>], sums: &[(usize, Vec<usize>)]) -> Option<usize> {
-    let unknown: Vec<usize> = (0..published.len()).filter(|c| published[*c].is_none()).collect();
-    if unknown.is_empty() {
-        return None;
-    }
     let mut search = Search {
         sums,
         largest: published.iter().flatten().copied().max().unwrap_or(0),
-        seen: unknown.iter().map(|c| (*c, Vec::new())).collect(),
         steps: 0,
     };
-    search.solve(published.to_vec());
-    if search.steps >= SEARCH_LIMIT {
-        return unknown.first().copied();
-    }
-    search
-        .seen
-        .into_iter()
-        .find(|(_, values)| values.len() < 2)
-        .map(|(c, _)| c)
+    let base = search.feasible(published.to_vec())?;
+    (0..published.len()).filter(|c| published[*c].is_none()).find(|&cell| {
+        let seen = base[cell].unwrap_or(0);
+        let other = (0..=search.bound(published, cell)).filter(|v| *v != seen).any(|v| {
+            let mut fixed = published.to_vec();
+            fixed[cell] = Some(v);
+            search.steps = 0;
+            search.feasible(fixed).is_some()
+        });
+        !other || search.steps >= SEARCH_LIMIT
+    })
 }
 
 struct Search<'a> {
     sums: &'a [(usize, Vec<usize>)],
     largest: u64,
-    /// Up to two values seen per hidden cell in consistent assignments.
-    seen: std::collections::BTreeMap<usize, Vec<u64>>,
     steps: u64,
 }
 
 impl Search<'_> {
-    fn done(&self) -> bool {
-        self.steps >= SEARCH_LIMIT || self.seen.values().all(|v| v.len() >= 2)
+    /// No part exceeds a known total it belongs to.
+    fn bound(&self, a: &[Option<u64>], cell: usize) -> u64 {
+        self.sums
+            .iter()
+            .filter(|(_, parts)| parts.contains(&cell))
+            .filter_map(|(t, _)| a[*t])
+            .min()
+            .unwrap_or(self.largest)
     }
 
     /// Fills in every cell a sum forces (one unknown left); false when a
@@ -192,10 +195,11 @@ impl Search<'_> {
         }
     }
 
-    fn solve(&mut self, mut a: Vec<Option<u64>>) {
+    /// A complete consistent assignment extending `a`, if there is one.
+    fn feasible(&mut self, mut a: Vec<Option<u64>>) -> Option<Vec<Option<u64>>> {
         self.steps += 1;
-        if self.done() || !self.propagate(&mut a) {
-            return;
+        if self.steps >= SEARCH_LIMIT || !self.propagate(&mut a) {
+            return None;
         }
         // Branch on a cell of the sum with the fewest open cells.
         let next = self
@@ -210,32 +214,19 @@ impl Search<'_> {
                 (!open.is_empty()).then_some(open)
             })
             .min_by_key(Vec::len)
-            .and_then(|open| open.first().copied())
-            .or_else(|| self.seen.keys().copied().find(|c| a[*c].is_none()));
+            .and_then(|open| open.first().copied());
         let Some(cell) = next else {
-            for (c, values) in self.seen.iter_mut() {
-                let v = a[*c].unwrap_or(0);
-                if values.len() < 2 && !values.contains(&v) {
-                    values.push(v);
-                }
-            }
-            return;
+            // Cells in no sum can be anything.
+            return Some(a.into_iter().map(|v| Some(v.unwrap_or(0))).collect());
         };
-        let bound = self
-            .sums
-            .iter()
-            .filter(|(_, parts)| parts.contains(&cell))
-            .filter_map(|(t, _)| a[*t])
-            .min()
-            .unwrap_or(self.largest);
-        for v in 0..=bound {
+        for v in 0..=self.bound(&a, cell) {
             let mut next = a.clone();
             next[cell] = Some(v);
-            self.solve(next);
-            if self.done() {
-                return;
+            if let Some(found) = self.feasible(next) {
+                return Some(found);
             }
         }
+        None
     }
 }
 
