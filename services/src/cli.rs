@@ -37,6 +37,9 @@ pub enum Command {
     Outcomes(OutcomesArgs),
     /// Run a read-only SQL query over the analytics catalog.
     Sql(SqlArgs),
+    /// Write a funder extract of a programme for a period, with small cells suppressed;
+    /// or reproduce or verify one.
+    Extract(ExtractArgs),
 }
 
 /// Which event log to use: the embedded store (default) or JetStream.
@@ -186,4 +189,36 @@ pub struct SqlArgs {
     /// Write the answer to this file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ExtractArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The programme.
+    #[arg(long, required_unless_present_any = ["reproduce", "verify"])]
+    pub program: Option<String>,
+    /// 2022Q4, 2022, 2022-06 or 2022-01-01..2022-06-30; the extract is as of its last day.
+    #[arg(long, required_unless_present_any = ["reproduce", "verify"])]
+    pub period: Option<utfall_queries::extract::Period>,
+    /// Count only what had been recorded by this time (RFC 3339); default: now.
+    #[arg(long)]
+    pub known_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Counts from 1 to this are suppressed.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    pub min_cell: u64,
+    /// Formats, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "csv,parquet,html")]
+    pub format: Vec<utfall_queries::extract::Format>,
+    /// Extracts go to <out>/<program>/<period>/.
+    #[arg(long, default_value = "extracts")]
+    pub out: PathBuf,
+    /// Regenerate the extract described by this manifest.json (into --out).
+    #[arg(long, conflicts_with_all = ["program", "period", "verify"])]
+    pub reproduce: Option<PathBuf>,
+    /// Check the files of this extract folder against its manifest.json.
+    #[arg(long, conflicts_with_all = ["program", "period"])]
+    pub verify: Option<PathBuf>,
+    #[command(flatten)]
+    pub limits: LimitArgs,
 }

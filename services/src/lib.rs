@@ -5,6 +5,7 @@
 pub mod analytics;
 pub mod cli;
 pub mod demo;
+pub mod extract;
 pub mod http;
 pub mod import;
 pub mod pg;

@@ -3,7 +3,7 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use utfall::cli::{Cli, Command};
-use utfall::{analytics, demo, http, import, project, synthetic};
+use utfall::{analytics, demo, extract, http, import, project, synthetic};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -27,6 +27,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Gen(args) => synthetic::run(args),
         Command::Outcomes(args) => analytics::outcomes(args).await,
         Command::Sql(args) => analytics::sql(args).await,
+        Command::Extract(args) => extract::run(args).await,
         Command::Schema => {
             print!("{}", utfall_events::schema::event_schema_json());
             Ok(())

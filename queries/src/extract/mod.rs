@@ -1,6 +1,11 @@
-//! Funder extracts: the reporting period and disclosure control.
+//! Funder extracts: the reporting period, the content with disclosure
+//! control, and the files.
 
+pub mod content;
 pub mod disclosure;
+pub mod files;
 pub mod period;
 
+pub use content::{Extract, Kind, Section, Shown};
+pub use files::{Format, Manifest};
 pub use period::{Period, PeriodError, PeriodKind};

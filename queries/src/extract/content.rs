@@ -1,0 +1,523 @@
+//! What a funder extract holds, section by section, with small cells
+//! suppressed. Figures come from the same catalog and metric SQL as
+//! `utfall outcomes`, as of the period's last day and as known at the
+//! extract's known-at time.
+
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
+use utfall_events::ProgramName;
+
+use super::disclosure::{Cell, Cells};
+use super::period::Period;
+use crate::metrics::SHARES;
+use crate::values::{ints, strings};
+use crate::{Analytics, Outcomes, QueryError, Snapshot};
+
+/// How a column is typed in Parquet and aligned in HTML.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Text,
+    Integer,
+    Decimal,
+}
+
+/// A published value.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shown {
+    Text(String),
+    Integer(i64),
+    Decimal(f64),
+    Suppressed,
+    Empty,
+}
+
+pub struct Section {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub columns: Vec<(&'static str, Kind)>,
+    pub rows: Vec<Vec<Shown>>,
+}
+
+pub struct Extract {
+    pub program: String,
+    pub programme_name: String,
+    pub period: Period,
+    pub as_of: NaiveDate,
+    pub known_at: DateTime<Utc>,
+    pub log_position: i64,
+    pub threshold: u64,
+    /// Cells hidden because they were small, and to protect those.
+    pub primary: usize,
+    pub secondary: usize,
+    pub sections: Vec<Section>,
+}
+
+/// A value before suppression is decided.
+enum Pending {
+    Text(String),
+    Count(Cell),
+    /// A share or mean: hidden when any cell it is made of is hidden or it
+    /// rests on fewer than `threshold` people.
+    Derived {
+        value: Option<f64>,
+        of: Vec<Cell>,
+        people: u64,
+    },
+    Decimal(Option<f64>),
+    Empty,
+}
+
+struct Draft {
+    name: &'static str,
+    title: &'static str,
+    columns: Vec<(&'static str, Kind)>,
+    rows: Vec<Vec<Pending>>,
+}
+
+/// Age bands at enrolment.
+const AGE_BANDS: [(&str, i64, i64); 4] = [
+    ("under 25", 0, 24),
+    ("25-34", 25, 34),
+    ("35-49", 35, 49),
+    ("50 and over", 50, 200),
+];
+
+struct Person {
+    enrolled_on: Option<NaiveDate>,
+    exited_on: Option<NaiveDate>,
+    exit_reason: Option<String>,
+    gender: Option<String>,
+    age: Option<i64>,
+    job: bool,
+}
+
+impl Analytics {
+    /// Builds the extract of `program` for `period` as known at `known_at`.
+    pub async fn extract(
+        &self,
+        program: &ProgramName,
+        period: &Period,
+        known_at: DateTime<Utc>,
+        threshold: u64,
+    ) -> Result<Extract, QueryError> {
+        let snapshot = Snapshot::new(Some(period.last), Some(known_at));
+        let start = self
+            .sql(
+                &Snapshot::new(None, Some(known_at)),
+                &format!(
+                    "SELECT name, CAST(starts_on AS VARCHAR) AS starts_on FROM programs WHERE program = '{}'",
+                    program.as_str()
+                ),
+            )
+            .await?;
+        let programme_name = strings(&start.batches, "name")?
+            .into_iter()
+            .flatten()
+            .next()
+            .ok_or_else(|| QueryError::UnknownProgram(program.to_string()))?;
+        let starts_on = strings(&start.batches, "starts_on")?
+            .into_iter()
+            .flatten()
+            .next()
+            .unwrap_or_default();
+        if starts_on.parse::<NaiveDate>().is_ok_and(|s| period.last < s) {
+            return Err(QueryError::Sql(format!(
+                "period {period} ends before programme {program} started ({starts_on})"
+            )));
+        }
+        let outcomes = self
+            .outcomes(&snapshot, Some(program.as_str()))
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| QueryError::UnknownProgram(program.to_string()))?;
+        // The program name is validated ([a-z0-9-]), so it can stand in the SQL.
+        let people = self
+            .sql(
+                &snapshot,
+                &format!(
+                    "SELECT CAST(enrolled_on AS VARCHAR) AS enrolled_on, CAST(exited_on AS VARCHAR) AS exited_on,
+                            exit_reason, gender, birth_year, first_job_on IS NOT NULL AS job
+                     FROM participants WHERE program = '{}'",
+                    program.as_str()
+                ),
+            )
+            .await?;
+        let people = persons(&people.batches)?;
+        let mut cells = Cells::new();
+        let drafts = drafts(&outcomes, &people, period, &mut cells, threshold);
+        let (primary, secondary) = cells.suppress(threshold);
+        let sections = drafts.into_iter().map(|d| resolve(d, &cells, threshold)).collect();
+        let mut extract = Extract {
+            program: program.to_string(),
+            programme_name,
+            period: period.clone(),
+            as_of: period.last,
+            known_at,
+            log_position: outcomes.log_position,
+            threshold,
+            primary,
+            secondary,
+            sections,
+        };
+        extract.sections.push(methods(&extract));
+        Ok(extract)
+    }
+}
+
+fn persons(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Person>, QueryError> {
+    let enrolled = strings(batches, "enrolled_on")?;
+    let exited = strings(batches, "exited_on")?;
+    let reasons = strings(batches, "exit_reason")?;
+    let genders = strings(batches, "gender")?;
+    let births = ints(batches, "birth_year")?;
+    let jobs = crate::values::bools(batches, "job")?;
+    Ok((0..enrolled.len())
+        .map(|i| {
+            let enrolled_on = enrolled[i].as_deref().and_then(|d| d.parse::<NaiveDate>().ok());
+            Person {
+                enrolled_on,
+                exited_on: exited[i].as_deref().and_then(|d| d.parse().ok()),
+                exit_reason: reasons[i].clone(),
+                gender: genders[i].clone(),
+                age: births[i].zip(enrolled_on).map(|(b, e)| i64::from(e.year()) - b),
+                job: jobs[i].unwrap_or(false),
+            }
+        })
+        .collect())
+}
+
+fn draft(name: &'static str, title: &'static str, columns: &[(&'static str, Kind)]) -> Draft {
+    Draft {
+        name,
+        title,
+        columns: columns.to_vec(),
+        rows: Vec::new(),
+    }
+}
+
+/// A count whose complement within `total` is protected too: 14 of 15 in
+/// a job tells that one was not.
+fn count_in(cells: &mut Cells, value: u64, total: u64, small: &dyn Fn(u64) -> bool) -> Cell {
+    cells.count_or_hide(value, small(total.saturating_sub(value)))
+}
+
+fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, threshold: u64) -> Vec<Draft> {
+    use Kind::*;
+    let small = |v: u64| (1..=threshold).contains(&v);
+    let enrolled = people.len() as u64;
+    let exited_n = people.iter().filter(|p| p.exited_on.is_some()).count() as u64;
+    let in_period = |d: Option<NaiveDate>| d.is_some_and(|d| d >= period.first && d <= period.last);
+
+    let mut summary = draft(
+        "summary",
+        "Participants",
+        &[("figure", Text), ("participants", Integer)],
+    );
+    let e = cells.count(enrolled);
+    let active = cells.count(enrolled - exited_n);
+    let x = cells.count(exited_n);
+    cells.sum(e, &[active, x]);
+    let new = cells.count(people.iter().filter(|p| in_period(p.enrolled_on)).count() as u64);
+    let exits_in_period: Vec<&Person> = people.iter().filter(|p| in_period(p.exited_on)).collect();
+    let left = cells.count(exits_in_period.len() as u64);
+    for (label, cell) in [
+        ("enrolled by the as-of date", e),
+        ("active at the as-of date", active),
+        ("exited by the as-of date", x),
+        ("enrolled in the period", new),
+        ("exited in the period", left),
+    ] {
+        summary
+            .rows
+            .push(vec![Pending::Text(label.into()), Pending::Count(cell)]);
+    }
+
+    let mut reasons = draft(
+        "exits_by_reason",
+        "Exits in the period by reason",
+        &[("reason", Text), ("participants", Integer)],
+    );
+    let mut by_reason: std::collections::BTreeMap<String, u64> = std::collections::BTreeMap::new();
+    for p in &exits_in_period {
+        *by_reason
+            .entry(p.exit_reason.clone().unwrap_or_else(|| "unknown".into()))
+            .or_default() += 1;
+    }
+    let reason_cells: Vec<Cell> = by_reason
+        .iter()
+        .map(|(reason, n)| {
+            let c = cells.count(*n);
+            reasons
+                .rows
+                .push(vec![Pending::Text(reason.clone()), Pending::Count(c)]);
+            c
+        })
+        .collect();
+    cells.sum(left, &reason_cells);
+
+    let mut metrics = draft(
+        "metrics",
+        "Outcome metrics",
+        &[
+            ("metric", Text),
+            ("numerator", Integer),
+            ("denominator", Integer),
+            ("value", Decimal),
+            ("ci_low", Decimal),
+            ("ci_high", Decimal),
+            ("target_op", Text),
+            ("target_value", Decimal),
+            ("met", Text),
+        ],
+    );
+    let mut job_cell = None;
+    for m in &o.metrics {
+        let denominator = if m.metric == "clarified_share" { x } else { e };
+        let numerator = count_in(cells, m.numerator, m.denominator, &small);
+        if m.metric == "job_share" {
+            job_cell = Some(numerator);
+        }
+        let derived = |value: Option<f64>| Pending::Derived {
+            value,
+            of: vec![numerator, denominator],
+            people: m.denominator,
+        };
+        metrics.rows.push(vec![
+            Pending::Text(m.metric.clone()),
+            Pending::Count(numerator),
+            Pending::Count(denominator),
+            derived(m.value),
+            derived(m.ci_low),
+            derived(m.ci_high),
+            m.target
+                .as_ref()
+                .map_or(Pending::Empty, |t| Pending::Text(t.op.clone())),
+            m.target
+                .as_ref()
+                .map_or(Pending::Empty, |t| Pending::Decimal(Some(t.value))),
+            match m.met {
+                Some(met) => Pending::Derived {
+                    value: Some(f64::from(u8::from(met))),
+                    of: vec![numerator, denominator],
+                    people: m.denominator,
+                },
+                None => Pending::Empty,
+            },
+        ]);
+    }
+
+    let mut distribution = draft(
+        "status_distribution",
+        "Status at the as-of date by outcome group",
+        &[("outcome_group", Text), ("participants", Integer)],
+    );
+    let group_cells: Vec<Cell> = o
+        .status_distribution
+        .iter()
+        .map(|(group, n)| {
+            let c = cells.count(*n);
+            distribution
+                .rows
+                .push(vec![Pending::Text(group.clone()), Pending::Count(c)]);
+            c
+        })
+        .collect();
+    cells.sum(e, &group_cells);
+
+    let mut change = draft(
+        "measurement_change",
+        "Measurement change, first to last (paired)",
+        &[
+            ("instrument", Text),
+            ("paired", Integer),
+            ("mean_first", Decimal),
+            ("mean_last", Decimal),
+            ("improved", Integer),
+            ("unchanged", Integer),
+            ("worse", Integer),
+            ("lowest_composite", Decimal),
+            ("highest_composite", Decimal),
+        ],
+    );
+    for c in &o.measurement_change {
+        let paired = cells.count(c.paired);
+        let parts = [c.improved, c.unchanged, c.worse].map(|n| cells.count(n));
+        cells.sum(paired, &parts);
+        let mean = |v: Option<f64>| Pending::Derived {
+            value: v,
+            of: vec![paired],
+            people: c.paired,
+        };
+        change.rows.push(vec![
+            Pending::Text(c.instrument.clone()),
+            Pending::Count(paired),
+            mean(c.mean_first),
+            mean(c.mean_last),
+            Pending::Count(parts[0]),
+            Pending::Count(parts[1]),
+            Pending::Count(parts[2]),
+            mean(c.lowest_composite),
+            mean(c.highest_composite),
+        ]);
+    }
+
+    let mut poor = draft(
+        "poor_by_wave",
+        "Share \"poor\" per measurement wave",
+        &[
+            ("instrument", Text),
+            ("wave", Integer),
+            ("poor", Integer),
+            ("measured", Integer),
+            ("share", Decimal),
+        ],
+    );
+    for p in &o.poor_by_wave {
+        let measured = cells.count(p.measured);
+        let k = count_in(cells, p.poor, p.measured, &small);
+        poor.rows.push(vec![
+            Pending::Text(p.instrument.clone()),
+            Pending::Decimal(Some(p.wave as f64)),
+            Pending::Count(k),
+            Pending::Count(measured),
+            Pending::Derived {
+                value: p.value,
+                of: vec![k, measured],
+                people: p.measured,
+            },
+        ]);
+    }
+
+    let mut breakdowns = Vec::new();
+    for (name, title, key) in [
+        ("by_gender", "Enrolled and in a job by gender", 0),
+        ("by_age_band", "Enrolled and in a job by age band at enrolment", 1),
+    ] {
+        let mut section = draft(
+            name,
+            title,
+            &[
+                ("group", Text),
+                ("enrolled", Integer),
+                ("job", Integer),
+                ("job_share", Decimal),
+            ],
+        );
+        let label = |p: &Person| -> String {
+            if key == 0 {
+                p.gender.clone().unwrap_or_else(|| "unknown".into())
+            } else {
+                p.age
+                    .and_then(|a| AGE_BANDS.iter().find(|b| a >= b.1 && a <= b.2))
+                    .map_or("unknown".into(), |b| b.0.to_string())
+            }
+        };
+        let mut groups: std::collections::BTreeMap<String, (u64, u64)> = std::collections::BTreeMap::new();
+        for p in people {
+            let g = groups.entry(label(p)).or_default();
+            g.0 += 1;
+            g.1 += u64::from(p.job);
+        }
+        let (mut enrolled_cells, mut job_cells) = (Vec::new(), Vec::new());
+        for (group, (n, job)) in groups {
+            let nc = cells.count(n);
+            let jc = count_in(cells, job, n, &small);
+            enrolled_cells.push(nc);
+            job_cells.push(jc);
+            section.rows.push(vec![
+                Pending::Text(group),
+                Pending::Count(nc),
+                Pending::Count(jc),
+                Pending::Derived {
+                    value: (n > 0).then(|| job as f64 / n as f64),
+                    of: vec![nc, jc],
+                    people: n,
+                },
+            ]);
+        }
+        cells.sum(e, &enrolled_cells);
+        if let Some(job) = job_cell {
+            cells.sum(job, &job_cells);
+        }
+        breakdowns.push(section);
+    }
+
+    let mut all = vec![summary, metrics, distribution, change, poor, reasons];
+    all.extend(breakdowns);
+    all
+}
+
+fn resolve(d: Draft, cells: &Cells, threshold: u64) -> Section {
+    let rows = d
+        .rows
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .map(|v| match v {
+                    Pending::Text(t) => Shown::Text(t),
+                    Pending::Count(c) if cells.is_hidden(c) => Shown::Suppressed,
+                    Pending::Count(c) => Shown::Integer(cells.value(c) as i64),
+                    Pending::Derived { of, people, .. }
+                        if of.iter().any(|c| cells.is_hidden(*c)) || (1..=threshold).contains(&people) =>
+                    {
+                        Shown::Suppressed
+                    }
+                    Pending::Derived { value, .. } | Pending::Decimal(value) => {
+                        value.map_or(Shown::Empty, Shown::Decimal)
+                    }
+                    Pending::Empty => Shown::Empty,
+                })
+                .collect()
+        })
+        .collect();
+    Section {
+        name: d.name,
+        title: d.title,
+        columns: d.columns,
+        rows,
+    }
+}
+
+/// How the figures were made, as text rows.
+fn methods(x: &Extract) -> Section {
+    let mut rows: Vec<(String, String)> = vec![
+        ("programme".into(), format!("{} ({})", x.programme_name, x.program)),
+        ("period".into(), format!("{} ({} to {})", x.period, x.period.first, x.period.last)),
+        ("as of".into(), x.as_of.to_string()),
+        ("known at".into(), x.known_at.to_rfc3339_opts(SecondsFormat::Micros, true)),
+        ("log position".into(), x.log_position.to_string()),
+        ("software".into(), format!("utfall {}", env!("CARGO_PKG_VERSION"))),
+        (
+            "disclosure control".into(),
+            format!(
+                "counts from 1 to {t} are suppressed, and shares and means resting on 1 to {t} people or on a suppressed count; \
+                 further cells are suppressed so that none can be worked back from totals: {p} cells suppressed as small, {s} to protect them",
+                t = x.threshold,
+                p = x.primary,
+                s = x.secondary
+            ),
+        ),
+        (
+            "denominator".into(),
+            "participants enrolled on or before the as-of date (intention to treat); clarified_share: exited participants".into(),
+        ),
+    ];
+    for m in SHARES {
+        let text: Vec<&str> = m
+            .sql
+            .lines()
+            .take_while(|l| l.starts_with("--"))
+            .map(|l| l.trim_start_matches("--").trim())
+            .collect();
+        rows.push((m.name.to_string(), text.join(" ")));
+    }
+    Section {
+        name: "methods",
+        title: "Methods",
+        columns: vec![("item", Kind::Text), ("description", Kind::Text)],
+        rows: rows
+            .into_iter()
+            .map(|(a, b)| vec![Shown::Text(a), Shown::Text(b)])
+            .collect(),
+    }
+}

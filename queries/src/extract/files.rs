@@ -1,0 +1,381 @@
+//! An extract's files: one CSV and one Parquet file per section, one
+//! self-contained HTML page, and `manifest.json` with every file's SHA-256.
+//! The same extract always gives the same bytes.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::content::{Extract, Kind, Section, Shown};
+use crate::QueryError;
+use crate::metrics::SHARES;
+
+/// What marks a suppressed cell in text formats.
+pub const SUPPRESSED: &str = "suppressed";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Csv,
+    Parquet,
+    Html,
+}
+
+impl std::str::FromStr for Format {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "csv" => Ok(Format::Csv),
+            "parquet" => Ok(Format::Parquet),
+            "html" => Ok(Format::Html),
+            other => Err(format!("unknown format {other:?} (csv, parquet, html)")),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FileHash {
+    pub file: String,
+    pub sha256: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub program: String,
+    pub period: String,
+    pub as_of: String,
+    pub known_at: String,
+    pub log_position: i64,
+    pub software_version: String,
+    pub threshold: u64,
+    pub formats: Vec<Format>,
+    pub files: Vec<FileHash>,
+    pub metric_definitions: Vec<FileHash>,
+}
+
+pub fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Every file of the extract in `formats`, manifest last.
+pub fn render(x: &Extract, formats: &[Format]) -> Result<Vec<(String, Vec<u8>)>, QueryError> {
+    let mut files = Vec::new();
+    for format in formats {
+        match format {
+            Format::Csv => {
+                for s in &x.sections {
+                    files.push((format!("{}.csv", s.name), csv(s).into_bytes()));
+                }
+            }
+            Format::Parquet => {
+                for s in &x.sections {
+                    files.push((format!("{}.parquet", s.name), parquet(s)?));
+                }
+            }
+            Format::Html => files.push(("report.html".into(), html(x).into_bytes())),
+        }
+    }
+    let manifest = Manifest {
+        program: x.program.clone(),
+        period: x.period.to_string(),
+        as_of: x.as_of.to_string(),
+        known_at: x.known_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        log_position: x.log_position,
+        software_version: env!("CARGO_PKG_VERSION").to_string(),
+        threshold: x.threshold,
+        formats: formats.to_vec(),
+        files: files
+            .iter()
+            .map(|(file, bytes)| FileHash {
+                file: file.clone(),
+                sha256: sha256(bytes),
+            })
+            .collect(),
+        metric_definitions: SHARES
+            .iter()
+            .map(|m| FileHash {
+                file: format!("queries/sql/metrics/{}.sql", m.name),
+                sha256: sha256(m.sql.as_bytes()),
+            })
+            .collect(),
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| QueryError::Engine(e.to_string()))?;
+    json.push(b'\n');
+    files.push(("manifest.json".into(), json));
+    Ok(files)
+}
+
+fn text(v: &Shown) -> String {
+    match v {
+        Shown::Text(t) => t.clone(),
+        Shown::Integer(i) => i.to_string(),
+        Shown::Decimal(d) => format!("{d:.6}"),
+        Shown::Suppressed => SUPPRESSED.into(),
+        Shown::Empty => String::new(),
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn csv(s: &Section) -> String {
+    let mut out = s.columns.iter().map(|c| c.0).collect::<Vec<_>>().join(",") + "\n";
+    for row in &s.rows {
+        out += &(row.iter().map(|v| csv_field(&text(v))).collect::<Vec<_>>().join(",") + "\n");
+    }
+    out
+}
+
+/// Typed columns; a suppressed cell is NULL with `<column>_suppressed` true.
+fn parquet(s: &Section) -> Result<Vec<u8>, QueryError> {
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (i, (name, kind)) in s.columns.iter().enumerate() {
+        let cells: Vec<&Shown> = s.rows.iter().map(|r| &r[i]).collect();
+        let (field, column): (Field, ArrayRef) = match kind {
+            Kind::Text => (
+                Field::new(*name, DataType::Utf8, true),
+                Arc::new(
+                    cells
+                        .iter()
+                        .map(|v| match v {
+                            Shown::Empty => None,
+                            v => Some(text(v)),
+                        })
+                        .collect::<StringArray>(),
+                ),
+            ),
+            Kind::Integer => (
+                Field::new(*name, DataType::Int64, true),
+                Arc::new(
+                    cells
+                        .iter()
+                        .map(|v| match v {
+                            Shown::Integer(i) => Some(*i),
+                            Shown::Decimal(d) => Some(*d as i64),
+                            _ => None,
+                        })
+                        .collect::<Int64Array>(),
+                ),
+            ),
+            Kind::Decimal => (
+                Field::new(*name, DataType::Float64, true),
+                Arc::new(
+                    cells
+                        .iter()
+                        .map(|v| match v {
+                            Shown::Decimal(d) => Some(*d),
+                            Shown::Integer(i) => Some(*i as f64),
+                            _ => None,
+                        })
+                        .collect::<Float64Array>(),
+                ),
+            ),
+        };
+        fields.push(field);
+        columns.push(column);
+        if *kind != Kind::Text {
+            fields.push(Field::new(format!("{name}_suppressed"), DataType::Boolean, false));
+            columns.push(Arc::new(
+                cells
+                    .iter()
+                    .map(|v| Some(**v == Shown::Suppressed))
+                    .collect::<arrow::array::BooleanArray>(),
+            ));
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), columns)?;
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema, None).map_err(|e| QueryError::Engine(e.to_string()))?;
+    writer.write(&batch).map_err(|e| QueryError::Engine(e.to_string()))?;
+    writer.into_inner().map_err(|e| QueryError::Engine(e.to_string()))
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// One bar of a chart: a share (None when suppressed), its interval and
+/// the target.
+struct Bar {
+    label: String,
+    value: Option<f64>,
+    interval: Option<(f64, f64)>,
+    target: Option<f64>,
+}
+
+/// Horizontal bars as inline SVG.
+fn bars(rows: &[Bar]) -> String {
+    let (width, row_h) = (520.0, 26.0);
+    let height = row_h * rows.len() as f64 + 10.0;
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" role="img">"#,
+        width + 220.0
+    );
+    for (
+        i,
+        Bar {
+            label,
+            value,
+            interval,
+            target,
+        },
+    ) in rows.iter().enumerate()
+    {
+        let y = 5.0 + row_h * i as f64;
+        let _ = write!(
+            svg,
+            r#"<text x="0" y="{}" font-size="13">{}</text>"#,
+            y + 16.0,
+            escape(label)
+        );
+        let _ = write!(
+            svg,
+            r##"<rect x="210" y="{}" width="{width}" height="16" fill="#eef0f4"/>"##,
+            y + 3.0
+        );
+        match value {
+            Some(v) => {
+                let _ = write!(
+                    svg,
+                    r##"<rect x="210" y="{}" width="{:.1}" height="16" fill="#2f6db5"/>"##,
+                    y + 3.0,
+                    width * v
+                );
+                if let Some((lo, hi)) = interval {
+                    let _ = write!(
+                        svg,
+                        r##"<line x1="{:.1}" x2="{:.1}" y1="{y2}" y2="{y2}" stroke="#1d2433" stroke-width="2"/>"##,
+                        210.0 + width * lo,
+                        210.0 + width * hi,
+                        y2 = y + 11.0
+                    );
+                }
+            }
+            None => {
+                let _ = write!(
+                    svg,
+                    r##"<text x="216" y="{}" font-size="12" fill="#5b6477">{SUPPRESSED}</text>"##,
+                    y + 16.0
+                );
+            }
+        }
+        if let Some(t) = target {
+            let _ = write!(
+                svg,
+                r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#c0392b" stroke-width="2"/>"##,
+                y,
+                y + 22.0,
+                x = 210.0 + width * t
+            );
+        }
+    }
+    svg + "</svg>"
+}
+
+fn section<'a>(x: &'a Extract, name: &str) -> Option<&'a Section> {
+    x.sections.iter().find(|s| s.name == name)
+}
+
+fn decimal(v: &Shown) -> Option<f64> {
+    match v {
+        Shown::Decimal(d) => Some(*d),
+        Shown::Integer(i) => Some(*i as f64),
+        _ => None,
+    }
+}
+
+/// One page, no external assets, printable.
+fn html(x: &Extract) -> String {
+    let mut page = format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{name} — {period}</title>
+<style>
+body {{ font: 14px/1.45 system-ui, "Segoe UI", Roboto, sans-serif; color: #1d2433; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }}
+h1 {{ font-size: 1.4rem; }} h2 {{ font-size: 1.1rem; margin-top: 2rem; }}
+table {{ border-collapse: collapse; margin: .5rem 0; }} td, th {{ padding: .2rem .6rem; border-bottom: 1px solid #d9dde5; text-align: left; }}
+td.n {{ text-align: right; font-variant-numeric: tabular-nums; }} td.s {{ color: #5b6477; font-style: italic; }}
+@media print {{ body {{ margin: 0; }} h2 {{ break-after: avoid; }} table, svg {{ break-inside: avoid; }} }}
+</style></head><body>
+<h1>{name}: outcome report {period}</h1>
+<p>As of {as_of}, as known at {known_at}. Cells marked <i>{SUPPRESSED}</i> rest on fewer than {t1} people or would reveal such a cell.</p>
+"#,
+        name = escape(&x.programme_name),
+        period = x.period,
+        as_of = x.as_of,
+        known_at = x.known_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        t1 = x.threshold + 1,
+    );
+    if let Some(m) = section(x, "metrics") {
+        let rows: Vec<_> = m
+            .rows
+            .iter()
+            .map(|r| Bar {
+                label: text(&r[0]),
+                value: decimal(&r[3]),
+                interval: decimal(&r[4]).zip(decimal(&r[5])),
+                target: decimal(&r[7]),
+            })
+            .collect();
+        page += "<h2>Targets against actual (95 % interval; red: target)</h2>\n";
+        page += &bars(&rows);
+    }
+    if let Some(d) = section(x, "status_distribution") {
+        let total: f64 = x
+            .sections
+            .iter()
+            .find(|s| s.name == "summary")
+            .and_then(|s| s.rows.first())
+            .and_then(|r| decimal(&r[1]))
+            .unwrap_or(0.0);
+        let rows: Vec<_> = d
+            .rows
+            .iter()
+            .map(|r| Bar {
+                label: text(&r[0]),
+                value: decimal(&r[1]).filter(|_| total > 0.0).map(|n| n / total),
+                interval: None,
+                target: None,
+            })
+            .collect();
+        page += "<h2>Status at the as-of date</h2>\n";
+        page += &bars(&rows);
+    }
+    for s in &x.sections {
+        let _ = write!(page, "\n<h2>{}</h2>\n<table><tr>", escape(s.title));
+        for (c, _) in &s.columns {
+            let _ = write!(page, "<th>{}</th>", escape(c));
+        }
+        page += "</tr>\n";
+        for row in &s.rows {
+            page += "<tr>";
+            for v in row {
+                let class = match v {
+                    Shown::Integer(_) | Shown::Decimal(_) => " class=\"n\"",
+                    Shown::Suppressed => " class=\"s\"",
+                    _ => "",
+                };
+                let _ = write!(page, "<td{class}>{}</td>", escape(&text(v)));
+            }
+            page += "</tr>\n";
+        }
+        page += "</table>\n";
+    }
+    page + "</body></html>\n"
+}
