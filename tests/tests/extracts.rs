@@ -1,0 +1,319 @@
+//! Funder extracts: the fixtures' figures with small cells suppressed, an
+//! attack that tries to work every suppressed cell back from what is
+//! published, byte-identical reproduction after later events, and bad input.
+
+use std::path::{Path, PathBuf};
+
+use utfall_tests::browser::Browser;
+use utfall_tests::{Store, fixture, for_both_stores, run_utfall, wire};
+
+struct Setup {
+    store: Store,
+    lake: tempfile::TempDir,
+    out: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(store: Store) -> Self {
+        let setup = Self {
+            store,
+            lake: tempfile::tempdir().expect("temporary directory"),
+            out: tempfile::tempdir().expect("temporary directory"),
+        };
+        for name in ["optimist", "sja-meg"] {
+            assert!(
+                setup
+                    .run("import", &[&fixture(name).display().to_string()])
+                    .status
+                    .success()
+            );
+        }
+        setup
+    }
+
+    fn run(&self, command: &str, extra: &[&str]) -> std::process::Output {
+        let mut args = vec![command.to_string()];
+        args.extend(self.store.args());
+        args.extend(["--lake".to_string(), self.lake.path().display().to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run_utfall(&args, None)
+    }
+
+    fn extract(&self, program: &str, period: &str, extra: &[&str]) -> PathBuf {
+        let out = self.out.path().display().to_string();
+        let mut args = vec!["--program", program, "--period", period, "--out", &out];
+        args.extend_from_slice(extra);
+        let result = self.run("extract", &args);
+        assert!(
+            result.status.success(),
+            "extract failed: {}",
+            String::from_utf8_lossy(&result.stderr)
+        );
+        self.out.path().join(program).join(period)
+    }
+}
+
+/// A CSV file as rows of fields (the extracts quote nothing but text with commas).
+fn csv(dir: &Path, section: &str) -> Vec<Vec<String>> {
+    let text = std::fs::read_to_string(dir.join(format!("{section}.csv"))).expect("section CSV");
+    text.lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect()
+}
+
+fn cell<'a>(rows: &'a [Vec<String>], key: &str, column: usize) -> &'a str {
+    rows.iter()
+        .find(|r| r[0] == key)
+        .map_or("(missing)", |r| r[column].as_str())
+}
+
+/// The attacker: every published figure of the extract as a cell (None when
+/// suppressed), and the sums that tie them, read from the CSV files alone.
+fn published(dir: &Path) -> (Vec<Option<u64>>, Vec<(usize, Vec<usize>)>) {
+    let mut cells: Vec<Option<u64>> = Vec::new();
+    let mut add = |v: &str| {
+        cells.push(v.parse().ok());
+        cells.len() - 1
+    };
+    let mut sums = Vec::new();
+    let summary = csv(dir, "summary");
+    let counts: Vec<usize> = summary.iter().map(|r| add(&r[1])).collect();
+    let (enrolled, active, exited, exits) = (counts[0], counts[1], counts[2], counts[4]);
+    sums.push((enrolled, vec![active, exited]));
+    let groups: Vec<usize> = csv(dir, "status_distribution").iter().map(|r| add(&r[1])).collect();
+    sums.push((enrolled, groups));
+    let reasons: Vec<usize> = csv(dir, "exits_by_reason").iter().map(|r| add(&r[1])).collect();
+    sums.push((exits, reasons));
+    let metrics = csv(dir, "metrics");
+    let job = add(cell(&metrics, "job_share", 1));
+    for m in &metrics {
+        let numerator = add(&m[1]);
+        let denominator = add(&m[2]);
+        let same = if m[0] == "clarified_share" { exited } else { enrolled };
+        // The denominator is the enrolled (or exited) count again.
+        sums.push((denominator, vec![same]));
+        if m[0] == "job_share" {
+            sums.push((numerator, vec![job]));
+        }
+    }
+    for c in csv(dir, "measurement_change") {
+        let paired = add(&c[1]);
+        let parts = vec![add(&c[4]), add(&c[5]), add(&c[6])];
+        sums.push((paired, parts));
+    }
+    for breakdown in ["by_gender", "by_age_band"] {
+        let rows = csv(dir, breakdown);
+        let enrolled_parts = rows.iter().map(|r| add(&r[1])).collect();
+        let job_parts = rows.iter().map(|r| add(&r[2])).collect();
+        sums.push((enrolled, enrolled_parts));
+        sums.push((job, job_parts));
+    }
+    (cells, sums)
+}
+
+/// Solves for every suppressed cell over all non-negative integer
+/// assignments consistent with the published sums (the library's
+/// exhaustive search, fed only what the files publish).
+fn assert_nothing_recoverable(dir: &Path) {
+    let (cells, sums) = published(dir);
+    assert!(cells.iter().any(Option::is_none), "something is suppressed");
+    let found = utfall_queries::extract::disclosure::only_one_value(&cells, &sums);
+    assert_eq!(
+        found,
+        None,
+        "{}: a suppressed cell has one possible value",
+        dir.display()
+    );
+}
+
+async fn optimist_2022_shows_the_published_figures_and_hides_the_small_ones(store: Store) {
+    let setup = Setup::new(store);
+    let dir = setup.extract("optimist", "2022", &[]);
+    let metrics = csv(&dir, "metrics");
+    assert_eq!(
+        metrics[0][..6],
+        ["job_share", "5", "15", "0.333333", "0.151763", "0.582865"]
+    );
+    let distribution = csv(&dir, "status_distribution");
+    assert_eq!(cell(&distribution, "job", 1), "5");
+    assert_eq!(cell(&distribution, "activity", 1), "5");
+    for small in ["moved", "benefit", "none"] {
+        assert_eq!(cell(&distribution, small, 1), "suppressed", "{small}");
+    }
+    let change = csv(&dir, "measurement_change");
+    assert_eq!(change[0][1..4], ["9", "2.793651", "2.603175"].map(String::from));
+    assert_nothing_recoverable(&dir);
+
+    // Parquet: typed, with the suppressed flag beside each number.
+    let file = std::fs::File::open(dir.join("status_distribution.parquet")).expect("parquet");
+    let batches: Vec<_> = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .expect("parquet reader")
+        .build()
+        .expect("reader")
+        .collect::<Result<_, _>>()
+        .expect("batches");
+    let schema = batches[0].schema();
+    assert_eq!(
+        schema
+            .field_with_name("participants")
+            .map(|f| f.data_type().clone())
+            .ok(),
+        Some(arrow::datatypes::DataType::Int64)
+    );
+    let hidden = arrow::array::AsArray::as_boolean(batches[0].column_by_name("participants_suppressed").expect("flag"));
+    assert_eq!(hidden.true_count(), 3);
+
+    let verify = run_utfall(&["extract".into(), "--verify".into(), dir.display().to_string()], None);
+    assert!(verify.status.success());
+}
+
+for_both_stores!(optimist_2022_shows_the_published_figures_and_hides_the_small_ones);
+
+#[test]
+fn sja_meg_2022_keeps_its_letters_and_nothing_can_be_worked_back() {
+    let setup = Setup::new(Store::embedded());
+    let dir = setup.extract("sja-meg", "2022", &["--min-cell", "3"]);
+    let metrics = csv(&dir, "metrics");
+    assert_eq!(cell(&metrics, "job_share", 1), "11");
+    assert_eq!(cell(&metrics, "job_share", 2), "32");
+    assert_eq!(cell(&metrics, "clarified_share", 3), "1.000000");
+    let methods = std::fs::read_to_string(dir.join("methods.csv")).expect("methods");
+    assert!(methods.contains("SJÅ MEG DER JE ER (sja-meg)"), "{methods}");
+    assert!(methods.contains("counts from 1 to 3 are suppressed"));
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("html");
+    assert!(html.contains("SJÅ MEG DER JE ER: outcome report 2022"));
+    assert_nothing_recoverable(&dir);
+}
+
+#[test]
+fn a_reproduction_after_later_events_is_byte_identical_and_a_tampered_extract_fails_verification() {
+    let setup = Setup::new(Store::embedded());
+    let dir = setup.extract("optimist", "2022", &[]);
+    // Later: a late-recorded status for 2022 and a retraction.
+    let events = std::fs::read_to_string(fixture("optimist")).expect("fixture");
+    let exit: serde_json::Value = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("line"))
+        .find(|e| e["type"] == "participant_exited")
+        .expect("an exit");
+    let participant = exit["participant"].as_str().unwrap_or_default().to_string();
+    let late = [wire::retracted("optimist", &participant, "2023-01-10", &exit)];
+    let file = tempfile::NamedTempFile::new().expect("file");
+    std::fs::write(file.path(), wire::ndjson(&late)).expect("write");
+    assert!(
+        setup
+            .run("import", &[&file.path().display().to_string()])
+            .status
+            .success()
+    );
+
+    let other = tempfile::tempdir().expect("temporary directory");
+    let manifest = dir.join("manifest.json").display().to_string();
+    let out = setup.run(
+        "extract",
+        &["--reproduce", &manifest, "--out", &other.path().display().to_string()],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = other.path().join("optimist").join("2022");
+    for entry in std::fs::read_dir(&dir).expect("extract folder") {
+        let name = entry.expect("entry").file_name();
+        assert_eq!(
+            std::fs::read(dir.join(&name)).expect("delivered"),
+            std::fs::read(again.join(&name)).expect("reproduced"),
+            "{name:?} differs"
+        );
+    }
+
+    std::fs::write(dir.join("metrics.csv"), "metric\njob_share,15\n").expect("tamper");
+    let verify = run_utfall(&["extract".into(), "--verify".into(), dir.display().to_string()], None);
+    assert!(!verify.status.success());
+    assert!(String::from_utf8_lossy(&verify.stderr).contains("metrics.csv (changed)"));
+}
+
+#[test]
+fn bad_requests_are_refused_and_leave_nothing_behind() {
+    let setup = Setup::new(Store::embedded());
+    let out = setup.out.path().display().to_string();
+    for (args, message) in [
+        (
+            vec!["--program", "nowhere", "--period", "2022"],
+            "no programme named \"nowhere\"",
+        ),
+        (vec!["--program", "optimist", "--period", "2099Q1"], "has not ended"),
+        (
+            vec!["--program", "optimist", "--period", "2019"],
+            "ends before programme optimist started",
+        ),
+        (vec!["--program", "optimist", "--period", "2022Q5"], "no such quarter"),
+        (
+            vec!["--program", "optimist", "--period", "2022", "--min-cell", "0"],
+            "--min-cell",
+        ),
+    ] {
+        let mut all = args.clone();
+        all.extend(["--out", &out]);
+        let result = setup.run("extract", &all);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(!result.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+    setup.extract("optimist", "2022Q4", &[]);
+    let again = setup.run(
+        "extract",
+        &["--program", "optimist", "--period", "2022Q4", "--out", &out],
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwritten"));
+
+    let locked = setup.out.path().join("locked");
+    std::fs::create_dir_all(&locked).expect("dir");
+    let mut permissions = std::fs::metadata(&locked).expect("meta").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o555);
+    std::fs::set_permissions(&locked, permissions).expect("read-only");
+    let result = setup.run(
+        "extract",
+        &[
+            "--program",
+            "optimist",
+            "--period",
+            "2022Q3",
+            "--out",
+            &locked.display().to_string(),
+        ],
+    );
+    // Root may write anyway; what must hold is: success, or a clear error and no leftovers.
+    if !result.status.success() {
+        assert!(String::from_utf8_lossy(&result.stderr).contains("cannot"));
+        assert!(std::fs::read_dir(&locked).map(|d| d.count()).unwrap_or(0) == 0);
+    }
+    let entries: Vec<_> = std::fs::read_dir(setup.out.path().join("optimist"))
+        .expect("out")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(
+        entries,
+        vec![std::ffi::OsString::from("2022Q4")],
+        "no temporary folder left"
+    );
+}
+
+#[tokio::test]
+async fn the_html_report_shows_the_figures_in_chromium() {
+    let setup = Setup::new(Store::embedded());
+    let dir = setup.extract("optimist", "2022", &["--format", "html"]);
+    let mut browser = Browser::start().await;
+    browser
+        .open(&format!("file://{}", dir.join("report.html").display()))
+        .await;
+    browser.wait_for("document.querySelectorAll('svg').length === 2").await;
+    let text = browser.eval("document.body.innerText").await;
+    let text = text.as_str().unwrap_or_default();
+    assert!(text.contains("OPTIMIST: outcome report 2022"), "{text}");
+    assert!(text.contains("job_share\t5\t15\t0.333333"), "{text}");
+    let suppressed = browser.eval("document.querySelectorAll('td.s').length").await;
+    assert!(suppressed.as_u64().is_some_and(|n| n >= 3));
+    let png = browser.screenshot().await;
+    let artefacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts");
+    std::fs::create_dir_all(&artefacts).expect("artefacts");
+    std::fs::write(artefacts.join("extract.png"), png).expect("screenshot");
+}
