@@ -70,7 +70,10 @@ fn cell<'a>(rows: &'a [Vec<String>], key: &str, column: usize) -> &'a str {
 
 /// The attacker: every published figure of the extract as a cell (None when
 /// suppressed), and the sums that tie them, read from the CSV files alone.
-fn published(dir: &Path) -> (Vec<Option<u64>>, Vec<(usize, Vec<usize>)>) {
+/// Published cells (None when suppressed) and the sums tying them.
+type Published = (Vec<Option<u64>>, Vec<(usize, Vec<usize>)>);
+
+fn published(dir: &Path) -> Published {
     let mut cells: Vec<Option<u64>> = Vec::new();
     let mut add = |v: &str| {
         cells.push(v.parse().ok());

@@ -226,7 +226,7 @@ fn bars(rows: &[Bar]) -> String {
     let height = row_h * rows.len() as f64 + 10.0;
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" role="img">"#,
-        width + 220.0
+        width + 280.0
     );
     for (
         i,
@@ -247,14 +247,14 @@ fn bars(rows: &[Bar]) -> String {
         );
         let _ = write!(
             svg,
-            r##"<rect x="210" y="{}" width="{width}" height="16" fill="#eef0f4"/>"##,
+            r##"<rect x="270" y="{}" width="{width}" height="16" fill="#eef0f4"/>"##,
             y + 3.0
         );
         match value {
             Some(v) => {
                 let _ = write!(
                     svg,
-                    r##"<rect x="210" y="{}" width="{:.1}" height="16" fill="#2f6db5"/>"##,
+                    r##"<rect x="270" y="{}" width="{:.1}" height="16" fill="#2f6db5"/>"##,
                     y + 3.0,
                     width * v
                 );
@@ -262,8 +262,8 @@ fn bars(rows: &[Bar]) -> String {
                     let _ = write!(
                         svg,
                         r##"<line x1="{:.1}" x2="{:.1}" y1="{y2}" y2="{y2}" stroke="#1d2433" stroke-width="2"/>"##,
-                        210.0 + width * lo,
-                        210.0 + width * hi,
+                        270.0 + width * lo,
+                        270.0 + width * hi,
                         y2 = y + 11.0
                     );
                 }
@@ -271,7 +271,7 @@ fn bars(rows: &[Bar]) -> String {
             None => {
                 let _ = write!(
                     svg,
-                    r##"<text x="216" y="{}" font-size="12" fill="#5b6477">{SUPPRESSED}</text>"##,
+                    r##"<text x="276" y="{}" font-size="12" fill="#5b6477">{SUPPRESSED}</text>"##,
                     y + 16.0
                 );
             }
@@ -282,7 +282,7 @@ fn bars(rows: &[Bar]) -> String {
                 r##"<line x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#c0392b" stroke-width="2"/>"##,
                 y,
                 y + 22.0,
-                x = 210.0 + width * t
+                x = 270.0 + width * t
             );
         }
     }
