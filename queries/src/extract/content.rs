@@ -55,14 +55,15 @@ pub struct Extract {
 enum Pending {
     Text(String),
     Count(Cell),
-    /// A share or mean: hidden when any cell it is made of is hidden or it
-    /// rests on fewer than `threshold` people.
+    /// A share, mean or whether a target is met: hidden when any cell it is
+    /// made of is hidden or it rests on 1 to `threshold` people.
     Derived {
-        value: Option<f64>,
+        value: Shown,
         of: Vec<Cell>,
         people: u64,
     },
     Decimal(Option<f64>),
+    Integer(i64),
     Empty,
 }
 
@@ -278,7 +279,7 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
             job_cell = Some(numerator);
         }
         let derived = |value: Option<f64>| Pending::Derived {
-            value,
+            value: value.map_or(Shown::Empty, Shown::Decimal),
             of: vec![numerator, denominator],
             people: m.denominator,
         };
@@ -297,7 +298,7 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
                 .map_or(Pending::Empty, |t| Pending::Decimal(Some(t.value))),
             match m.met {
                 Some(met) => Pending::Derived {
-                    value: Some(f64::from(u8::from(met))),
+                    value: Shown::Text(if met { "yes" } else { "no" }.into()),
                     of: vec![numerator, denominator],
                     people: m.denominator,
                 },
@@ -344,7 +345,7 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
         let parts = [c.improved, c.unchanged, c.worse].map(|n| cells.count(n));
         cells.sum(paired, &parts);
         let mean = |v: Option<f64>| Pending::Derived {
-            value: v,
+            value: v.map_or(Shown::Empty, Shown::Decimal),
             of: vec![paired],
             people: c.paired,
         };
@@ -377,11 +378,11 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
         let k = count_in(cells, p.poor, p.measured, &small);
         poor.rows.push(vec![
             Pending::Text(p.instrument.clone()),
-            Pending::Decimal(Some(p.wave as f64)),
+            Pending::Integer(p.wave),
             Pending::Count(k),
             Pending::Count(measured),
             Pending::Derived {
-                value: p.value,
+                value: p.value.map_or(Shown::Empty, Shown::Decimal),
                 of: vec![k, measured],
                 people: p.measured,
             },
@@ -429,7 +430,11 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
                 Pending::Count(nc),
                 Pending::Count(jc),
                 Pending::Derived {
-                    value: (n > 0).then(|| job as f64 / n as f64),
+                    value: if n > 0 {
+                        Shown::Decimal(job as f64 / n as f64)
+                    } else {
+                        Shown::Empty
+                    },
                     of: vec![nc, jc],
                     people: n,
                 },
@@ -462,9 +467,9 @@ fn resolve(d: Draft, cells: &Cells, threshold: u64) -> Section {
                     {
                         Shown::Suppressed
                     }
-                    Pending::Derived { value, .. } | Pending::Decimal(value) => {
-                        value.map_or(Shown::Empty, Shown::Decimal)
-                    }
+                    Pending::Derived { value, .. } => value,
+                    Pending::Decimal(value) => value.map_or(Shown::Empty, Shown::Decimal),
+                    Pending::Integer(i) => Shown::Integer(i),
                     Pending::Empty => Shown::Empty,
                 })
                 .collect()
