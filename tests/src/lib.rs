@@ -174,6 +174,41 @@ pub async fn append_generated(log: &dyn EventLog, participants: u64, seed: u64) 
     log.append(events).await.expect("generated events are valid").len() as u64
 }
 
+/// A store plus an analytics lake folder of the test's own, driven through
+/// the `utfall` binary.
+pub struct Cli {
+    pub store: Store,
+    lake: TempDir,
+}
+
+impl Cli {
+    pub fn new(store: Store) -> Self {
+        Self {
+            store,
+            lake: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    /// Runs `utfall <command>` with the store and lake flags, then `extra`.
+    pub fn run(&self, command: &str, extra: &[&str]) -> std::process::Output {
+        let mut args = vec![command.to_string()];
+        args.extend(self.store.args());
+        args.extend(["--lake".to_string(), self.lake.path().display().to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run_utfall(&args, None)
+    }
+
+    /// Imports an event file; it must be accepted.
+    pub fn import(&self, file: &Path) {
+        let out = self.run("import", &[&file.display().to_string()]);
+        assert!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
 /// Runs `utfall` with arguments, optionally feeding standard input.
 pub fn run_utfall(args: &[String], stdin: Option<&[u8]>) -> std::process::Output {
     let mut child = Command::new(utfall_bin())

@@ -5,38 +5,28 @@
 use std::path::{Path, PathBuf};
 
 use utfall_tests::browser::Browser;
-use utfall_tests::{Store, fixture, for_both_stores, run_utfall, wire};
+use utfall_tests::{Cli, Store, fixture, for_both_stores, run_utfall, wire};
 
+/// The fixtures imported, and a folder for extracts.
 struct Setup {
-    store: Store,
-    lake: tempfile::TempDir,
+    cli: Cli,
     out: tempfile::TempDir,
 }
 
 impl Setup {
     fn new(store: Store) -> Self {
-        let setup = Self {
-            store,
-            lake: tempfile::tempdir().expect("temporary directory"),
-            out: tempfile::tempdir().expect("temporary directory"),
-        };
+        let cli = Cli::new(store);
         for name in ["optimist", "sja-meg"] {
-            assert!(
-                setup
-                    .run("import", &[&fixture(name).display().to_string()])
-                    .status
-                    .success()
-            );
+            cli.import(&fixture(name));
         }
-        setup
+        Self {
+            cli,
+            out: tempfile::tempdir().expect("temporary directory"),
+        }
     }
 
     fn run(&self, command: &str, extra: &[&str]) -> std::process::Output {
-        let mut args = vec![command.to_string()];
-        args.extend(self.store.args());
-        args.extend(["--lake".to_string(), self.lake.path().display().to_string()]);
-        args.extend(extra.iter().map(|s| s.to_string()));
-        run_utfall(&args, None)
+        self.cli.run(command, extra)
     }
 
     fn extract(&self, program: &str, period: &str, extra: &[&str]) -> PathBuf {
@@ -204,12 +194,7 @@ fn a_reproduction_after_later_events_is_byte_identical_and_a_tampered_extract_fa
     let late = [wire::retracted("optimist", &participant, "2023-01-10", &exit)];
     let file = tempfile::NamedTempFile::new().expect("file");
     std::fs::write(file.path(), wire::ndjson(&late)).expect("write");
-    assert!(
-        setup
-            .run("import", &[&file.path().display().to_string()])
-            .status
-            .success()
-    );
+    setup.cli.import(file.path());
 
     let other = tempfile::tempdir().expect("temporary directory");
     let manifest = dir.join("manifest.json").display().to_string();

@@ -2,39 +2,14 @@
 //! with either store, and answers as of a date and as known at a time.
 
 use serde_json::{Value, json};
-use utfall_tests::{Store, fixture, for_both_stores, run_utfall, wire};
+use utfall_tests::{Cli, Store, fixture, for_both_stores, wire};
 
-/// Store flags plus a lake folder of the test's own.
-struct Setup {
-    store: Store,
-    lake: tempfile::TempDir,
+/// `utfall outcomes --format json`, parsed.
+trait Outcomes {
+    fn outcomes(&self, program: &str, extra: &[&str]) -> Value;
 }
 
-impl Setup {
-    fn new(store: Store) -> Self {
-        Self {
-            store,
-            lake: tempfile::tempdir().expect("temporary directory"),
-        }
-    }
-
-    fn run(&self, command: &str, extra: &[&str]) -> std::process::Output {
-        let mut args = vec![command.to_string()];
-        args.extend(self.store.args());
-        args.extend(["--lake".to_string(), self.lake.path().display().to_string()]);
-        args.extend(extra.iter().map(|s| s.to_string()));
-        run_utfall(&args, None)
-    }
-
-    fn import(&self, file: &str) {
-        let out = self.run("import", &[file]);
-        assert!(
-            out.status.success(),
-            "import failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-
+impl Outcomes for Cli {
     fn outcomes(&self, program: &str, extra: &[&str]) -> Value {
         let mut args = vec!["--program", program, "--format", "json"];
         args.extend_from_slice(extra);
@@ -102,9 +77,9 @@ fn assert_reproduces(expected: &Value, actual: &Value) {
 }
 
 async fn fixtures_reproduce_published_figures(store: Store) {
-    let setup = Setup::new(store);
+    let setup = Cli::new(store);
     for name in ["optimist", "sja-meg"] {
-        setup.import(&fixture(name).display().to_string());
+        setup.import(&fixture(name));
     }
     for name in ["optimist", "sja-meg"] {
         let path = fixture(name).with_file_name("expected.json");
@@ -136,8 +111,8 @@ fn metric(report: &Value, name: &str) -> (u64, u64) {
 }
 
 async fn late_records_and_retractions_leave_an_earlier_report_reproducible(store: Store) {
-    let setup = Setup::new(store);
-    setup.import(&fixture("optimist").display().to_string());
+    let setup = Cli::new(store);
+    setup.import(&fixture("optimist"));
     let events = optimist_events();
     let as_of = ["--as-of", "2022-12-31"];
     let before = setup.outcomes("optimist", &as_of);
@@ -176,7 +151,7 @@ async fn late_records_and_retractions_leave_an_earlier_report_reproducible(store
     );
     let file = tempfile::NamedTempFile::new().expect("temporary file");
     std::fs::write(file.path(), wire::ndjson(&late)).expect("write late events");
-    setup.import(&file.path().display().to_string());
+    setup.import(file.path());
 
     let now = setup.outcomes("optimist", &as_of);
     assert_eq!(metric(&now, "job_share"), (4, 15), "the retraction counts now");
@@ -212,8 +187,8 @@ for_both_stores!(
 
 #[test]
 fn an_unknown_programme_is_an_error() {
-    let setup = Setup::new(Store::embedded());
-    setup.import(&fixture("optimist").display().to_string());
+    let setup = Cli::new(Store::embedded());
+    setup.import(&fixture("optimist"));
     let out = setup.run("outcomes", &["--program", "nowhere"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no programme named \"nowhere\""));
