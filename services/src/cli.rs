@@ -208,7 +208,7 @@ pub struct ExtractArgs {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub min_cell: u64,
     /// Formats, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "csv,parquet,html")]
+    #[arg(long, value_delimiter = ',', default_value = "xlsx,csv,parquet,html")]
     pub format: Vec<utfall_queries::extract::Format>,
     /// Extracts go to <out>/<program>/<period>/.
     #[arg(long, default_value = "extracts")]

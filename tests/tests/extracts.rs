@@ -163,6 +163,108 @@ async fn optimist_2022_shows_the_published_figures_and_hides_the_small_ones(stor
 
 for_both_stores!(optimist_2022_shows_the_published_figures_and_hides_the_small_ones);
 
+/// The extract in `dir` as read back by openpyxl (XLSX) and pandas (CSV,
+/// Parquet): see extracts/read_back.py.
+fn read_back(dir: &Path) -> serde_json::Value {
+    let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/extracts/read_back.py");
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(dir)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} (set UTFALL_TEST_PYTHON to a Python with openpyxl, pandas, pyarrow): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "read_back.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("read_back.py prints JSON")
+}
+
+/// The row of a read-back table whose first cell is `key`.
+fn row<'a>(rows: &'a serde_json::Value, key: &str) -> &'a [serde_json::Value] {
+    rows.as_array()
+        .and_then(|rows| rows.iter().find(|r| r[0] == key))
+        .and_then(|r| r.as_array())
+        .map_or(&[], Vec::as_slice)
+}
+
+#[test]
+fn every_format_reads_back_in_a_funders_tools_with_the_published_figures() {
+    let setup = Setup::new(Store::embedded());
+    let optimist = read_back(&setup.extract("optimist", "2022", &[]));
+
+    let sheets: Vec<&str> = optimist["xlsx"]
+        .as_object()
+        .map_or(vec![], |o| o.keys().map(String::as_str).collect());
+    for sheet in [
+        "summary",
+        "metrics",
+        "status_distribution",
+        "measurement_change",
+        "poor_by_wave",
+        "exits_by_reason",
+        "by_gender",
+        "by_age_band",
+        "methods",
+    ] {
+        assert!(sheets.contains(&sheet), "no sheet {sheet} in {sheets:?}");
+        assert_eq!(optimist["frozen"][sheet], "A2", "{sheet}: header row frozen");
+    }
+    let metrics = &optimist["xlsx"]["metrics"];
+    assert_eq!(
+        metrics[0].as_array().map(|h| &h[..4]),
+        Some(&["metric", "numerator", "denominator", "value"].map(serde_json::Value::from)[..])
+    );
+    let job = row(metrics, "job_share");
+    assert_eq!(job[1].as_f64(), Some(5.0), "numbers are numbers: {job:?}");
+    assert_eq!(job[2].as_f64(), Some(15.0));
+    assert!(job[3].as_f64().is_some_and(|v| (v - 1.0 / 3.0).abs() < 1e-9), "{job:?}");
+    assert_eq!(optimist["formats"]["metrics"][3], "0.0%", "shares are percentages");
+    let distribution = &optimist["xlsx"]["status_distribution"];
+    assert_eq!(row(distribution, "job")[1].as_f64(), Some(5.0));
+    assert_eq!(row(distribution, "activity")[1].as_f64(), Some(5.0));
+    for small in ["moved", "benefit", "none"] {
+        assert_eq!(row(distribution, small)[1], "suppressed", "XLSX {small}");
+        assert_eq!(
+            row(&optimist["csv"]["status_distribution"], small)[1],
+            "suppressed",
+            "CSV {small}"
+        );
+        let parquet = row(&optimist["parquet"]["status_distribution"]["rows"], small);
+        assert_eq!(
+            (parquet[1].is_null(), &parquet[2]),
+            (true, &serde_json::Value::Bool(true)),
+            "Parquet {small}"
+        );
+    }
+    assert_eq!(
+        row(&optimist["csv"]["metrics"], "job_share")[1..4],
+        ["5", "15", "0.333333"].map(serde_json::Value::from)
+    );
+    let parquet = &optimist["parquet"]["metrics"];
+    assert_eq!(parquet["dtypes"]["numerator"], "int64[pyarrow]");
+    assert_eq!(parquet["dtypes"]["value"], "double[pyarrow]");
+    assert_eq!(row(&parquet["rows"], "job_share")[1], 5);
+    let change = row(&optimist["xlsx"]["measurement_change"], "coop_wonca");
+    assert!(
+        change[2].as_f64().is_some_and(|v| (v - 2.793651).abs() < 1e-6),
+        "{change:?}"
+    );
+
+    let sja_meg = read_back(&setup.extract("sja-meg", "2022", &["--min-cell", "3"]));
+    let name = "SJÅ MEG DER JE ER (sja-meg)";
+    assert_eq!(row(&sja_meg["xlsx"]["methods"], "programme")[1], name);
+    assert_eq!(row(&sja_meg["csv"]["methods"], "programme")[1], name);
+    assert_eq!(row(&sja_meg["parquet"]["methods"]["rows"], "programme")[1], name);
+    let job = row(&sja_meg["xlsx"]["metrics"], "job_share");
+    assert_eq!((job[1].as_f64(), job[2].as_f64()), (Some(11.0), Some(32.0)));
+    // Parquet puts a `_suppressed` flag after each number: value is column 5.
+    assert_eq!(row(&sja_meg["parquet"]["metrics"]["rows"], "clarified_share")[5], 1.0);
+}
+
 #[test]
 fn sja_meg_2022_keeps_its_letters_and_nothing_can_be_worked_back() {
     let setup = Setup::new(Store::embedded());

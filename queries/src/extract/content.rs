@@ -12,12 +12,15 @@ use crate::metrics::SHARES;
 use crate::values::{ints, strings};
 use crate::{Analytics, Outcomes, QueryError, Snapshot};
 
-/// How a column is typed in Parquet and aligned in HTML.
+/// How a column is typed in Parquet and XLSX and aligned in HTML.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     Text,
     Integer,
+    /// A mean or score.
     Decimal,
+    /// A proportion from 0 to 1 (a percentage in XLSX).
+    Share,
 }
 
 /// A published value.
@@ -263,11 +266,11 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
             ("metric", Text),
             ("numerator", Integer),
             ("denominator", Integer),
-            ("value", Decimal),
-            ("ci_low", Decimal),
-            ("ci_high", Decimal),
+            ("value", Share),
+            ("ci_low", Share),
+            ("ci_high", Share),
             ("target_op", Text),
-            ("target_value", Decimal),
+            ("target_value", Share),
             ("met", Text),
         ],
     );
@@ -370,7 +373,7 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
             ("wave", Integer),
             ("poor", Integer),
             ("measured", Integer),
-            ("share", Decimal),
+            ("share", Share),
         ],
     );
     for p in &o.poor_by_wave {
@@ -401,7 +404,7 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
                 ("group", Text),
                 ("enrolled", Integer),
                 ("job", Integer),
-                ("job_share", Decimal),
+                ("job_share", Share),
             ],
         );
         let label = |p: &Person| -> String {

@@ -1,6 +1,7 @@
-//! An extract's files: one CSV and one Parquet file per section, one
-//! self-contained HTML page, and `manifest.json` with every file's SHA-256.
-//! The same extract always gives the same bytes.
+//! An extract's files: one workbook with a sheet per section, one CSV and
+//! one Parquet file per section, one self-contained HTML page, and
+//! `manifest.json` with every file's SHA-256. The same extract always gives
+//! the same bytes.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -21,6 +22,7 @@ pub const SUPPRESSED: &str = "suppressed";
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
+    Xlsx,
     Csv,
     Parquet,
     Html,
@@ -30,10 +32,11 @@ impl std::str::FromStr for Format {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
         match s {
+            "xlsx" => Ok(Format::Xlsx),
             "csv" => Ok(Format::Csv),
             "parquet" => Ok(Format::Parquet),
             "html" => Ok(Format::Html),
-            other => Err(format!("unknown format {other:?} (csv, parquet, html)")),
+            other => Err(format!("unknown format {other:?} (xlsx, csv, parquet, html)")),
         }
     }
 }
@@ -70,6 +73,7 @@ pub fn render(x: &Extract, formats: &[Format]) -> Result<Vec<(String, Vec<u8>)>,
     let mut files = Vec::new();
     for format in formats {
         match format {
+            Format::Xlsx => files.push(("report.xlsx".into(), xlsx(x)?)),
             Format::Csv => {
                 for s in &x.sections {
                     files.push((format!("{}.csv", s.name), csv(s).into_bytes()));
@@ -107,7 +111,7 @@ pub fn render(x: &Extract, formats: &[Format]) -> Result<Vec<(String, Vec<u8>)>,
             })
             .collect(),
     };
-    let mut json = serde_json::to_vec_pretty(&manifest).map_err(|e| QueryError::Engine(e.to_string()))?;
+    let mut json = serde_json::to_vec_pretty(&manifest).map_err(engine)?;
     json.push(b'\n');
     files.push(("manifest.json".into(), json));
     Ok(files)
@@ -171,7 +175,7 @@ fn parquet(s: &Section) -> Result<Vec<u8>, QueryError> {
                         .collect::<Int64Array>(),
                 ),
             ),
-            Kind::Decimal => (
+            Kind::Decimal | Kind::Share => (
                 Field::new(*name, DataType::Float64, true),
                 Arc::new(
                     cells
@@ -199,9 +203,57 @@ fn parquet(s: &Section) -> Result<Vec<u8>, QueryError> {
     }
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), columns)?;
-    let mut writer = ArrowWriter::try_new(Vec::new(), schema, None).map_err(|e| QueryError::Engine(e.to_string()))?;
-    writer.write(&batch).map_err(|e| QueryError::Engine(e.to_string()))?;
-    writer.into_inner().map_err(|e| QueryError::Engine(e.to_string()))
+    let mut writer = ArrowWriter::try_new(Vec::new(), schema, None).map_err(engine)?;
+    writer.write(&batch).map_err(engine)?;
+    writer.into_inner().map_err(engine)
+}
+
+fn engine(e: impl std::fmt::Display) -> QueryError {
+    QueryError::Engine(e.to_string())
+}
+
+/// One sheet per section: numbers as numbers, shares as percentages, a
+/// bold frozen header row. The creation time is the known-at time, so the
+/// same extract gives the same bytes.
+fn xlsx(x: &Extract) -> Result<Vec<u8>, QueryError> {
+    use rust_xlsxwriter::{Color, DocProperties, Format as Style, Workbook};
+    let mut book = Workbook::new();
+    book.set_properties(
+        &DocProperties::new()
+            .set_title(format!("{}: outcome report {}", x.programme_name, x.period))
+            .set_creation_datetime(&x.known_at),
+    );
+    let header = Style::new().set_bold();
+    let percent = Style::new().set_num_format("0.0%");
+    let decimal = Style::new().set_num_format("0.00");
+    let suppressed = Style::new().set_italic().set_font_color(Color::Gray);
+    for s in &x.sections {
+        let sheet = book.add_worksheet();
+        sheet.set_name(s.name).map_err(engine)?;
+        for (c, (name, _)) in s.columns.iter().enumerate() {
+            sheet
+                .write_string_with_format(0, c as u16, *name, &header)
+                .map_err(engine)?;
+        }
+        for (r, row) in s.rows.iter().enumerate() {
+            let r = r as u32 + 1;
+            for (c, (v, (_, kind))) in row.iter().zip(&s.columns).enumerate() {
+                let c = c as u16;
+                match (v, kind) {
+                    (Shown::Text(t), _) => sheet.write_string(r, c, t),
+                    (Shown::Integer(i), _) => sheet.write_number(r, c, *i as f64),
+                    (Shown::Decimal(d), Kind::Share) => sheet.write_number_with_format(r, c, *d, &percent),
+                    (Shown::Decimal(d), _) => sheet.write_number_with_format(r, c, *d, &decimal),
+                    (Shown::Suppressed, _) => sheet.write_string_with_format(r, c, SUPPRESSED, &suppressed),
+                    (Shown::Empty, _) => continue,
+                }
+                .map_err(engine)?;
+            }
+        }
+        sheet.set_freeze_panes(1, 0).map_err(engine)?;
+        sheet.autofit();
+    }
+    book.save_to_buffer().map_err(engine)
 }
 
 fn escape(s: &str) -> String {
