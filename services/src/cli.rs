@@ -210,11 +210,15 @@ pub struct ExtractArgs {
     /// Formats, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "xlsx,csv,parquet,html")]
     pub format: Vec<utfall_queries::extract::Format>,
-    /// Extracts go to <out>/<program>/<period>/.
+    /// Extracts go to <out>/<program>/<period>/ (revisions to <period>-revision-N/).
     #[arg(long, default_value = "extracts")]
     pub out: PathBuf,
+    /// When the period has been delivered: write a new revision beside the
+    /// latest one if any figure has changed (same threshold and formats).
+    #[arg(long)]
+    pub revise: bool,
     /// Regenerate the extract described by this manifest.json (into --out).
-    #[arg(long, conflicts_with_all = ["program", "period", "verify"])]
+    #[arg(long, conflicts_with_all = ["program", "period", "verify", "revise"])]
     pub reproduce: Option<PathBuf>,
     /// Check the files of this extract folder against its manifest.json.
     #[arg(long, conflicts_with_all = ["program", "period"])]

@@ -322,6 +322,86 @@ fn a_reproduction_after_later_events_is_byte_identical_and_a_tampered_extract_fa
 }
 
 #[test]
+fn a_late_record_gives_a_revision_beside_the_original_listing_what_changed() {
+    let setup = Setup::new(Store::embedded());
+    let original = setup.extract("optimist", "2022", &[]);
+    let out = setup.out.path().display().to_string();
+    let revise = || {
+        setup.run(
+            "extract",
+            &["--program", "optimist", "--period", "2022", "--out", &out, "--revise"],
+        )
+    };
+    let unchanged = revise();
+    assert!(
+        unchanged.status.success(),
+        "{}",
+        String::from_utf8_lossy(&unchanged.stderr)
+    );
+    assert!(String::from_utf8_lossy(&unchanged.stdout).contains("no figure of optimist 2022 has changed"));
+
+    // Recorded now: P06 found a job in December 2022.
+    let late = [wire::status_changed("optimist", "P06", "2022-12-15", "employed")];
+    let file = tempfile::NamedTempFile::new().expect("file");
+    std::fs::write(file.path(), wire::ndjson(&late)).expect("write");
+    setup.cli.import(file.path());
+    let again = setup.run("extract", &["--program", "optimist", "--period", "2022", "--out", &out]);
+    assert!(String::from_utf8_lossy(&again.stderr).contains("`--revise` writes a revision beside it"));
+    let revised = revise();
+    assert!(revised.status.success(), "{}", String::from_utf8_lossy(&revised.stderr));
+
+    let revision = setup.out.path().join("optimist").join("2022-revision-2");
+    let changes = csv(&revision, "changes");
+    let change = |section: &str, row: &str, column: &str| {
+        changes
+            .iter()
+            .find(|c| c[..3] == [section, row, column])
+            .map(|c| (c[3].as_str(), c[4].as_str()))
+    };
+    assert_eq!(
+        change("metrics", "job_share", "numerator"),
+        Some(("5", "6")),
+        "{changes:?}"
+    );
+    assert_eq!(
+        change("status_distribution", "activity", "participants"),
+        Some(("5", "suppressed"))
+    );
+    assert_eq!(
+        change("status_distribution", "moved", "participants"),
+        None,
+        "unchanged figures are not listed"
+    );
+    assert_eq!(cell(&csv(&revision, "metrics"), "job_share", 1), "6");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(revision.join("manifest.json")).expect("manifest")).expect("json");
+    assert_eq!(manifest["revision"], 2);
+    assert_eq!(manifest["replaces"]["revision"], 1);
+
+    // The original is untouched; both reproduce byte for byte.
+    assert_eq!(cell(&csv(&original, "metrics"), "job_share", 1), "5");
+    for dir in [&original, &revision] {
+        let verify = run_utfall(&["extract".into(), "--verify".into(), dir.display().to_string()], None);
+        assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+        let other = tempfile::tempdir().expect("temporary directory");
+        let manifest = dir.join("manifest.json").display().to_string();
+        let out = setup.run(
+            "extract",
+            &["--reproduce", &manifest, "--out", &other.path().display().to_string()],
+        );
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(!setup.out.path().join("optimist").join("2022-revision-3").exists());
+    let unchanged = revise();
+    assert!(String::from_utf8_lossy(&unchanged.stdout).contains("has changed; no revision written"));
+}
+
+#[test]
 fn bad_requests_are_refused_and_leave_nothing_behind() {
     let setup = Setup::new(Store::embedded());
     let out = setup.out.path().display().to_string();

@@ -37,6 +37,8 @@ pub struct Section {
     pub name: &'static str,
     pub title: &'static str,
     pub columns: Vec<(&'static str, Kind)>,
+    /// How many leading columns name a row (the rest are figures).
+    pub keys: usize,
     pub rows: Vec<Vec<Shown>>,
 }
 
@@ -48,6 +50,9 @@ pub struct Extract {
     pub known_at: DateTime<Utc>,
     pub log_position: i64,
     pub threshold: u64,
+    /// 1 for the first delivery of a period; a revision counts on.
+    pub revision: u32,
+    pub replaces: Option<super::files::Replaced>,
     /// Cells hidden because they were small, and to protect those.
     pub primary: usize,
     pub secondary: usize,
@@ -74,6 +79,7 @@ struct Draft {
     name: &'static str,
     title: &'static str,
     columns: Vec<(&'static str, Kind)>,
+    keys: usize,
     rows: Vec<Vec<Pending>>,
 }
 
@@ -159,6 +165,8 @@ impl Analytics {
             known_at,
             log_position: outcomes.log_position,
             threshold,
+            revision: 1,
+            replaces: None,
             primary,
             secondary,
             sections,
@@ -195,6 +203,7 @@ fn draft(name: &'static str, title: &'static str, columns: &[(&'static str, Kind
         name,
         title,
         columns: columns.to_vec(),
+        keys: 1,
         rows: Vec::new(),
     }
 }
@@ -376,6 +385,7 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
             ("share", Share),
         ],
     );
+    poor.keys = 2;
     for p in &o.poor_by_wave {
         let measured = cells.count(p.measured);
         let k = count_in(cells, p.poor, p.measured, &small);
@@ -482,6 +492,7 @@ fn resolve(d: Draft, cells: &Cells, threshold: u64) -> Section {
         name: d.name,
         title: d.title,
         columns: d.columns,
+        keys: d.keys,
         rows,
     }
 }
@@ -523,6 +534,7 @@ fn methods(x: &Extract) -> Section {
         name: "methods",
         title: "Methods",
         columns: vec![("item", Kind::Text), ("description", Kind::Text)],
+        keys: 1,
         rows: rows
             .into_iter()
             .map(|(a, b)| vec![Shown::Text(a), Shown::Text(b)])

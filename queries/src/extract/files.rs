@@ -48,6 +48,12 @@ pub struct FileHash {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Replaced {
+    pub revision: u32,
+    pub known_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub program: String,
     pub period: String,
@@ -56,9 +62,24 @@ pub struct Manifest {
     pub log_position: i64,
     pub software_version: String,
     pub threshold: u64,
+    /// 1 for the first delivery; manifests written before revisions have none.
+    #[serde(default = "first_revision")]
+    pub revision: u32,
+    /// The revision this one replaces, which its changes section compares with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<Replaced>,
     pub formats: Vec<Format>,
     pub files: Vec<FileHash>,
     pub metric_definitions: Vec<FileHash>,
+}
+
+/// How the manifest writes a known-at time (and `--reproduce` reads it back).
+pub fn timestamp(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn first_revision() -> u32 {
+    1
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
@@ -91,10 +112,12 @@ pub fn render(x: &Extract, formats: &[Format]) -> Result<Vec<(String, Vec<u8>)>,
         program: x.program.clone(),
         period: x.period.to_string(),
         as_of: x.as_of.to_string(),
-        known_at: x.known_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        known_at: timestamp(&x.known_at),
         log_position: x.log_position,
         software_version: env!("CARGO_PKG_VERSION").to_string(),
         threshold: x.threshold,
+        revision: x.revision,
+        replaces: x.replaces.clone(),
         formats: formats.to_vec(),
         files: files
             .iter()
@@ -117,7 +140,7 @@ pub fn render(x: &Extract, formats: &[Format]) -> Result<Vec<(String, Vec<u8>)>,
     Ok(files)
 }
 
-fn text(v: &Shown) -> String {
+pub(super) fn text(v: &Shown) -> String {
     match v {
         Shown::Text(t) => t.clone(),
         Shown::Integer(i) => i.to_string(),

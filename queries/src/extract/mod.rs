@@ -5,7 +5,8 @@ pub mod content;
 pub mod disclosure;
 pub mod files;
 pub mod period;
+pub mod revision;
 
 pub use content::{Extract, Kind, Section, Shown};
-pub use files::{Format, Manifest};
+pub use files::{Format, Manifest, Replaced};
 pub use period::{Period, PeriodError, PeriodKind};
