@@ -8,6 +8,7 @@ pub mod engine;
 pub mod extract;
 pub mod metrics;
 pub mod outcomes;
+pub mod programmes;
 pub mod read_only;
 pub mod render;
 pub mod snapshot;
@@ -16,6 +17,7 @@ mod values;
 
 pub use engine::{Analytics, Limits};
 pub use outcomes::Outcomes;
+pub use programmes::Programme;
 pub use snapshot::Snapshot;
 
 use datafusion::error::DataFusionError;

@@ -95,6 +95,12 @@ pub struct ServeArgs {
     pub pg: Option<SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// Extract schedule (TOML, see the README): extracts are made as periods close.
+    #[arg(long, env = "UTFALL_SCHEDULE")]
+    pub schedule: Option<PathBuf>,
+    /// Folder of funder extracts served by GET /v1/extracts (besides the schedule's).
+    #[arg(long, env = "UTFALL_EXTRACTS", default_value = "extracts")]
+    pub extracts: PathBuf,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "UTFALL_MAX_BODY", default_value_t = 16 * 1024 * 1024)]
     pub max_body: usize,

@@ -10,5 +10,6 @@ pub mod http;
 pub mod import;
 pub mod pg;
 pub mod project;
+pub mod schedule;
 pub mod store;
 pub mod synthetic;

@@ -198,6 +198,21 @@ impl Cli {
         run_utfall(&args, None)
     }
 
+    /// The analytics engine over this lake, caught up with the store.
+    pub fn analytics(&self) -> utfall_queries::Analytics {
+        let out = self.run("sql", &["SELECT 1"]);
+        assert!(
+            out.status.success(),
+            "catch-up failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let limits = utfall_queries::Limits {
+            memory_bytes: 1 << 30,
+            timeout: std::time::Duration::from_secs(120),
+        };
+        utfall_queries::Analytics::new(&self.lake.path().join("events"), limits)
+    }
+
     /// Imports an event file; it must be accepted.
     pub fn import(&self, file: &Path) {
         let out = self.run("import", &[&file.display().to_string()]);

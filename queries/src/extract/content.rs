@@ -110,26 +110,13 @@ impl Analytics {
         threshold: u64,
     ) -> Result<Extract, QueryError> {
         let snapshot = Snapshot::new(Some(period.last), Some(known_at));
-        let start = self
-            .sql(
-                &Snapshot::new(None, Some(known_at)),
-                &format!(
-                    "SELECT name, CAST(starts_on AS VARCHAR) AS starts_on FROM programs WHERE program = '{}'",
-                    program.as_str()
-                ),
-            )
-            .await?;
-        let programme_name = strings(&start.batches, "name")?
+        let programme = self
+            .programmes(known_at)
+            .await?
             .into_iter()
-            .flatten()
-            .next()
+            .find(|p| p.program == program.as_str())
             .ok_or_else(|| QueryError::UnknownProgram(program.to_string()))?;
-        let starts_on = strings(&start.batches, "starts_on")?
-            .into_iter()
-            .flatten()
-            .next()
-            .unwrap_or_default();
-        if starts_on.parse::<NaiveDate>().is_ok_and(|s| period.last < s) {
+        if let Some(starts_on) = programme.starts_on.filter(|s| period.last < *s) {
             return Err(QueryError::Sql(format!(
                 "period {period} ends before programme {program} started ({starts_on})"
             )));
@@ -159,7 +146,7 @@ impl Analytics {
         let sections = drafts.into_iter().map(|d| resolve(d, &cells, threshold)).collect();
         let mut extract = Extract {
             program: program.to_string(),
-            programme_name,
+            programme_name: programme.name,
             period: period.clone(),
             as_of: period.last,
             known_at,

@@ -45,9 +45,9 @@ impl Period {
         Self::spanning(kind, NaiveDate::from_ymd_opt(day.year(), month, 1)?, months)
     }
 
-    /// The period of the same kind just before this one.
-    pub fn previous(&self) -> Option<Self> {
-        Self::containing(self.kind, self.first.pred_opt()?)
+    /// The period of the same kind just after this one.
+    pub fn next(&self) -> Option<Self> {
+        Self::containing(self.kind, self.last.succ_opt()?)
     }
 }
 
@@ -159,9 +159,9 @@ mod tests {
     }
 
     #[test]
-    fn the_previous_quarter_and_the_one_holding_a_day() {
-        let q: Period = "2023Q1".parse().expect("quarter");
-        assert_eq!(q.previous().map(|p| p.to_string()), Some("2022Q4".into()));
+    fn the_next_quarter_and_the_one_holding_a_day() {
+        let q: Period = "2022Q4".parse().expect("quarter");
+        assert_eq!(q.next().map(|p| p.to_string()), Some("2023Q1".into()));
         let m = Period::containing(PeriodKind::Month, d("2022-03-15")).expect("month");
         assert_eq!(m.to_string(), "2022-03");
     }

@@ -4,10 +4,12 @@ mod analytics;
 mod dashboard;
 mod error;
 mod events;
+mod extracts;
 mod health;
 mod programs;
 mod projections;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -19,7 +21,11 @@ use utfall_projections::{Lake, ProjectorStatus, ReadModels, follow};
 use crate::cli::ServeArgs;
 use utfall_queries::Analytics;
 
+use crate::schedule::{self, Scheduler};
 use crate::store::{describe, open_lake, open_log, open_read_models};
+
+/// How often the extract scheduler looks for closed periods.
+const SCHEDULE_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -33,6 +39,8 @@ pub struct AppState {
     pub lake: Arc<Lake>,
     pub lake_projector: Arc<ProjectorStatus>,
     pub analytics: Analytics,
+    /// Folders funder extracts are listed and downloaded from.
+    pub extracts: Arc<Vec<PathBuf>>,
     pub started: Instant,
 }
 
@@ -42,6 +50,7 @@ pub fn app(state: AppState, max_body: usize) -> Router {
         .merge(analytics::router())
         .merge(dashboard::router())
         .merge(events::router())
+        .merge(extracts::router())
         .merge(health::router())
         .merge(programs::router())
         .merge(projections::router())
@@ -73,8 +82,16 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Resul
         });
         println!("utfall SQL on postgres://{address}/utfall");
     }
+    let mut extracts = vec![args.extracts.clone()];
+    if let Some(path) = &args.schedule {
+        let scheduler = Scheduler::new(schedule::load(path)?);
+        extracts.extend(scheduler.outputs().into_iter().filter(|o| *o != args.extracts));
+        tokio::spawn(scheduler.run(analytics.clone(), SCHEDULE_CHECK));
+        println!("utfall extract schedule from {}", path.display());
+    }
     let state = AppState {
         analytics,
+        extracts: Arc::new(extracts),
         models,
         projector,
         lake,
