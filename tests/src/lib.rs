@@ -198,6 +198,14 @@ impl Cli {
         run_utfall(&args, None)
     }
 
+    /// `utfall serve` over this store and lake, with `extra` flags.
+    pub fn serve(&self, extra: &[&str]) -> Server {
+        let mut args = self.store.args();
+        args.extend(["--lake".to_string(), self.lake.path().display().to_string()]);
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::start(&args)
+    }
+
     /// The analytics engine over this lake, caught up with the store.
     pub fn analytics(&self) -> utfall_queries::Analytics {
         let out = self.run("sql", &["SELECT 1"]);

@@ -401,6 +401,80 @@ fn a_late_record_gives_a_revision_beside_the_original_listing_what_changed() {
     assert!(String::from_utf8_lossy(&unchanged.stdout).contains("has changed; no revision written"));
 }
 
+#[tokio::test]
+async fn extracts_are_listed_and_downloaded_over_http() {
+    let setup = Setup::new(Store::embedded());
+    let dir = setup.extract("optimist", "2022", &[]);
+    setup.extract("sja-meg", "2022Q4", &["--format", "csv"]);
+    std::fs::write(dir.join("notes.txt"), "not part of the extract").expect("stray file");
+    let server = setup
+        .cli
+        .serve(&["--extracts", &setup.out.path().display().to_string()]);
+    let http = reqwest::Client::new();
+
+    let listed: serde_json::Value = http
+        .get(server.url("/v1/extracts"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("JSON");
+    let ids: Vec<&str> = listed
+        .as_array()
+        .map_or(vec![], |l| l.iter().filter_map(|e| e["id"].as_str()).collect());
+    assert_eq!(ids, ["optimist.2022", "sja-meg.2022Q4"]);
+    let optimist = &listed[0];
+    assert_eq!(
+        (&optimist["program"], &optimist["period"], &optimist["revision"]),
+        (&"optimist".into(), &"2022".into(), &1.into())
+    );
+    let files: Vec<&str> = optimist["files"]
+        .as_array()
+        .map_or(vec![], |f| f.iter().filter_map(|f| f.as_str()).collect());
+    for file in [
+        "report.xlsx",
+        "metrics.csv",
+        "metrics.parquet",
+        "report.html",
+        "manifest.json",
+    ] {
+        assert!(files.contains(&file), "{file} listed: {files:?}");
+    }
+    assert!(!files.contains(&"notes.txt"));
+    assert!(
+        optimist["created"]
+            .as_str()
+            .is_some_and(|c| chrono::DateTime::parse_from_rfc3339(c).is_ok())
+    );
+
+    let response = http
+        .get(server.url("/v1/extracts/optimist.2022/report.xlsx"))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let bytes = response.bytes().await.expect("body");
+    assert_eq!(
+        bytes.as_ref(),
+        std::fs::read(dir.join("report.xlsx")).expect("file").as_slice()
+    );
+
+    for path in [
+        "/v1/extracts/optimist.2022/notes.txt",
+        "/v1/extracts/optimist.2022/..%2F..%2Fsja-meg%2F2022Q4%2Fmetrics.csv",
+        "/v1/extracts/optimist.2021/metrics.csv",
+        "/v1/extracts/nowhere.2022/metrics.csv",
+    ] {
+        let status = http.get(server.url(path)).send().await.expect("request").status();
+        assert_eq!(status, 404, "{path}");
+    }
+}
+
 #[test]
 fn bad_requests_are_refused_and_leave_nothing_behind() {
     let setup = Setup::new(Store::embedded());
