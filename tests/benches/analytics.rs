@@ -1,6 +1,6 @@
 //! Analytics benchmark, release build:
 //!
-//!     cargo build --release -p utfall && cargo bench -p utfall-tests --bench analytics
+//!     cargo bench -p utfall-tests --bench analytics
 //!
 //! With UTFALL_BENCH_EVENTS (default 10 000 000) `utfall gen` events written
 //! into a lake (as the lake projector writes it), prints side by side:
@@ -21,13 +21,11 @@ use std::time::Instant;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use sqlx::Connection;
-use utfall_events::envelope::{RecordedEvent, StoredEvent};
-use utfall_events::wire::parse_batch;
 use utfall_projections::Lake;
 use utfall_queries::{Analytics, Limits, Snapshot, metrics, render};
-use utfall_tests::{fresh_database, run_utfall};
+use utfall_tests::fresh_database;
+use utfall_tests::generated::{bench_events, generate, write_lake};
 
-const EVENTS_PER_PARTICIPANT: u64 = 46;
 const RUNS: usize = 3;
 const TABLES: [&str; 4] = ["participants", "status_spells", "measurement_scores", "measurements"];
 
@@ -80,46 +78,6 @@ where
         times.push(started.elapsed().as_secs_f64());
     }
     times.into_iter().fold(f64::INFINITY, f64::min)
-}
-
-/// Writes the generated history into a lake as the projector would, in
-/// log order with positions and versions; returns the event count.
-fn write_lake(file: &Path, lake: &Lake) -> u64 {
-    let text = std::fs::read(file).expect("generated events");
-    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
-    let mut position = 0;
-    let recorded_at = chrono::Utc::now();
-    for chunk in text
-        .split_inclusive(|b| *b == b'\n')
-        .collect::<Vec<_>>()
-        .chunks(200_000)
-    {
-        let events = parse_batch(&chunk.concat()).expect("generated events parse");
-        let stored: Vec<StoredEvent> = events
-            .into_iter()
-            .map(|e| {
-                position += 1;
-                let version = versions.entry(format!("{:?}", e.stream())).or_default();
-                *version += 1;
-                StoredEvent {
-                    position,
-                    event: RecordedEvent {
-                        event_id: e.event_id,
-                        program: e.program,
-                        participant: e.participant,
-                        version: *version,
-                        occurred_on: e.occurred_on,
-                        recorded_at,
-                        recorded_by: e.recorded_by,
-                        schema_version: 1,
-                        body: e.body,
-                    },
-                }
-            })
-            .collect();
-        lake.append(&stored).expect("lake append");
-    }
-    position
 }
 
 fn pg_type(t: &DataType) -> &'static str {
@@ -196,25 +154,11 @@ fn duckdb_python(tools: &Path) -> String {
 
 #[tokio::main]
 async fn main() {
-    let events: u64 = std::env::var("UTFALL_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000_000);
+    let events = bench_events(10_000_000);
     let work = tempfile::tempdir().expect("work directory");
     let file = work.path().join("events.ndjson");
-    let participants = (events / EVENTS_PER_PARTICIPANT).max(1).to_string();
     let started = Instant::now();
-    let generated = run_utfall(
-        &[
-            "gen".into(),
-            "--participants".into(),
-            participants.clone(),
-            "--out".into(),
-            file.display().to_string(),
-        ],
-        None,
-    );
-    assert!(generated.status.success(), "utfall gen failed");
+    let participants = generate(events, &file);
     println!(
         "utfall gen: {participants} participants in {:.1} s",
         started.elapsed().as_secs_f64()

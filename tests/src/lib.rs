@@ -3,6 +3,7 @@
 //! Nothing here skips: a missing service fails the test with a clear message.
 
 pub mod browser;
+pub mod generated;
 
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};

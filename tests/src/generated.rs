@@ -1,0 +1,73 @@
+//! Large generated histories for the benchmarks: `utfall gen` events
+//! written into an analytics lake as the lake projector writes them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use utfall_events::envelope::{RecordedEvent, StoredEvent};
+use utfall_events::wire::parse_batch;
+use utfall_projections::Lake;
+
+/// About this many events per generated participant.
+pub const EVENTS_PER_PARTICIPANT: u64 = 46;
+
+/// UTFALL_BENCH_EVENTS, else `default`.
+pub fn bench_events(default: u64) -> u64 {
+    std::env::var("UTFALL_BENCH_EVENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Writes about `events` generated events (seed 1) as NDJSON into `file`;
+/// returns the number of participants.
+pub fn generate(events: u64, file: &Path) -> u64 {
+    let participants = (events / EVENTS_PER_PARTICIPANT).max(1);
+    utfall::synthetic::run(utfall::cli::GenArgs {
+        participants,
+        seed: 1,
+        out: Some(file.to_path_buf()),
+    })
+    .expect("utfall gen");
+    participants
+}
+
+/// Writes the generated history into a lake as the projector would, in
+/// log order with positions and versions, each event recorded at 16:00 UTC
+/// on the day it happened; returns the event count.
+pub fn write_lake(file: &Path, lake: &Lake) -> u64 {
+    let text = std::fs::read(file).expect("generated events");
+    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+    let mut position = 0;
+    for chunk in text
+        .split_inclusive(|b| *b == b'\n')
+        .collect::<Vec<_>>()
+        .chunks(200_000)
+    {
+        let events = parse_batch(&chunk.concat()).expect("generated events parse");
+        let stored: Vec<StoredEvent> = events
+            .into_iter()
+            .map(|e| {
+                position += 1;
+                let version = versions.entry(format!("{:?}", e.stream())).or_default();
+                *version += 1;
+                StoredEvent {
+                    position,
+                    event: RecordedEvent {
+                        event_id: e.event_id,
+                        program: e.program,
+                        participant: e.participant,
+                        version: *version,
+                        occurred_on: e.occurred_on,
+                        recorded_at: e.occurred_on.0.and_hms_opt(16, 0, 0).unwrap_or_default().and_utc(),
+                        recorded_by: e.recorded_by,
+                        schema_version: 1,
+                        body: e.body,
+                    },
+                }
+            })
+            .collect();
+        lake.append(&stored).expect("lake append");
+    }
+    position
+}
