@@ -11,26 +11,13 @@
 use std::time::Instant;
 
 use utfall::schedule::{Scheduler, load};
-use utfall_projections::Lake;
 use utfall_queries::{Analytics, Limits, Snapshot};
-use utfall_tests::generated::{bench_events, generate, write_lake};
+use utfall_tests::generated::bench_lake;
 
 #[tokio::main]
 async fn main() {
-    let events = bench_events(10_000_000);
     let work = tempfile::tempdir().expect("work directory");
-    let file = work.path().join("events.ndjson");
-    let started = Instant::now();
-    let participants = generate(events, &file);
-    println!(
-        "utfall gen: {participants} participants in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let lake = Lake::open(&work.path().join("lake")).expect("lake");
-    let started = Instant::now();
-    let written = write_lake(&file, &lake);
-    println!("lake: {written} events, {:.1} s", started.elapsed().as_secs_f64());
-    std::fs::remove_file(&file).expect("remove the NDJSON");
+    let (lake, ..) = bench_lake(10_000_000, work.path());
 
     let limits = Limits {
         memory_bytes: 8 << 30,
