@@ -36,14 +36,20 @@ pub fn read_manifest(path: &Path) -> anyhow::Result<Manifest> {
     serde_json::from_slice(&text).with_context(|| format!("{} is not an extract manifest", path.display()))
 }
 
-/// Writes `files` into a new folder `target`; refuses a folder that exists.
-pub fn write(target: &Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+/// Fails when `target` exists: an extract is never overwritten.
+pub fn refuse_existing(target: &Path) -> anyhow::Result<()> {
     if target.exists() {
         bail!(
             "{} already holds an extract; it is never overwritten (`--revise` writes a revision beside it)",
             target.display()
         );
     }
+    Ok(())
+}
+
+/// Writes `files` into a new folder `target`; refuses a folder that exists.
+pub fn write(target: &Path, files: &[(String, Vec<u8>)]) -> anyhow::Result<()> {
+    refuse_existing(target)?;
     let parent = target.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
     let temporary: PathBuf = parent.join(format!(

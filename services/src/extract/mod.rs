@@ -90,12 +90,7 @@ pub async fn run(args: ExtractArgs) -> anyhow::Result<()> {
 /// The first delivery of a period; refuses when one exists.
 pub async fn deliver(analytics: &Analytics, out: &Path, order: &Order) -> anyhow::Result<Written> {
     let target = folders::folder(out, order.program.as_str(), &order.period.to_string(), 1);
-    if target.exists() {
-        bail!(
-            "{} already holds an extract; it is never overwritten (`--revise` writes a revision beside it)",
-            target.display()
-        );
-    }
+    folders::refuse_existing(&target)?;
     let extract = analytics
         .extract(&order.program, &order.period, order.known_at, order.threshold)
         .await?;

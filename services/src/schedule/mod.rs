@@ -32,8 +32,12 @@ impl Scheduler {
 
     /// The folders extracts are written to.
     pub fn outputs(&self) -> Vec<PathBuf> {
-        let mut outs: Vec<PathBuf> = self.entries.iter().map(|e| e.out.clone()).collect();
-        outs.dedup();
+        let mut outs: Vec<PathBuf> = Vec::new();
+        for entry in &self.entries {
+            if !outs.contains(&entry.out) {
+                outs.push(entry.out.clone());
+            }
+        }
         outs
     }
 
