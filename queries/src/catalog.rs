@@ -14,6 +14,7 @@ use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::prelude::SessionContext;
+use utfall_events::ProgramName;
 use utfall_events::vocabulary::Status;
 
 use crate::{QueryError, Snapshot};
@@ -46,8 +47,15 @@ const VIEWS: [(&str, &str); 14] = [
 ];
 
 /// Registers the catalog in `ctx`, reading the lake's Parquet files in
-/// `events_dir`.
-pub async fn register(ctx: &SessionContext, events_dir: &Path, snapshot: &Snapshot) -> Result<(), QueryError> {
+/// `events_dir`; with `programme`, only that programme's events.
+pub async fn register(
+    ctx: &SessionContext,
+    events_dir: &Path,
+    snapshot: &Snapshot,
+    programme: Option<&ProgramName>,
+) -> Result<(), QueryError> {
+    // A programme name is [a-z0-9-], so it can stand in the SQL.
+    let scope = programme.map_or("TRUE".into(), |p| format!("program = '{}'", p.as_str()));
     let state = ctx.state_ref();
     datafusion_functions_json::register_all(&mut *state.write())?;
     let catalog = ctx
@@ -61,7 +69,8 @@ pub async fn register(ctx: &SessionContext, events_dir: &Path, snapshot: &Snapsh
             "internal.snapshot" => snapshot.table_sql(),
             _ => body
                 .replace("{valid_time}", &snapshot.valid_time())
-                .replace("{transaction_time}", &snapshot.transaction_time()),
+                .replace("{transaction_time}", &snapshot.transaction_time())
+                .replace("{programme}", &scope),
         };
         ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
     }

@@ -10,6 +10,8 @@ use arrow::datatypes::SchemaRef;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
+use utfall_events::ProgramName;
+
 use crate::{QueryError, Snapshot, catalog, read_only};
 
 /// Times a query is started again when compaction removed a file it read.
@@ -42,6 +44,8 @@ pub struct Answer {
 pub struct Analytics {
     events_dir: PathBuf,
     limits: Limits,
+    /// Only this programme's events, when set.
+    programme: Option<ProgramName>,
 }
 
 impl Analytics {
@@ -50,6 +54,16 @@ impl Analytics {
         Self {
             events_dir: events_dir.to_path_buf(),
             limits,
+            programme: None,
+        }
+    }
+
+    /// The same engine seeing only `programme`'s events: its reports read
+    /// a fraction of the lake.
+    pub fn for_programme(&self, programme: &ProgramName) -> Self {
+        Self {
+            programme: Some(programme.clone()),
+            ..self.clone()
         }
     }
 
@@ -67,7 +81,7 @@ impl Analytics {
         // catalog's views; the catalog runs without that rewrite.
         ctx.remove_optimizer_rule("extract_leaf_expressions");
         ctx.remove_optimizer_rule("push_down_leaf_projections");
-        catalog::register(&ctx, &self.events_dir, snapshot).await?;
+        catalog::register(&ctx, &self.events_dir, snapshot, self.programme.as_ref()).await?;
         Ok(ctx)
     }
 

@@ -110,7 +110,9 @@ impl Analytics {
         threshold: u64,
     ) -> Result<Extract, QueryError> {
         let snapshot = Snapshot::new(Some(period.last), Some(known_at));
-        let programme = self
+        // Every query below reads only this programme's events.
+        let scoped = self.for_programme(program);
+        let programme = scoped
             .programmes(known_at)
             .await?
             .into_iter()
@@ -121,14 +123,14 @@ impl Analytics {
                 "period {period} ends before programme {program} started ({starts_on})"
             )));
         }
-        let outcomes = self
+        let outcomes = scoped
             .outcomes(&snapshot, Some(program.as_str()))
             .await?
             .into_iter()
             .next()
             .ok_or_else(|| QueryError::UnknownProgram(program.to_string()))?;
         // The program name is validated ([a-z0-9-]), so it can stand in the SQL.
-        let people = self
+        let people = scoped
             .sql(
                 &snapshot,
                 &format!(
