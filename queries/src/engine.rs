@@ -72,9 +72,12 @@ impl Analytics {
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
             .build_arc()?;
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public");
+        // Decode the events' JSON only for rows that pass the filters (type,
+        // programme, dates): most of a query's time is that column.
+        config.options_mut().execution.parquet.pushdown_filters = true;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         // DataFusion 55.2 moves JSON getters below joins and windows with
         // names that clash ("ambiguous __datafusion_extracted_1") on the
