@@ -475,6 +475,47 @@ async fn extracts_are_listed_and_downloaded_over_http() {
     }
 }
 
+#[tokio::test]
+async fn utfall_serve_makes_the_scheduled_extracts_and_lists_them() {
+    let setup = Setup::new(Store::embedded());
+    let schedule = setup.out.path().join("extracts.toml");
+    std::fs::write(
+        &schedule,
+        "[[extract]]\nprogram = \"optimist\"\nperiod = \"yearly\"\nfirst_period = \"2022\"\nformats = [\"csv\", \"xlsx\"]\nout = \"scheduled\"\n",
+    )
+    .expect("schedule");
+    let server = setup.cli.serve(&["--schedule", &schedule.display().to_string()]);
+    let http = reqwest::Client::new();
+    let mut listed = serde_json::Value::Null;
+    for _ in 0..120 {
+        listed = http
+            .get(server.url("/v1/extracts"))
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("JSON");
+        if listed
+            .as_array()
+            .is_some_and(|l| l.iter().any(|e| e["id"] == "optimist.2022"))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    let made = listed
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["id"] == "optimist.2022"))
+        .unwrap_or_else(|| panic!("no scheduled extract of 2022 listed: {listed}"));
+    assert_eq!(made["revision"], 1);
+    let dir = setup.out.path().join("scheduled").join("optimist").join("2022");
+    assert_eq!(cell(&csv(&dir, "metrics"), "job_share", 1), "5");
+    assert!(dir.join("report.xlsx").exists());
+    let verify = run_utfall(&["extract".into(), "--verify".into(), dir.display().to_string()], None);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}
+
 #[test]
 fn bad_requests_are_refused_and_leave_nothing_behind() {
     let setup = Setup::new(Store::embedded());

@@ -86,7 +86,7 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Resul
     if let Some(path) = &args.schedule {
         let scheduler = Scheduler::new(schedule::load(path)?);
         extracts.extend(scheduler.outputs().into_iter().filter(|o| *o != args.extracts));
-        tokio::spawn(scheduler.run(analytics.clone(), SCHEDULE_CHECK));
+        tokio::spawn(scheduler.run(analytics.clone(), log.clone(), lake.clone(), SCHEDULE_CHECK));
         println!("utfall extract schedule from {}", path.display());
     }
     let state = AppState {

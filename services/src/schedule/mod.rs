@@ -8,14 +8,20 @@
 pub mod config;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
-use utfall_events::ProgramName;
+use utfall_events::{EventLog, ProgramName};
+use utfall_projections::Lake;
+use utfall_projections::follow::Projection;
 use utfall_queries::Analytics;
 
 use crate::extract::{Order, deliver, folders};
 pub use config::{Cadence, Entry, load};
+
+/// How soon a check looks again while the lake catches up with the log.
+const CATCH_UP_POLL: Duration = Duration::from_secs(1);
 
 pub struct Scheduler {
     entries: Vec<Entry>,
@@ -105,13 +111,33 @@ impl Scheduler {
     }
 
     /// Checks every `every` against the wall clock, until the process ends.
-    pub async fn run(self, analytics: Analytics, every: Duration) {
-        let mut interval = tokio::time::interval(every);
+    /// A check waits until the lake holds the whole log: an extract made
+    /// as known at `now` must count every event recorded by then, or its
+    /// reproduction would differ.
+    pub async fn run(self, analytics: Analytics, log: Arc<dyn EventLog>, lake: Arc<Lake>, every: Duration) {
         loop {
-            interval.tick().await;
-            if let Err(e) = self.tick(&analytics, Utc::now()).await {
-                tracing::error!(error = %e, "extract schedule check failed");
-            }
+            let now = Utc::now();
+            let wait = match (log.head().await, lake.position().await) {
+                (Ok(head), Ok(position)) if position >= head => {
+                    if let Err(e) = self.tick(&analytics, now).await {
+                        tracing::error!(error = %e, "extract schedule check failed");
+                    }
+                    every
+                }
+                (Ok(head), Ok(position)) => {
+                    tracing::debug!(head, position, "extract schedule waits for the lake to catch up");
+                    CATCH_UP_POLL
+                }
+                (Err(e), _) => {
+                    tracing::warn!(error = %e, "extract schedule: the log is unreachable");
+                    every
+                }
+                (_, Err(e)) => {
+                    tracing::warn!(error = %e, "extract schedule: the lake is unreadable");
+                    every
+                }
+            };
+            tokio::time::sleep(wait).await;
         }
     }
 }
