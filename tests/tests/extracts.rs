@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use utfall_tests::browser::Browser;
-use utfall_tests::{Cli, Store, fixture, for_both_stores, run_utfall, wire};
+use utfall_tests::{Cli, Server, Store, fixture, for_both_stores, run_utfall, wire};
 
 /// The fixtures imported, and a folder for extracts.
 struct Setup {
@@ -401,6 +401,16 @@ fn a_late_record_gives_a_revision_beside_the_original_listing_what_changed() {
     assert!(String::from_utf8_lossy(&unchanged.stdout).contains("has changed; no revision written"));
 }
 
+/// GET /v1/extracts.
+async fn extracts_listed(server: &Server) -> serde_json::Value {
+    reqwest::get(server.url("/v1/extracts"))
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 #[tokio::test]
 async fn extracts_are_listed_and_downloaded_over_http() {
     let setup = Setup::new(Store::embedded());
@@ -412,14 +422,7 @@ async fn extracts_are_listed_and_downloaded_over_http() {
         .serve(&["--extracts", &setup.out.path().display().to_string()]);
     let http = reqwest::Client::new();
 
-    let listed: serde_json::Value = http
-        .get(server.url("/v1/extracts"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("JSON");
+    let listed = extracts_listed(&server).await;
     let ids: Vec<&str> = listed
         .as_array()
         .map_or(vec![], |l| l.iter().filter_map(|e| e["id"].as_str()).collect());
@@ -485,17 +488,9 @@ async fn utfall_serve_makes_the_scheduled_extracts_and_lists_them() {
     )
     .expect("schedule");
     let server = setup.cli.serve(&["--schedule", &schedule.display().to_string()]);
-    let http = reqwest::Client::new();
     let mut listed = serde_json::Value::Null;
     for _ in 0..120 {
-        listed = http
-            .get(server.url("/v1/extracts"))
-            .send()
-            .await
-            .expect("list")
-            .json()
-            .await
-            .expect("JSON");
+        listed = extracts_listed(&server).await;
         if listed
             .as_array()
             .is_some_and(|l| l.iter().any(|e| e["id"] == "optimist.2022"))

@@ -113,41 +113,47 @@ pub struct Listed {
 
 /// Every extract under `out`, by programme, period and revision.
 pub fn list(out: &Path) -> Vec<Listed> {
-    let mut found = Vec::new();
-    let Ok(programs) = std::fs::read_dir(out) else {
-        return found;
-    };
-    for program in programs.flatten() {
-        let Ok(folders) = std::fs::read_dir(program.path()) else {
-            continue;
-        };
-        for folder in folders.flatten() {
-            let path = folder.path();
-            let name = folder.file_name().to_string_lossy().into_owned();
-            if name.starts_with('.') {
-                continue;
-            }
-            let Ok(manifest) = read_manifest(&path.join("manifest.json")) else {
-                continue;
-            };
-            let created = std::fs::metadata(path.join("manifest.json"))
-                .and_then(|m| m.modified())
-                .unwrap_or(SystemTime::UNIX_EPOCH);
-            let mut files: Vec<String> = manifest.files.iter().map(|f| f.file.clone()).collect();
-            files.push("manifest.json".into());
-            found.push(Listed {
-                id: format!("{}.{name}", manifest.program),
-                program: manifest.program,
-                period: manifest.period,
-                revision: manifest.revision,
-                known_at: manifest.known_at,
-                created: chrono::DateTime::<chrono::Utc>::from(created)
-                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                files,
-                folder: path,
-            });
-        }
-    }
+    let mut found: Vec<Listed> = std::fs::read_dir(out)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .flat_map(|program| std::fs::read_dir(program.path()).into_iter().flatten().flatten())
+        .filter_map(|folder| listed(&folder.path()))
+        .collect();
     found.sort_by(|a, b| (&a.program, &a.period, a.revision).cmp(&(&b.program, &b.period, b.revision)));
     found
+}
+
+/// The extract `id` names under `out`, if there is one.
+pub fn find(out: &Path, id: &str) -> Option<Listed> {
+    let (program, name) = id.split_once('.')?;
+    let plain = |s: &str| !s.is_empty() && !s.starts_with('.') && !s.contains(['/', '\\']);
+    if !plain(program) || !plain(name) {
+        return None;
+    }
+    listed(&out.join(program).join(name))
+}
+
+/// The extract in `folder`: a visible folder holding a manifest.
+fn listed(folder: &Path) -> Option<Listed> {
+    let name = folder.file_name()?.to_str()?.to_string();
+    if name.starts_with('.') {
+        return None;
+    }
+    let manifest = read_manifest(&folder.join("manifest.json")).ok()?;
+    let created = std::fs::metadata(folder.join("manifest.json"))
+        .and_then(|m| m.modified())
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let mut files: Vec<String> = manifest.files.iter().map(|f| f.file.clone()).collect();
+    files.push("manifest.json".into());
+    Some(Listed {
+        id: format!("{}.{name}", manifest.program),
+        program: manifest.program,
+        period: manifest.period,
+        revision: manifest.revision,
+        known_at: manifest.known_at,
+        created: chrono::DateTime::<chrono::Utc>::from(created).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        files,
+        folder: folder.to_path_buf(),
+    })
 }

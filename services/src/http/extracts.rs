@@ -9,7 +9,7 @@ use axum::{Json, Router};
 
 use super::AppState;
 use super::error::ApiError;
-use crate::extract::folders::{Listed, list};
+use crate::extract::folders::{Listed, find, list};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,10 +42,11 @@ async fn download(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
-    let listed = all(&state)
-        .await?
-        .into_iter()
-        .find(|l| l.id == id)
+    let folders = state.extracts.clone();
+    let wanted = id.clone();
+    let listed = tokio::task::spawn_blocking(move || folders.iter().find_map(|out| find(out, &wanted)))
+        .await
+        .map_err(|e| ApiError::Internal(format!("finding extract {id}: {e}")))?
         .ok_or_else(|| ApiError::NotFound(format!("no extract {id:?}")))?;
     // Only the files the manifest names: nothing else under the folder is served.
     if !listed.files.contains(&file) {
