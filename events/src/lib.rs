@@ -14,6 +14,7 @@ pub mod log;
 pub mod names;
 pub mod rules;
 pub mod schema;
+pub mod strict_json;
 pub mod vocabulary;
 pub mod wire;
 

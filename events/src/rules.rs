@@ -183,13 +183,7 @@ impl Planner {
         let key = event.stream();
         let id = event.event_id;
         let invalid = |field: &str, message: String| {
-            Err(Rejection::Invalid(Invalid {
-                index,
-                line: None,
-                event_id: Some(id.to_string()),
-                field: field.into(),
-                message,
-            }))
+            Err(Rejection::Invalid(Invalid::new(index, None, Some(id.to_string()), field, &message)))
         };
 
         if let Some(known) = self.known(reader, &key, id).await? {
@@ -200,12 +194,10 @@ impl Planner {
                     stream: key,
                 }));
             }
+            // Whose event holds the id is not the sender's business.
             return Ok(invalid(
                 "event_id",
-                format!(
-                    "already used for a different event ({} in {}); a correction needs a new event_id",
-                    known.type_name, known.stream
-                ),
+                "already used for a different event; a correction needs a new event_id".into(),
             ));
         }
 
@@ -283,7 +275,7 @@ impl Planner {
                 )),
                 Some(target) if target.stream != *key => Some((
                     "data.event_id",
-                    format!("event {} belongs to {}; {SAME_PARTICIPANT}", r.event_id, target.stream),
+                    format!("{who}'s stream holds no event {}; {SAME_PARTICIPANT}", r.event_id),
                 )),
                 Some(target) if target.type_name == "event_retracted" => Some((
                     "data.event_id",

@@ -10,6 +10,7 @@ use crate::date::Date;
 use crate::envelope::NewEvent;
 use crate::invalid::Invalid;
 use crate::names::{ProgramName, Pseudonym};
+use crate::strict_json::{self, StrictError};
 use crate::vocabulary::EventData;
 
 /// At most this many problems are listed for one batch; the count says how
@@ -60,7 +61,16 @@ pub fn parse_batch(body: &[u8]) -> Result<Vec<NewEvent>, BatchError> {
     match first {
         None => Err(BatchError::Empty),
         Some(b'[') => {
-            let items: Vec<Value> = serde_json::from_slice(body).map_err(|e| BatchError::Malformed(e.to_string()))?;
+            let items = match strict_json::array(body) {
+                Ok(items) => items,
+                Err(StrictError::Syntax(e)) => return Err(BatchError::Malformed(e.to_string())),
+                Err(e) => {
+                    return Err(BatchError::Invalid {
+                        problems: vec![e.invalid(0, None, None)],
+                        total: 1,
+                    });
+                }
+            };
             if items.is_empty() {
                 return Err(BatchError::Empty);
             }
@@ -95,15 +105,9 @@ pub fn is_blank(line: &[u8]) -> bool {
 
 /// Parses one NDJSON line.
 pub fn parse_line(line: &[u8], index: usize, line_no: usize, today: NaiveDate) -> Result<NewEvent, Vec<Invalid>> {
-    match serde_json::from_slice::<Value>(line) {
+    match strict_json::value(line) {
         Ok(value) => parse_value(value, index, Some(line_no), today),
-        Err(e) => Err(vec![Invalid {
-            index,
-            line: Some(line_no),
-            event_id: sniff_event_id(line),
-            field: String::new(),
-            message: format!("not valid JSON: {e}"),
-        }]),
+        Err(e) => Err(vec![e.invalid(index, Some(line_no), sniff_event_id(line))]),
     }
 }
 
@@ -145,13 +149,7 @@ pub fn parse_value(
         Value::String(s) => s.clone(),
         other => other.to_string(),
     });
-    let problem = |field: &str, message: String| Invalid {
-        index,
-        line,
-        event_id: event_id.clone(),
-        field: field.to_string(),
-        message,
-    };
+    let problem = |field: &str, message: String| Invalid::new(index, line, event_id.clone(), field, &message);
     if !value.is_object() {
         return Err(vec![problem("", "an event must be a JSON object".into())]);
     }
@@ -160,6 +158,12 @@ pub fn parse_value(
         let field = if field == "." { String::new() } else { field };
         vec![problem(&field, e.into_inner().to_string())]
     })?;
+    if envelope.event_id.is_some_and(|id| id.is_nil() || id.is_max()) {
+        return Err(vec![problem(
+            "event_id",
+            "the nil and max UUIDs cannot identify an event; use a random or time-based UUID".into(),
+        )]);
+    }
     let data = envelope.data.unwrap_or_else(|| Value::Object(Map::new()));
     let body = EventData::from_wire(&envelope.kind, data).map_err(|(field, message)| vec![problem(&field, message)])?;
 
@@ -254,6 +258,23 @@ mod tests {
         assert_eq!(field_of(&ENROL.replace(r#""program""#, r#""programme""#)), "programme");
         let coop = r#"{"program":"optimist","participant":"P07","type":"measurement_recorded","occurred_on":"2022-06-01","data":{"instrument":"coop_wonca","scores":{"feelings":6}}}"#;
         assert_eq!(field_of(coop), "data.scores.feelings");
+        let nil = ENROL.replace("0190f3c2-7d1e-7c3a-9a55-2f1c0e8b9d10", "00000000-0000-0000-0000-000000000000");
+        assert_eq!(field_of(&nil), "event_id");
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_by_name() {
+        let twice = ENROL.replace(r#""participant":"P07""#, r#""participant":"P01","participant":"P07""#);
+        let problems = one(&twice).expect_err("duplicate key");
+        assert_eq!(problems[0].field, "participant");
+        assert_eq!(problems[0].event_id.as_deref(), Some("0190f3c2-7d1e-7c3a-9a55-2f1c0e8b9d10"));
+        let types = ENROL.replace(r#""type":"participant_enrolled""#, r#""type":"x","type":"participant_enrolled""#);
+        match parse_batch(format!("[{ENROL},{types}]").as_bytes()) {
+            Err(BatchError::Invalid { problems, .. }) => {
+                assert_eq!((problems[0].index, problems[0].field.as_str()), (1, "type"));
+            }
+            other => panic!("expected the duplicate type to be refused, got {other:?}"),
+        }
     }
 
     #[test]

@@ -1,18 +1,25 @@
 //! The query engine: a DataFusion session per query over the lake, with a
-//! memory limit and a time limit.
+//! memory limit, a time limit that covers planning, execution and rendering,
+//! and a bound on the size of an answer. A fresh session per query sees the
+//! lake's files as they are now (DataFusion caches a session's file list).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use arrow::array::RecordBatch;
-use arrow::datatypes::SchemaRef;
+use arrow::array::{Array, RecordBatch};
+use arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
 
 use utfall_events::ProgramName;
 
-use crate::{QueryError, Snapshot, catalog, read_only};
+use crate::{QueryError, Snapshot, bounded_functions, catalog, nesting, read_only};
 
 /// Times a query is started again when compaction removed a file it read.
 const RETRIES: u32 = 5;
@@ -21,8 +28,13 @@ const RETRIES: u32 = 5;
 pub struct Limits {
     /// Memory the engine may hold for sorts, joins and aggregations.
     pub memory_bytes: usize,
-    /// How long one query (or one outcome report) may run.
+    /// How long one query (or one outcome report) may run, rendering of
+    /// the answer included.
     pub timeout: Duration,
+    /// Most rows an answer to a query may hold.
+    pub max_rows: usize,
+    /// Most bytes (in Arrow's memory layout) an answer may hold.
+    pub max_bytes: usize,
 }
 
 impl Default for Limits {
@@ -30,6 +42,8 @@ impl Default for Limits {
         Self {
             memory_bytes: 2 << 30,
             timeout: Duration::from_secs(300),
+            max_rows: 1_000_000,
+            max_bytes: 256 << 20,
         }
     }
 }
@@ -46,6 +60,25 @@ pub struct Analytics {
     limits: Limits,
     /// Only this programme's events, when set.
     programme: Option<ProgramName>,
+    /// Queries running now, for `/metrics` (shared by the clones).
+    running: Arc<AtomicUsize>,
+}
+
+/// Counts a query as running while it lives: dropped when it ends, times
+/// out, or its caller gives it up.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn start(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Analytics {
@@ -55,7 +88,17 @@ impl Analytics {
             events_dir: events_dir.to_path_buf(),
             limits,
             programme: None,
+            running: Arc::default(),
         }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Queries and reports running now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
     }
 
     /// The same engine seeing only `programme`'s events: its reports read
@@ -69,8 +112,11 @@ impl Analytics {
 
     /// A session whose catalog answers for `snapshot`.
     pub async fn context(&self, snapshot: &Snapshot) -> Result<SessionContext, QueryError> {
+        // No listing cache: a long-lived session (the Postgres wire
+        // endpoint's) must see parts appended or merged since it started.
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
+            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()?;
         let mut config = SessionConfig::new()
             .with_information_schema(true)
@@ -84,14 +130,31 @@ impl Analytics {
         // catalog's views; the catalog runs without that rewrite.
         ctx.remove_optimizer_rule("extract_leaf_expressions");
         ctx.remove_optimizer_rule("push_down_leaf_projections");
+        bounded_functions::install(&ctx);
         catalog::register(&ctx, &self.events_dir, snapshot, self.programme.as_ref()).await?;
         Ok(ctx)
     }
 
-    /// Runs one read-only query.
+    /// Runs one read-only query; its answer is bounded by the limits.
     pub async fn sql(&self, snapshot: &Snapshot, sql: &str) -> Result<Answer, QueryError> {
-        self.within_limit(|ctx| async move { run(&ctx, sql).await }, snapshot)
-            .await
+        self.sql_as(snapshot, sql, |answer| Ok(answer)).await
+    }
+
+    /// Runs one read-only query and renders its answer, both within the
+    /// time limit.
+    pub async fn sql_as<T>(
+        &self,
+        snapshot: &Snapshot,
+        sql: &str,
+        render: impl Fn(Answer) -> Result<T, QueryError>,
+    ) -> Result<T, QueryError> {
+        let limits = self.limits;
+        let render = &render;
+        self.within_limit(
+            |ctx| async move { render(bounded(&ctx, plan(&ctx, sql).await?, &limits).await?) },
+            snapshot,
+        )
+        .await
     }
 
     /// Runs `work` in a fresh session under the time limit, again when a
@@ -104,6 +167,7 @@ impl Analytics {
     where
         F: Future<Output = Result<T, QueryError>>,
     {
+        let _running = Running::start(&self.running);
         let attempts = async {
             let mut attempt = 1;
             loop {
@@ -119,12 +183,72 @@ impl Analytics {
     }
 }
 
-/// Plans `sql` in `ctx`, refuses anything but reading, and collects it.
+/// Plans `sql` in `ctx` and collects it: for the metric files, whose
+/// answers are small by construction.
 pub async fn run(ctx: &SessionContext, sql: &str) -> Result<Answer, QueryError> {
-    let plan = ctx.state().create_logical_plan(sql).await?;
+    let unbounded = Limits {
+        max_rows: usize::MAX,
+        max_bytes: usize::MAX,
+        ..Limits::default()
+    };
+    bounded(ctx, plan(ctx, sql).await?, &unbounded).await
+}
+
+/// Plans `sql`, refusing a query that nests too deeply to plan safely and
+/// anything but reading.
+pub async fn plan(ctx: &SessionContext, sql: &str) -> Result<LogicalPlan, QueryError> {
+    nesting::check_length(sql)?;
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let statement = state.sql_to_statement(sql, &dialect)?;
+    nesting::check(&statement)?;
+    let plan = state.statement_to_plan(statement).await?;
     read_only::check(&plan)?;
+    Ok(plan)
+}
+
+/// Executes `plan`, pulling batches only while the answer stays within the
+/// row and byte limits: past them the execution is dropped (which stops it)
+/// and the query is refused.
+pub async fn bounded(ctx: &SessionContext, plan: LogicalPlan, limits: &Limits) -> Result<Answer, QueryError> {
     let frame = ctx.execute_logical_plan(plan).await?;
-    let schema = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
+    let schema = unique_names(frame.schema().as_arrow());
+    let mut stream = frame.execute_stream().await?;
+    let (mut rows, mut bytes, mut batches) = (0usize, 0usize, Vec::new());
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows();
+        bytes += batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum::<usize>();
+        if rows > limits.max_rows {
+            return Err(QueryError::TooLarge(format!("more than {} rows", limits.max_rows)));
+        }
+        if bytes > limits.max_bytes {
+            return Err(QueryError::TooLarge(format!("more than {} MiB", limits.max_bytes >> 20)));
+        }
+        batches.push(RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?);
+    }
     Ok(Answer { schema, batches })
+}
+
+/// The schema with every column name made unique (`x`, `x_2`, …): JSON
+/// objects, data frames and spreadsheets cannot hold two columns of one name.
+fn unique_names(schema: &Schema) -> SchemaRef {
+    let mut taken: HashSet<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut seen = HashSet::new();
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            if seen.insert(field.name().clone()) {
+                return field.as_ref().clone();
+            }
+            let name = (2..)
+                .map(|n| format!("{}_{n}", field.name()))
+                .find(|candidate| !taken.contains(candidate))
+                .unwrap_or_default();
+            taken.insert(name.clone());
+            field.as_ref().clone().with_name(name)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }

@@ -3,10 +3,12 @@
 //! the outcome metrics (one SQL file each, under `queries/sql/metrics/`) and
 //! their statistics; read-only SQL for evaluators.
 
+pub mod bounded_functions;
 pub mod catalog;
 pub mod engine;
 pub mod extract;
 pub mod metrics;
+pub mod nesting;
 pub mod outcomes;
 pub mod programmes;
 pub mod read_only;
@@ -31,6 +33,9 @@ pub enum QueryError {
     /// types, a bad cast, more memory than the limit).
     #[error("{0}")]
     Sql(String),
+    /// The answer is larger than the limits allow.
+    #[error("the answer holds {0}, more than a query may return; add a LIMIT, filter or aggregate (the server's --max-result-rows and --max-result-mb set the bound)")]
+    TooLarge(String),
     #[error("the query ran longer than {0:?} and was stopped")]
     Timeout(std::time::Duration),
     #[error("no programme named {0:?}")]

@@ -6,7 +6,8 @@ use arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow::csv::WriterBuilder;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::writer::StreamWriter;
-use arrow::json::ArrayWriter;
+use arrow::json::WriterBuilder as JsonWriterBuilder;
+use arrow::json::writer::JsonArray;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use arrow::util::pretty::pretty_format_batches;
 use parquet::arrow::ArrowWriter;
@@ -61,9 +62,11 @@ fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
     Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
 }
 
-/// A JSON array of row objects (NULL columns are left out of a row).
+/// A JSON array of row objects, every column in every row (NULL as null).
 pub fn json(answer: &Answer) -> Result<Vec<u8>, QueryError> {
-    let mut writer = ArrayWriter::new(Vec::new());
+    let mut writer = JsonWriterBuilder::new()
+        .with_explicit_nulls(true)
+        .build::<_, JsonArray>(Vec::new());
     for batch in &answer.batches {
         writer.write(batch)?;
     }

@@ -104,6 +104,30 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "UTFALL_MAX_BODY", default_value_t = 16 * 1024 * 1024)]
     pub max_body: usize,
+    /// Host names the HTTP API answers to besides localhost and the address it
+    /// is bound to (comma-separated); other `Host` headers are refused (DNS rebinding).
+    #[arg(long, env = "UTFALL_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
+    /// Most connections open at once, on each of HTTP and the Postgres wire endpoint.
+    #[arg(long, env = "UTFALL_MAX_CONNECTIONS", default_value_t = 256)]
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers (also the idle time
+    /// allowed between requests on one connection).
+    #[arg(long, env = "UTFALL_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "UTFALL_BODY_TIMEOUT", default_value_t = 60)]
+    pub body_timeout: u64,
+}
+
+impl ServeArgs {
+    pub fn request_limits(&self) -> crate::http::RequestLimits {
+        crate::http::RequestLimits {
+            max_body: self.max_body,
+            body_timeout: std::time::Duration::from_secs(self.body_timeout),
+            allowed_hosts: crate::http::AllowedHosts::new(self.http.ip(), &self.allowed_hosts),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -137,9 +161,15 @@ pub struct LimitArgs {
     /// Memory one query may hold for sorts, joins and aggregations, in MiB.
     #[arg(long, env = "UTFALL_QUERY_MEMORY_MB", default_value_t = 2048)]
     pub query_memory_mb: usize,
-    /// Longest a query may run, in seconds.
+    /// Longest a query may run, in seconds, sending its answer included.
     #[arg(long, env = "UTFALL_QUERY_TIMEOUT", default_value_t = 300)]
     pub query_timeout: u64,
+    /// Most rows one SQL answer may hold; a larger answer is refused.
+    #[arg(long, env = "UTFALL_MAX_RESULT_ROWS", default_value_t = 1_000_000)]
+    pub max_result_rows: usize,
+    /// Most MiB one SQL answer may hold (in memory); a larger answer is refused.
+    #[arg(long, env = "UTFALL_MAX_RESULT_MB", default_value_t = 256)]
+    pub max_result_mb: usize,
 }
 
 impl LimitArgs {
@@ -147,6 +177,8 @@ impl LimitArgs {
         utfall_queries::Limits {
             memory_bytes: self.query_memory_mb << 20,
             timeout: std::time::Duration::from_secs(self.query_timeout),
+            max_rows: self.max_result_rows,
+            max_bytes: self.max_result_mb << 20,
         }
     }
 }

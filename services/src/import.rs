@@ -236,13 +236,7 @@ async fn check(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyhow
             Err(AppendError::Invalid(p)) => problems.extend(p),
             Err(AppendError::Conflict(c)) => problems.extend(
                 c.into_iter()
-                    .map(|c| Invalid {
-                        index: c.index,
-                        line: None,
-                        event_id: Some(c.event_id.clone()),
-                        field: "expected_version".into(),
-                        message: c.to_string(),
-                    })
+                    .map(|c| Invalid::new(c.index, None, Some(c.event_id.clone()), "expected_version", &c.to_string()))
                     .collect(),
             ),
             Err(AppendError::Log(e)) => return Err(e.into()),
@@ -254,13 +248,7 @@ async fn check(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyhow
 }
 
 fn whole_file_problem(e: BatchError) -> Invalid {
-    Invalid {
-        index: 0,
-        line: None,
-        event_id: None,
-        field: String::new(),
-        message: e.to_string(),
-    }
+    Invalid::new(0, None, None, "", &e.to_string())
 }
 
 async fn append(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyhow::Result<(u64, u64)> {

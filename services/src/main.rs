@@ -5,13 +5,33 @@ use tracing_subscriber::EnvFilter;
 use utfall::cli::{Cli, Command};
 use utfall::{analytics, demo, extract, http, import, project, synthetic};
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Stack of every runtime thread. Planning and optimising a query recurse
+/// over its tree; queries are held to a nesting depth
+/// (`utfall_queries::nesting`) that fits in this with room to spare, even
+/// in a debug build.
+const THREAD_STACK: usize = 64 << 20;
+
+fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(THREAD_STACK)
+        .build()?;
+    // The command itself runs on a thread of the same stack size, not on
+    // the main thread's smaller one.
+    std::thread::Builder::new()
+        .name("utfall".into())
+        .stack_size(THREAD_STACK)
+        .spawn(move || runtime.block_on(run(cli)))?
+        .join()
+        .map_err(|_| anyhow::anyhow!("the command panicked"))?
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => http::serve(args).await,
         Command::Demo(args) => demo::run(args).await,

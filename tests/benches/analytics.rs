@@ -159,6 +159,7 @@ async fn main() {
     let limits = Limits {
         memory_bytes: 8 << 30,
         timeout: std::time::Duration::from_secs(3600),
+        ..Limits::default()
     };
     let analytics = Analytics::new(lake.events_dir(), limits);
     let now = Snapshot::default();

@@ -218,6 +218,7 @@ impl Cli {
         let limits = utfall_queries::Limits {
             memory_bytes: 1 << 30,
             timeout: std::time::Duration::from_secs(120),
+            ..utfall_queries::Limits::default()
         };
         utfall_queries::Analytics::new(&self.lake.path().join("events"), limits)
     }

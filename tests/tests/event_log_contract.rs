@@ -199,6 +199,15 @@ async fn stream_rules_hold(store: Store) {
         "same participant",
     )
     .await;
+    // Neither refusal says whose event holds the id.
+    let mut reused = contact("p1", "A", "2021-06-01");
+    reused["event_id"] = contact_b["event_id"].clone();
+    for events in [vec![reused], vec![retracted("p1", "A", "2021-06-01", &contact_b)]] {
+        match log.append(parse(&events)).await {
+            Err(AppendError::Invalid(p)) => assert!(!p[0].message.contains("/B"), "{:?} names B", p[0].message),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
     rejected(
         vec![retracted("p1", "B", "2021-06-01", &contact("p1", "B", "2021-01-07"))],
         "data.event_id",

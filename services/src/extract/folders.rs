@@ -124,10 +124,15 @@ pub fn list(out: &Path) -> Vec<Listed> {
     found
 }
 
+/// A file or folder name that cannot lead out of its folder: not empty, not
+/// hidden (nor `.`/`..`), no separator.
+pub fn plain(name: &str) -> bool {
+    !name.is_empty() && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
+}
+
 /// The extract `id` names under `out`, if there is one.
 pub fn find(out: &Path, id: &str) -> Option<Listed> {
     let (program, name) = id.split_once('.')?;
-    let plain = |s: &str| !s.is_empty() && !s.starts_with('.') && !s.contains(['/', '\\']);
     if !plain(program) || !plain(name) {
         return None;
     }
@@ -144,7 +149,14 @@ fn listed(folder: &Path) -> Option<Listed> {
     let created = std::fs::metadata(folder.join("manifest.json"))
         .and_then(|m| m.modified())
         .unwrap_or(SystemTime::UNIX_EPOCH);
-    let mut files: Vec<String> = manifest.files.iter().map(|f| f.file.clone()).collect();
+    // A manifest is a file on disk that anyone with access may have edited:
+    // only plain names of regular files inside the folder are listed.
+    let mut files: Vec<String> = manifest
+        .files
+        .iter()
+        .map(|f| f.file.clone())
+        .filter(|f| plain(f) && std::fs::symlink_metadata(folder.join(f)).is_ok_and(|m| m.is_file()))
+        .collect();
     files.push("manifest.json".into());
     Some(Listed {
         id: format!("{}.{name}", manifest.program),

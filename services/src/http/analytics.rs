@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
+use utfall_queries::engine::Answer;
 use utfall_queries::{QueryError, Snapshot, render};
 
 use super::AppState;
@@ -84,14 +85,16 @@ async fn sql(
         let text = String::from_utf8(body.to_vec()).map_err(|_| ApiError::BadRequest("the SQL is not UTF-8".into()))?;
         (text, query.snapshot())
     };
-    let answer = state.analytics.sql(&snapshot, &text).await?;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let (content_type, bytes) = if accept.contains("text/csv") {
-        ("text/csv; charset=utf-8", render::csv(&answer)?)
+    let (content_type, render): (_, fn(&Answer) -> Result<Vec<u8>, QueryError>) = if accept.contains("text/csv") {
+        ("text/csv; charset=utf-8", render::csv)
     } else if accept.contains(ARROW_STREAM) {
-        (ARROW_STREAM, render::arrow_ipc(&answer)?)
+        (ARROW_STREAM, render::arrow_ipc)
     } else {
-        ("application/json", render::json(&answer)?)
+        ("application/json", render::json)
     };
+    // The answer is bounded and rendered within the time limit; a client
+    // that hangs up drops this future, which stops the query.
+    let bytes = state.analytics.sql_as(&snapshot, &text, |answer| render(&answer)).await?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes).into_response())
 }

@@ -27,6 +27,8 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -76,6 +78,11 @@ impl IntoResponse for ApiError {
                 Json(json!({"error": "invalid_query", "message": message})),
             )
                 .into_response(),
+            ApiError::Query(e @ QueryError::TooLarge(_)) => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "too_large", "message": e.to_string()})),
+            )
+                .into_response(),
             ApiError::Query(e @ QueryError::ReadOnly(_)) => {
                 (StatusCode::FORBIDDEN, Json(json!({"error": "read_only", "message": e.to_string()}))).into_response()
             }
@@ -87,6 +94,11 @@ impl IntoResponse for ApiError {
             ApiError::Query(e @ QueryError::UnknownProgram(_)) => {
                 (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": e.to_string()}))).into_response()
             }
+            ApiError::UnsupportedMediaType(message) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Json(json!({"error": "unsupported_media_type", "message": message})),
+            )
+                .into_response(),
             ApiError::NotFound(message) => {
                 (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": message}))).into_response()
             }

@@ -5,9 +5,11 @@ mod dashboard;
 mod error;
 mod events;
 mod extracts;
+mod guard;
 mod health;
 mod programs;
 mod projections;
+pub mod server;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -15,10 +17,13 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use tower_http::timeout::RequestBodyTimeoutLayer;
+use tower_http::trace::TraceLayer;
 use utfall_events::EventLog;
 use utfall_projections::{Lake, ProjectorStatus, ReadModels, follow};
 
 use crate::cli::ServeArgs;
+pub use guard::AllowedHosts;
 use utfall_queries::Analytics;
 
 use crate::schedule::{self, Scheduler};
@@ -44,8 +49,16 @@ pub struct AppState {
     pub started: Instant,
 }
 
+/// What the router holds every request to.
+#[derive(Clone, Debug)]
+pub struct RequestLimits {
+    pub max_body: usize,
+    pub body_timeout: std::time::Duration,
+    pub allowed_hosts: AllowedHosts,
+}
+
 /// The whole API as a router, so tests can drive it without a socket.
-pub fn app(state: AppState, max_body: usize) -> Router {
+pub fn app(state: AppState, limits: RequestLimits) -> Router {
     Router::new()
         .merge(analytics::router())
         .merge(dashboard::router())
@@ -54,7 +67,10 @@ pub fn app(state: AppState, max_body: usize) -> Router {
         .merge(health::router())
         .merge(programs::router())
         .merge(projections::router())
-        .layer(DefaultBodyLimit::max(max_body))
+        .layer(DefaultBodyLimit::max(limits.max_body))
+        .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
+        .layer(axum::middleware::from_fn_with_state(limits.allowed_hosts, guard::guard))
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 
@@ -76,7 +92,7 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Resul
     if let Some(address) = args.pg {
         let analytics = analytics.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::pg::serve(analytics, address).await {
+            if let Err(e) = crate::pg::serve(analytics, address, args.max_connections).await {
                 tracing::error!(error = %e, "the Postgres wire endpoint stopped");
             }
         });
@@ -104,10 +120,13 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Resul
     // Tests and scripts read the bound address (port 0 picks one) from here.
     println!("utfall listening on http://{}", listener.local_addr()?);
     tracing::info!(store = %state.store, "serving");
-    axum::serve(listener, app(state, args.max_body))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let limits = server::ConnectionLimits {
+        max_connections: args.max_connections,
+        header_timeout: std::time::Duration::from_secs(args.header_timeout),
+    };
+    server::serve(listener, app(state, args.request_limits()), limits, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
