@@ -16,6 +16,7 @@
 //!   so rows posted after the server started are seen, and merged parts
 //!   are not looked for.
 
+use std::collections::HashMap;
 use std::fmt::Debug;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -36,20 +37,23 @@ use datafusion_postgres::hooks::cursor::CursorStatementHook;
 use datafusion_postgres::hooks::set_show::SetShowHook;
 use datafusion_postgres::hooks::transactions::TransactionStatementHook;
 use datafusion_postgres::pgwire::api::auth::noop::NoopStartupHandler;
-use datafusion_postgres::pgwire::api::cancel::DefaultCancelHandler;
+use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
+use datafusion_postgres::pgwire::messages::cancel::CancelRequest;
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::PortalStore;
 use datafusion_postgres::pgwire::api::{
-    ClientInfo, ClientPortalStore, ConnectionHandle, ConnectionManager, PgWireServerHandlers, Type,
+    ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type,
 };
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::{DfSessionService, Parser, QueryHook, ServerOptions, serve_with_handlers};
 use futures::future::{BoxFuture, Shared};
 use futures::{FutureExt, Sink, Stream, StreamExt};
+use bytes::Bytes;
+use tokio::sync::watch;
 use tokio::time::Instant;
 use utfall_queries::{Analytics, Limits, Snapshot, nesting};
 
@@ -70,14 +74,19 @@ pub async fn serve(analytics: Analytics, address: SocketAddr, max_connections: u
     ];
     let session = Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks));
     let connections = Arc::new(ConnectionManager::new());
+    let cancels = Arc::new(Cancels::default());
     let handlers = Arc::new(Handlers {
         guarded: Arc::new(Guarded {
             parser: Arc::new(Checked(session.query_parser())),
             session,
             limits: analytics.limits(),
+            cancels: cancels.clone(),
         }),
         startup: Arc::new(Startup(connections.clone())),
-        cancel: Arc::new(DefaultCancelHandler::new(connections)),
+        cancel: Arc::new(Cancel {
+            cancels,
+            pgwire: DefaultCancelHandler::new(connections),
+        }),
     });
     serve_with_handlers(handlers, &options).await?;
     Ok(())
@@ -86,7 +95,7 @@ pub async fn serve(analytics: Analytics, address: SocketAddr, max_connections: u
 struct Handlers {
     guarded: Arc<Guarded>,
     startup: Arc<Startup>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<Cancel>,
 }
 
 impl PgWireServerHandlers for Handlers {
@@ -99,7 +108,7 @@ impl PgWireServerHandlers for Handlers {
     fn startup_handler(&self) -> Arc<impl datafusion_postgres::pgwire::api::auth::StartupHandler> {
         self.startup.clone()
     }
-    fn cancel_handler(&self) -> Arc<impl datafusion_postgres::pgwire::api::cancel::CancelHandler> {
+    fn cancel_handler(&self) -> Arc<impl CancelHandler> {
         self.cancel.clone()
     }
 }
@@ -119,6 +128,63 @@ struct Guarded {
     session: Arc<DfSessionService>,
     parser: Arc<Checked>,
     limits: Limits,
+    cancels: Arc<Cancels>,
+}
+
+/// Cancel requests by connection. pgwire's own cancel stops a statement
+/// only until its answer starts streaming, while most of a query's work is
+/// done as its rows are pulled: these reach the row stream too.
+#[derive(Default)]
+struct Cancels(std::sync::Mutex<HashMap<(i32, Bytes), Arc<watch::Sender<u64>>>>);
+
+impl Cancels {
+    fn register(self: &Arc<Self>, pid: i32, secret: Bytes) -> Registered {
+        let sender = Arc::new(watch::channel(0).0);
+        if let Ok(mut map) = self.0.lock() {
+            map.insert((pid, secret.clone()), sender.clone());
+        }
+        Registered {
+            cancels: self.clone(),
+            key: (pid, secret),
+            sender,
+        }
+    }
+
+    fn request(&self, pid: i32, secret: Bytes) {
+        let sender = self.0.lock().ok().and_then(|map| map.get(&(pid, secret)).cloned());
+        if let Some(sender) = sender {
+            sender.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+/// A connection's entry in [`Cancels`], removed when the connection ends.
+struct Registered {
+    cancels: Arc<Cancels>,
+    key: (i32, Bytes),
+    sender: Arc<watch::Sender<u64>>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.cancels.0.lock() {
+            map.remove(&self.key);
+        }
+    }
+}
+
+/// Passes a cancel request to pgwire and to the connection's row stream.
+struct Cancel {
+    cancels: Arc<Cancels>,
+    pgwire: DefaultCancelHandler,
+}
+
+#[async_trait]
+impl CancelHandler for Cancel {
+    async fn on_cancel_request(&self, request: CancelRequest) {
+        self.cancels.request(request.pid, request.secret_key.to_bytes());
+        self.pgwire.on_cancel_request(request).await;
+    }
 }
 
 /// Fires when the client asks to cancel the running statement.
@@ -129,15 +195,16 @@ fn error(code: &str, message: String) -> PgWireError {
 }
 
 impl Guarded {
-    async fn cancelled(client: &(dyn ClientInfo + Send + Sync)) -> Cancelled {
-        let signal = match client.session_extensions().get::<Arc<ConnectionHandle>>() {
-            Some(handle) => handle.start_query().await,
-            None => return futures::future::pending().boxed().shared(),
-        };
-        // The sender is also dropped when the next query starts: only a
-        // real cancel request counts.
+    /// Fires on a cancel request for this connection made after now.
+    fn cancelled(&self, client: &(dyn ClientInfo + Send + Sync)) -> Cancelled {
+        let (pid, secret) = client.pid_and_secret_key();
+        let registered = client
+            .session_extensions()
+            .get_or_insert_with(|| self.cancels.register(pid, secret.to_bytes()));
+        let mut requests = registered.sender.subscribe();
+        let before = *requests.borrow_and_update();
         async move {
-            if signal.await.is_err() {
+            if requests.wait_for(|n| *n > before).await.is_err() {
                 futures::future::pending::<()>().await;
             }
         }
@@ -163,7 +230,7 @@ impl Guarded {
         work: impl Future<Output = PgWireResult<T>>,
     ) -> PgWireResult<T> {
         tokio::select! {
-            done = tokio::time::timeout_at(deadline, work) => done.map_err(|_| timed_out(self.limits.timeout))?,
+            done = tokio::time::timeout_at(deadline, work) => done.map_err(|_| timed_out())?,
             () = cancelled => Err(error("57014", "canceling statement due to user request".into())),
         }
     }
@@ -186,8 +253,8 @@ impl Guarded {
     }
 }
 
-fn timed_out(limit: Duration) -> PgWireError {
-    error("57014", format!("canceling statement due to statement timeout ({limit:?})"))
+fn timed_out() -> PgWireError {
+    error("57014", "canceling statement due to statement timeout".into())
 }
 
 /// A row stream that ends with an error at the deadline, on a cancel
@@ -211,7 +278,7 @@ impl Stream for Bounded {
             return Poll::Ready(None);
         }
         let stop = if self.deadline.as_mut().poll(cx).is_ready() {
-            Some(timed_out(self.limits.timeout))
+            Some(timed_out())
         } else if self.cancelled.poll_unpin(cx).is_ready() {
             Some(error("57014", "canceling statement due to user request".into()))
         } else {
@@ -265,7 +332,7 @@ impl SimpleQueryHandler for Guarded {
     {
         check_nesting(query)?;
         let deadline = self.deadline(client);
-        let cancelled = Self::cancelled(client).await;
+        let cancelled = self.cancelled(client);
         let responses = self
             .run(deadline, cancelled.clone(), SimpleQueryHandler::do_query(self.session.as_ref(), client, query))
             .await?;
@@ -295,7 +362,7 @@ impl ExtendedQueryHandler for Guarded {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let deadline = self.deadline(client);
-        let cancelled = Self::cancelled(client).await;
+        let cancelled = self.cancelled(client);
         let response = self
             .run(
                 deadline,
