@@ -33,21 +33,22 @@ pub fn csv(answer: &Answer) -> Result<Vec<u8>, QueryError> {
         writer.write(&RecordBatch::new_empty(answer.schema.clone()))?;
     }
     for batch in &answer.batches {
-        writer.write(&nested_as_text(batch)?)?;
+        writer.write(&as_text(batch, DataType::is_nested)?)?;
     }
     drop(writer);
     Ok(out)
 }
 
-fn nested_as_text(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
-    if !batch.schema().fields().iter().any(|f| f.data_type().is_nested()) {
+/// The batch with the columns whose type `unwritable` names written as text.
+fn as_text(batch: &RecordBatch, unwritable: fn(&DataType) -> bool) -> Result<RecordBatch, QueryError> {
+    if !batch.schema().fields().iter().any(|f| unwritable(f.data_type())) {
         return Ok(batch.clone());
     }
     let options = FormatOptions::default();
     let mut fields = Vec::new();
     let mut columns: Vec<ArrayRef> = Vec::new();
     for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
-        if field.data_type().is_nested() {
+        if unwritable(field.data_type()) {
             let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
             let text: StringArray = (0..column.len())
                 .map(|i| column.is_valid(i).then(|| formatter.value(i).to_string()))
@@ -68,7 +69,8 @@ pub fn json(answer: &Answer) -> Result<Vec<u8>, QueryError> {
         .with_explicit_nulls(true)
         .build::<_, JsonArray>(Vec::new());
     for batch in &answer.batches {
-        writer.write(batch)?;
+        // JSON has lists and objects, but no union (e.g. what json_get returns).
+        writer.write(&as_text(batch, |t| matches!(t, DataType::Union(..)))?)?;
     }
     writer.finish()?;
     let out = writer.into_inner();

@@ -79,7 +79,11 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
     let mut text = format!(
         "# HELP utfall_log_head_position Position of the last event in the log.\n\
          # TYPE utfall_log_head_position gauge\n\
-         utfall_log_head_position {head}\n"
+         utfall_log_head_position {head}\n\
+         # HELP utfall_queries_running SQL queries and outcome reports running now.\n\
+         # TYPE utfall_queries_running gauge\n\
+         utfall_queries_running {}\n",
+        state.analytics.running()
     );
     type Family = (&'static str, &'static str, &'static str, fn(&Standing) -> String);
     let families: [Family; 4] = [

@@ -48,6 +48,12 @@ pub async fn serve(
         };
         let service = TowerToHyperService::new(app.clone());
         tokio::spawn(async move {
+            // hyper's header timeout starts with the first byte: a client
+            // that connects and sends nothing is let go here.
+            let mut first = [0u8; 1];
+            if !matches!(tokio::time::timeout(limits.header_timeout, stream.peek(&mut first)).await, Ok(Ok(1))) {
+                return;
+            }
             let mut builder = Builder::new(TokioExecutor::new());
             builder
                 .http1()
