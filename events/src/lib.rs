@@ -21,6 +21,6 @@ pub mod wire;
 pub use date::Date;
 pub use envelope::{NewEvent, RecordedEvent, StoredEvent, StreamKey};
 pub use invalid::{Conflict, Invalid};
-pub use log::{AppendError, Appended, EventLog, LogError};
+pub use log::{AppendError, Appended, EventLog, LogError, Quarantined};
 pub use names::{ProgramName, Pseudonym};
 pub use vocabulary::EventData;

@@ -2,13 +2,14 @@
 //! new event as the log delivers it. Errors (a database or log outage) are
 //! logged and retried from the checkpoint, which the projection keeps.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use futures::StreamExt;
-use utfall_events::{EventLog, StoredEvent};
+use serde::Serialize;
+use utfall_events::{EventLog, LogError, StoredEvent};
 
 use crate::{Lake, ProjectionError, ReadModels};
 
@@ -18,8 +19,9 @@ pub trait Projection: Send + Sync {
     fn name(&self) -> &'static str;
     /// The last log position folded in.
     async fn position(&self) -> Result<u64, ProjectionError>;
-    /// Folds a page of events, exactly once each.
-    async fn apply(&self, events: Vec<StoredEvent>) -> Result<(), ProjectionError>;
+    /// Folds a page of events read from the log after position `after`,
+    /// exactly once each.
+    async fn apply(&self, after: u64, events: Vec<StoredEvent>) -> Result<(), ProjectionError>;
 }
 
 #[async_trait]
@@ -32,8 +34,8 @@ impl Projection for ReadModels {
         ReadModels::position(self).await
     }
 
-    async fn apply(&self, events: Vec<StoredEvent>) -> Result<(), ProjectionError> {
-        ReadModels::apply(self, &events).await
+    async fn apply(&self, after: u64, events: Vec<StoredEvent>) -> Result<(), ProjectionError> {
+        ReadModels::apply(self, after, &events).await
     }
 }
 
@@ -47,9 +49,9 @@ impl Projection for Arc<Lake> {
         Lake::position(self)
     }
 
-    async fn apply(&self, events: Vec<StoredEvent>) -> Result<(), ProjectionError> {
+    async fn apply(&self, after: u64, events: Vec<StoredEvent>) -> Result<(), ProjectionError> {
         let lake = self.clone();
-        tokio::task::spawn_blocking(move || lake.append(&events))
+        tokio::task::spawn_blocking(move || lake.append(after, &events))
             .await
             .map_err(|e| ProjectionError::Lake(format!("writer task failed: {e}")))?
     }
@@ -60,12 +62,26 @@ const PAGE: usize = 1000;
 /// Pause before starting again after an error.
 const RETRY: Duration = Duration::from_secs(1);
 
+/// Pause before trying again when the log holds an unreadable event.
+const STALLED_RETRY: Duration = Duration::from_secs(2);
+
 /// Where a running projector stands, for `/v1/projections` and `/metrics`.
 #[derive(Debug, Default)]
 pub struct ProjectorStatus {
     position: AtomicU64,
     applied: AtomicU64,
     errors: AtomicU64,
+    stalled: Mutex<Option<Stall>>,
+}
+
+/// Why a projector stands still: the log holds an event it cannot read.
+/// It waits until an operator quarantines that position
+/// (`utfall quarantine --position N --reason …`), then goes on past it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Stall {
+    pub position: u64,
+    /// What is wrong with the stored payload (for the operator's log, not for clients).
+    pub reason: String,
 }
 
 impl ProjectorStatus {
@@ -80,6 +96,25 @@ impl ProjectorStatus {
 
     pub fn errors(&self) -> u64 {
         self.errors.load(Ordering::Relaxed)
+    }
+
+    /// The unreadable event the projector is stopped at, if any.
+    pub fn stalled(&self) -> Option<Stall> {
+        self.stalled.lock().ok().and_then(|s| s.clone())
+    }
+
+    /// Records a stall; true when it is new.
+    fn stall(&self, stall: Stall) -> bool {
+        self.stalled
+            .lock()
+            .map(|mut s| s.replace(stall.clone()) != Some(stall))
+            .unwrap_or(false)
+    }
+
+    fn clear_stall(&self) {
+        if let Ok(mut s) = self.stalled.lock() {
+            *s = None;
+        }
     }
 }
 
@@ -96,18 +131,35 @@ pub async fn catch_up<P: Projection + ?Sized>(
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(position);
         };
-        projection.apply(events).await?;
+        projection.apply(position, events).await?;
         position = last;
     }
 }
 
-/// Follows the log for ever, folding into `projection`.
+/// Follows the log for ever, folding into `projection`. An unreadable
+/// event stops it, visibly (see [`Stall`]), until it is quarantined.
 pub async fn follow<P: Projection>(log: Arc<dyn EventLog>, projection: Arc<P>, status: Arc<ProjectorStatus>) {
+    let name = projection.name();
     loop {
-        if let Err(e) = follow_once(log.as_ref(), projection.as_ref(), &status).await {
-            status.errors.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(projection = projection.name(), error = %e, "projector stopped; starting again from its checkpoint");
-            tokio::time::sleep(RETRY).await;
+        match follow_once(log.as_ref(), projection.as_ref(), &status).await {
+            Err(ProjectionError::Log(LogError::Unreadable { position, reason })) => {
+                if status.stall(Stall { position, reason: reason.clone() }) {
+                    tracing::error!(
+                        projection = name,
+                        position,
+                        %reason,
+                        "the log holds an unreadable event; the projector waits until an operator \
+                         quarantines it (utfall quarantine --position {position} --reason …)"
+                    );
+                }
+                tokio::time::sleep(STALLED_RETRY).await;
+            }
+            Err(e) => {
+                status.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(projection = name, error = %e, "projector stopped; starting again from its checkpoint");
+                tokio::time::sleep(RETRY).await;
+            }
+            Ok(()) => {}
         }
     }
 }
@@ -119,18 +171,25 @@ async fn follow_once<P: Projection>(
 ) -> Result<(), ProjectionError> {
     let mut position = projection.position().await?;
     status.position.store(position, Ordering::Relaxed);
+    if let Some(stall) = status.stalled()
+        && log.quarantined().await?.iter().any(|q| q.position == stall.position)
+    {
+        tracing::info!(projection = projection.name(), position = stall.position, "going on past the quarantined event");
+        status.clear_stall();
+    }
     let mut tail = log.tail(position).await?.ready_chunks(PAGE);
     while let Some(chunk) = tail.next().await {
         let started = Instant::now();
         let events = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
         let count = events.len() as u64;
         let last = events.last().map(|e| e.position);
-        projection.apply(events).await?;
+        projection.apply(position, events).await?;
         if let Some(last) = last {
             position = last;
         }
         status.position.store(position, Ordering::Relaxed);
         status.applied.fetch_add(count, Ordering::Relaxed);
+        status.clear_stall();
         tracing::debug!(projection = projection.name(), events = count, position, elapsed = ?started.elapsed(), "folded");
     }
     Err(ProjectionError::Log(utfall_events::LogError::Unavailable(

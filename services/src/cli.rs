@@ -40,6 +40,9 @@ pub enum Command {
     /// Write a funder extract of a programme for a period, with small cells suppressed;
     /// or reproduce or verify one.
     Extract(ExtractArgs),
+    /// Set aside an unreadable event so that projectors and writers go on
+    /// past it (the log itself is not changed); or list those set aside.
+    Quarantine(QuarantineArgs),
 }
 
 /// Which event log to use: the embedded store (default) or JetStream.
@@ -263,4 +266,19 @@ pub struct ExtractArgs {
     pub verify: Option<PathBuf>,
     #[command(flatten)]
     pub limits: LimitArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct QuarantineArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Log position of the unreadable event (`/healthz` names it).
+    #[arg(long, required_unless_present = "list", requires = "reason")]
+    pub position: Option<u64>,
+    /// Why, for the record (e.g. a ticket number and what was found).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// List the quarantined positions instead.
+    #[arg(long, conflicts_with_all = ["position", "reason"])]
+    pub list: bool,
 }

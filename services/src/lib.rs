@@ -10,6 +10,7 @@ pub mod http;
 pub mod import;
 pub mod pg;
 pub mod project;
+pub mod quarantine;
 pub mod schedule;
 pub mod store;
 pub mod synthetic;

@@ -69,6 +69,7 @@ fn write_lake(file: &Path, lake: &Lake) -> u64 {
         .chunks(200_000)
     {
         let events = parse_batch(&chunk.concat()).expect("generated events parse");
+        let after = position;
         let stored: Vec<StoredEvent> = events
             .into_iter()
             .map(|e| {
@@ -91,7 +92,7 @@ fn write_lake(file: &Path, lake: &Lake) -> u64 {
                 }
             })
             .collect();
-        lake.append(&stored).expect("lake append");
+        lake.append(after, &stored).expect("lake append");
     }
     position
 }

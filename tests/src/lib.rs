@@ -95,6 +95,8 @@ pub enum Store {
         url: String,
         stream: String,
         prefix: String,
+        /// The read models and the lake of this store's processes.
+        dir: TempDir,
     },
 }
 
@@ -111,14 +113,17 @@ impl Store {
     pub fn jetstream_at(url: String) -> Self {
         let stream = unique("T");
         let prefix = format!("test.{}", stream.to_lowercase());
-        Store::JetStream { url, stream, prefix }
+        let dir = tempfile::tempdir().expect("temporary directory");
+        Store::JetStream { url, stream, prefix, dir }
     }
 
     /// The command-line flags that select this store.
     pub fn args(&self) -> Vec<String> {
         match self {
             Store::Embedded(dir) => vec!["--data-dir".into(), dir.path().display().to_string()],
-            Store::JetStream { url, stream, prefix } => vec![
+            Store::JetStream { url, stream, prefix, dir } => vec![
+                "--data-dir".into(),
+                dir.path().display().to_string(),
                 "--nats".into(),
                 url.clone(),
                 "--nats-stream".into(),
@@ -132,7 +137,7 @@ impl Store {
     pub async fn open(&self) -> Arc<dyn EventLog> {
         match self {
             Store::Embedded(dir) => Arc::new(EmbeddedLog::open(dir.path()).await.expect("open embedded log")),
-            Store::JetStream { url, stream, prefix } => {
+            Store::JetStream { url, stream, prefix, .. } => {
                 let config = JetStreamConfig {
                     url: url.clone(),
                     stream: stream.clone(),

@@ -48,7 +48,7 @@ async fn small_pages_make_a_bounded_number_of_files_holding_every_event_once() {
         let Some(last) = events.last().map(|e| e.position) else {
             break;
         };
-        lake.append(&events).expect("append");
+        lake.append(position, &events).expect("append");
         position = last;
     }
     let files = lake.parts().expect("parts").len();
@@ -86,7 +86,7 @@ async fn small_pages_make_a_bounded_number_of_files_holding_every_event_once() {
     );
 
     // Appending what the lake already holds changes nothing; a gap is refused.
-    lake.append(&log.read(1600, 10).await.expect("read"))
+    lake.append(1600, &log.read(1600, 10).await.expect("read"))
         .expect("re-append");
     assert_eq!(lake.position().expect("position"), 1618);
 }

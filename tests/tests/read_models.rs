@@ -97,9 +97,9 @@ async fn a_page_delivered_twice_is_applied_once() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let models = ReadModels::connect(&sqlite_url(dir.path())).await.expect("read models");
     let page = log.read(0, 100).await.expect("read");
-    models.apply(&page).await.expect("first delivery");
-    models.apply(&page).await.expect("second delivery");
-    models.apply(&page[1..]).await.expect("partial redelivery");
+    models.apply(0, &page).await.expect("first delivery");
+    models.apply(0, &page).await.expect("second delivery");
+    models.apply(1, &page[1..]).await.expect("partial redelivery");
     assert_eq!(models.dump("contacts").await.expect("dump").len(), 1);
     assert_eq!(models.dump("events").await.expect("dump").len(), 3);
     assert_eq!(models.position().await.expect("position"), 3);
@@ -220,7 +220,7 @@ async fn rebuild_matches_incremental(url: String) {
         .await
         .expect("append");
     let later = log.read(1618, 10).await.expect("read");
-    models.apply(&later).await.expect("next event");
+    models.apply(1618, &later).await.expect("next event");
     assert_eq!(models.position().await.expect("position"), 1619);
 }
 
@@ -249,7 +249,7 @@ async fn a_gap_in_positions_is_refused() {
     let models = ReadModels::connect(&sqlite_url(dir.path())).await.expect("read models");
     let page = log.read(10, 5).await.expect("read");
     assert!(matches!(
-        models.apply(&page).await,
+        models.apply(10, &page).await,
         Err(utfall_projections::ProjectionError::Gap {
             checkpoint: 0,
             next: 11

@@ -19,7 +19,7 @@ use tokio::sync::{Mutex, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
-use super::{AppendError, Appended, EventLog, LogError, decode};
+use super::{AppendError, Appended, EventLog, LogError, Quarantined, decode, must_be_unreadable};
 use crate::date::Date;
 use crate::envelope::{NewEvent, RecordedEvent, StoredEvent, StreamKey};
 use crate::names::Pseudonym;
@@ -54,6 +54,11 @@ CREATE TABLE IF NOT EXISTS streams (
     exited_on   TEXT,
     PRIMARY KEY (program, participant)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS quarantine (
+    position    INTEGER PRIMARY KEY,
+    reason      TEXT NOT NULL,
+    recorded_at TEXT NOT NULL
+);
 ";
 
 pub struct EmbeddedLog {
@@ -331,19 +336,54 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> StateReader for SqliteReader
     }
 }
 
-fn decode_rows(rows: Vec<sqlx::sqlite::SqliteRow>) -> Result<Vec<StoredEvent>, LogError> {
-    rows.iter()
-        .map(|row| decode(row.get::<i64, _>(0) as u64, row.get::<String, _>(1).as_bytes()))
-        .collect()
+/// Decodes `(position, payload)` rows, skipping quarantined positions.
+async fn decode_rows(pool: &SqlitePool, rows: &[SqliteRow]) -> Result<Vec<StoredEvent>, LogError> {
+    let mut events = Vec::with_capacity(rows.len());
+    for row in rows {
+        let position = row.get::<i64, _>(0) as u64;
+        let decoded = row
+            .try_get::<String, _>(1)
+            .map_err(|e| LogError::Unreadable {
+                position,
+                reason: e.to_string(),
+            })
+            .and_then(|payload| decode(position, payload.as_bytes()));
+        match decoded {
+            Ok(event) => events.push(event),
+            Err(e @ LogError::Unreadable { .. }) => {
+                let quarantined: Option<i64> = sqlx::query_scalar("SELECT position FROM quarantine WHERE position = ?")
+                    .bind(position as i64)
+                    .fetch_optional(pool)
+                    .await?;
+                if quarantined.is_none() {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(events)
 }
 
+/// Up to `max` readable events after `after`; empty only when none follows.
 async fn read_page(pool: &SqlitePool, after: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
-    let rows = sqlx::query("SELECT position, payload FROM events WHERE position > ? ORDER BY position LIMIT ?")
-        .bind(after as i64)
-        .bind(max as i64)
-        .fetch_all(pool)
-        .await?;
-    decode_rows(rows)
+    let mut after = after;
+    loop {
+        let rows = sqlx::query("SELECT position, payload FROM events WHERE position > ? ORDER BY position LIMIT ?")
+            .bind(after as i64)
+            .bind(max as i64)
+            .fetch_all(pool)
+            .await?;
+        let Some(last) = rows.last().map(|row| row.get::<i64, _>(0) as u64) else {
+            return Ok(Vec::new());
+        };
+        let events = decode_rows(pool, &rows).await?;
+        if !events.is_empty() {
+            return Ok(events);
+        }
+        // Every event of the page was quarantined.
+        after = last;
+    }
 }
 
 #[async_trait]
@@ -403,7 +443,40 @@ impl EventLog for EmbeddedLog {
                 .bind(participant_column(key))
                 .fetch_all(&self.pool)
                 .await?;
-        decode_rows(rows)
+        decode_rows(&self.pool, &rows).await
+    }
+
+    async fn quarantine(&self, position: u64, reason: &str) -> Result<Quarantined, LogError> {
+        let payload: Option<String> = sqlx::query_scalar("SELECT CAST(payload AS TEXT) FROM events WHERE position = ?")
+            .bind(position as i64)
+            .fetch_optional(&self.pool)
+            .await?;
+        let entry = must_be_unreadable(position, payload.as_deref().map(str::as_bytes), reason)?;
+        sqlx::query("INSERT INTO quarantine (position, reason, recorded_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
+            .bind(position as i64)
+            .bind(&entry.reason)
+            .bind(entry.recorded_at.to_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(entry)
+    }
+
+    async fn quarantined(&self) -> Result<Vec<Quarantined>, LogError> {
+        let rows = sqlx::query("SELECT position, reason, recorded_at FROM quarantine ORDER BY position")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let recorded_at: String = row.get(2);
+                Ok(Quarantined {
+                    position: row.get::<i64, _>(0) as u64,
+                    reason: row.get(1),
+                    recorded_at: chrono::DateTime::parse_from_rfc3339(&recorded_at)
+                        .map_err(|e| LogError::Unavailable(format!("quarantine record {recorded_at:?}: {e}")))?
+                        .to_utc(),
+                })
+            })
+            .collect()
     }
 
     async fn head(&self) -> Result<u64, LogError> {

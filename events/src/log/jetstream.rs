@@ -12,6 +12,11 @@
 //! batch is validated before anything is published, so only a concurrent
 //! writer on the same participant, racing between validation and publish,
 //! can leave part of a batch written; re-sending the batch is then safe.
+//!
+//! Quarantined positions (see [`super::Quarantined`]) are kept in a stream
+//! beside the log, `<stream>_QUARANTINE`, one subject per position
+//! (`<prefix>-quarantine.<position>`); a reader consults it only when a
+//! message cannot be decoded.
 
 use std::borrow::BorrowMut;
 use std::collections::HashMap;
@@ -30,7 +35,7 @@ use futures::stream::BoxStream;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::{AppendError, Appended, EventLog, LogError, decode};
+use super::{AppendError, Appended, EventLog, LogError, Quarantined, decode, must_be_unreadable};
 use crate::envelope::{NewEvent, StoredEvent, StreamKey};
 use crate::rules::{KnownEvent, Planner, StateReader, Step, StreamState};
 
@@ -75,6 +80,9 @@ struct Cached {
 pub struct JetStreamLog {
     context: Context,
     stream: Stream,
+    quarantine: Stream,
+    /// `<prefix>-quarantine`: the quarantine stream's subjects.
+    quarantine_subject: String,
     prefix: String,
     cache: Mutex<HashMap<StreamKey, Cached>>,
 }
@@ -106,9 +114,25 @@ impl JetStreamLog {
             })
             .await
             .map_err(unavailable)?;
+        let quarantine_subject = format!("{}-quarantine", config.subject_prefix);
+        let quarantine = context
+            .get_or_create_stream(Config {
+                name: format!("{}_QUARANTINE", config.stream),
+                subjects: vec![format!("{quarantine_subject}.*")],
+                storage: StorageType::File,
+                num_replicas: config.replicas,
+                deny_delete: true,
+                deny_purge: true,
+                allow_direct: true,
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
         Ok(Self {
             context,
             stream,
+            quarantine,
+            quarantine_subject,
             prefix: config.subject_prefix.clone(),
             cache: Mutex::new(HashMap::new()),
         })
@@ -144,13 +168,14 @@ impl JetStreamLog {
         Ok((cached, events))
     }
 
-    /// Events on `filter_subject` (empty: all subjects) after position
-    /// `after`, then each new one as it arrives.
-    async fn ordered(
+    /// Every message on `filter_subject` (empty: all subjects) after
+    /// position `after`, then each new one as it arrives: its position and
+    /// its event, none when the position is quarantined.
+    async fn positions(
         &self,
         filter_subject: String,
         after: u64,
-    ) -> Result<BoxStream<'static, Result<StoredEvent, LogError>>, LogError> {
+    ) -> Result<BoxStream<'static, Result<(u64, Option<StoredEvent>), LogError>>, LogError> {
         let consumer = self
             .stream
             .create_consumer(pull::OrderedConfig {
@@ -163,15 +188,37 @@ impl JetStreamLog {
             .await
             .map_err(unavailable)?;
         let messages = consumer.messages().await.map_err(unavailable)?;
-        Ok(Box::pin(messages.map(|message| {
-            let message = message.map_err(unavailable)?;
-            let position = message.info().map_err(unavailable)?.stream_sequence;
-            decode(position, &message.payload)
+        let (quarantine, subject) = (self.quarantine.clone(), self.quarantine_subject.clone());
+        Ok(Box::pin(messages.then(move |message| {
+            let (quarantine, subject) = (quarantine.clone(), subject.clone());
+            async move {
+                let message = message.map_err(unavailable)?;
+                let position = message.info().map_err(unavailable)?.stream_sequence;
+                match decode(position, &message.payload) {
+                    Ok(event) => Ok((position, Some(event))),
+                    Err(e) => match quarantine.direct_get_last_for_subject(format!("{subject}.{position}")).await {
+                        Ok(_) => Ok((position, None)),
+                        Err(missing) if missing.kind() == DirectGetErrorKind::NotFound => Err(e),
+                        Err(other) => Err(unavailable(other)),
+                    },
+                }
+            }
         })))
     }
 
+    /// The readable events on `filter_subject` after position `after`, then
+    /// each new one as it arrives.
+    async fn ordered(
+        &self,
+        filter_subject: String,
+        after: u64,
+    ) -> Result<BoxStream<'static, Result<StoredEvent, LogError>>, LogError> {
+        let positions = self.positions(filter_subject, after).await?;
+        Ok(Box::pin(positions.filter_map(|item| async move { item.map(|(_, event)| event).transpose() })))
+    }
+
     /// Like [`Self::ordered`], but stops at position `until`, which must hold
-    /// an event matching the filter.
+    /// a message matching the filter.
     async fn ordered_until(
         &self,
         filter_subject: String,
@@ -182,11 +229,10 @@ impl JetStreamLog {
         if until <= after {
             return Ok(events);
         }
-        let mut stream = self.ordered(filter_subject, after).await?;
-        while let Some(event) = stream.next().await {
-            let event = event?;
-            let position = event.position;
-            events.push(event);
+        let mut positions = self.positions(filter_subject, after).await?;
+        while let Some(item) = positions.next().await {
+            let (position, event) = item?;
+            events.extend(event);
             if position >= until {
                 break;
             }
@@ -389,11 +435,19 @@ impl EventLog for JetStreamLog {
 
     async fn read(&self, after: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
         let last = self.last_sequence().await?;
-        if after >= last || max == 0 {
-            return Ok(Vec::new());
+        let mut after = after;
+        loop {
+            if after >= last || max == 0 {
+                return Ok(Vec::new());
+            }
+            let until = last.min(after.saturating_add(max as u64));
+            let events = self.ordered_until(String::new(), after, until).await?;
+            if !events.is_empty() {
+                return Ok(events);
+            }
+            // Every message of the page was quarantined.
+            after = until;
         }
-        let until = last.min(after.saturating_add(max as u64));
-        self.ordered_until(String::new(), after, until).await
     }
 
     async fn tail(&self, after: u64) -> Result<BoxStream<'static, Result<StoredEvent, LogError>>, LogError> {
@@ -406,6 +460,42 @@ impl EventLog for JetStreamLog {
 
     async fn head(&self) -> Result<u64, LogError> {
         self.last_sequence().await
+    }
+
+    async fn quarantine(&self, position: u64, reason: &str) -> Result<Quarantined, LogError> {
+        let payload = match self.stream.direct_get(position).await {
+            Ok(message) => Some(message.payload),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => None,
+            Err(e) => return Err(unavailable(e)),
+        };
+        let entry = must_be_unreadable(position, payload.as_deref(), reason)?;
+        let record = serde_json::to_vec(&entry).map_err(unavailable)?;
+        self.context
+            .publish(format!("{}.{position}", self.quarantine_subject), Bytes::from(record))
+            .await
+            .map_err(unavailable)?
+            .await
+            .map_err(unavailable)?;
+        Ok(entry)
+    }
+
+    async fn quarantined(&self) -> Result<Vec<Quarantined>, LogError> {
+        let last = self.quarantine.clone().info().await.map_err(unavailable)?.state.last_sequence;
+        let mut entries: Vec<Quarantined> = Vec::new();
+        for sequence in 1..=last {
+            let record = match self.quarantine.direct_get(sequence).await {
+                Ok(message) => message.payload,
+                Err(e) if e.kind() == DirectGetErrorKind::NotFound => continue,
+                Err(e) => return Err(unavailable(e)),
+            };
+            let entry: Quarantined = serde_json::from_slice(&record).map_err(unavailable)?;
+            // A position quarantined twice is listed once, as first recorded.
+            if entries.iter().all(|e| e.position != entry.position) {
+                entries.push(entry);
+            }
+        }
+        entries.sort_by_key(|e| e.position);
+        Ok(entries)
     }
 
     async fn state_reader(&self) -> Result<Box<dyn StateReader + '_>, LogError> {

@@ -6,6 +6,7 @@ pub mod embedded;
 pub mod jetstream;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures::stream::BoxStream;
 use serde::Serialize;
 use uuid::Uuid;
@@ -20,9 +21,13 @@ pub enum LogError {
     /// The store is unreachable or timed out; retrying later may succeed.
     #[error("event log unavailable: {0}")]
     Unavailable(String),
-    /// The store holds something this version cannot read.
+    /// The store holds something this version cannot read. Every reader
+    /// stops there until an operator quarantines the position.
     #[error("event log holds an unreadable event at position {position}: {reason}")]
     Unreadable { position: u64, reason: String },
+    /// An operator's request the log will not carry out.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl From<sqlx::Error> for LogError {
@@ -53,6 +58,17 @@ pub struct Appended {
     pub duplicate: bool,
 }
 
+/// A position an operator has set aside because its event cannot be read:
+/// every reader skips it, so projections, rebuilds and the rules all go on
+/// past it the same way. The log itself is not changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Quarantined {
+    pub position: u64,
+    /// Why, in the operator's words.
+    pub reason: String,
+    pub recorded_at: DateTime<Utc>,
+}
+
 /// An append-only, totally ordered log of events, split into one stream per
 /// participant and one per programme.
 #[async_trait]
@@ -79,6 +95,13 @@ pub trait EventLog: Send + Sync {
     /// whole file before importing any of it.
     async fn state_reader(&self) -> Result<Box<dyn StateReader + '_>, LogError>;
 
+    /// Sets aside the unreadable event at `position` (refused for a
+    /// readable one: quarantine never hides an event that can be read).
+    async fn quarantine(&self, position: u64, reason: &str) -> Result<Quarantined, LogError>;
+
+    /// Every quarantined position, in order.
+    async fn quarantined(&self) -> Result<Vec<Quarantined>, LogError>;
+
     /// The stream's current state as the rules see it.
     async fn stream_state(&self, key: &StreamKey) -> Result<StreamState, LogError> {
         self.state_reader().await?.stream_state(key).await
@@ -99,4 +122,21 @@ pub(crate) fn decode(position: u64, payload: &[u8]) -> Result<StoredEvent, LogEr
         });
     }
     Ok(StoredEvent { position, event })
+}
+
+/// Checks that the payload stored at `position` exists and cannot be read,
+/// before it may be quarantined.
+pub(crate) fn must_be_unreadable(position: u64, payload: Option<&[u8]>, reason: &str) -> Result<Quarantined, LogError> {
+    match payload {
+        None => Err(LogError::Refused(format!("the log holds no event at position {position}"))),
+        Some(payload) if decode(position, payload).is_ok() => Err(LogError::Refused(format!(
+            "the event at position {position} is readable: only an unreadable event can be quarantined"
+        ))),
+        Some(_) if reason.trim().is_empty() => Err(LogError::Refused("a quarantine needs a reason".into())),
+        Some(_) => Ok(Quarantined {
+            position,
+            reason: reason.trim().to_string(),
+            recorded_at: Utc::now(),
+        }),
+    }
 }

@@ -64,15 +64,16 @@ impl Lake {
         Ok(self.parts()?.last().map_or(0, |p| p.last))
     }
 
-    /// Appends the events beyond the lake's position as one file, then
-    /// compacts. Refuses a gap, as the read models do.
-    pub fn append(&self, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    /// Appends the events beyond the lake's position, read from the log
+    /// after position `after`, as one file, then compacts. Refuses a gap, as
+    /// the read models do.
+    pub fn append(&self, after: u64, events: &[StoredEvent]) -> Result<(), ProjectionError> {
         let checkpoint = self.position()?;
         let new: Vec<&StoredEvent> = events.iter().filter(|e| e.position > checkpoint).collect();
         let (Some(first), Some(last)) = (new.first(), new.last()) else {
             return Ok(());
         };
-        if first.position != checkpoint + 1 {
+        if crate::read_models::is_gap(checkpoint, after, first.position) {
             return Err(ProjectionError::Gap {
                 checkpoint,
                 next: first.position,

@@ -71,17 +71,15 @@ impl ReadModels {
         checkpoint(&mut *self.pool.acquire().await?).await
     }
 
-    /// Folds a page of events in one transaction with the checkpoint.
-    /// Events at or below the checkpoint are skipped, so a page delivered
-    /// twice (after a crash, a redelivery) is applied once.
-    pub async fn apply(&self, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+    /// Folds a page of events, read from the log after position `after`,
+    /// in one transaction with the checkpoint. Events at or below the
+    /// checkpoint are skipped, so a page delivered twice (after a crash, a
+    /// redelivery) is applied once.
+    pub async fn apply(&self, after: u64, events: &[StoredEvent]) -> Result<(), ProjectionError> {
         let mut tx = self.pool.begin().await?;
         let checkpoint = checkpoint(&mut tx).await?;
-        // Log positions have no gaps, so an event beyond the next one means the
-        // checkpoint moved under this projector (a rebuild swapped the tables
-        // in): the caller must read again from the checkpoint.
         if let Some(first) = events.iter().find(|e| e.position > checkpoint)
-            && first.position != checkpoint + 1
+            && is_gap(checkpoint, after, first.position)
         {
             return Err(ProjectionError::Gap {
                 checkpoint,
@@ -265,4 +263,13 @@ impl Scratch {
         }
         Ok(())
     }
+}
+
+/// Whether an event at `next`, read after position `after`, cannot follow
+/// `checkpoint`. Positions are contiguous but for quarantined ones, which
+/// readers skip: a jump is fine when the page was read from the checkpoint.
+/// Otherwise the checkpoint moved under the projector (a rebuild swapped
+/// the tables in), and the caller must read again from it.
+pub(crate) fn is_gap(checkpoint: u64, after: u64, next: u64) -> bool {
+    next != checkpoint + 1 && after != checkpoint
 }

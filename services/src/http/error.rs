@@ -69,6 +69,18 @@ impl IntoResponse for ApiError {
                 Json(json!({"error": "conflict", "message": self.to_string(), "conflicts": conflicts})),
             )
                 .into_response(),
+            ApiError::Append(AppendError::Log(LogError::Unreadable { position, .. }))
+            | ApiError::Log(LogError::Unreadable { position, .. }) => {
+                tracing::error!(position, "a request met an unreadable event");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({
+                        "error": "unreadable_event",
+                        "message": format!("the log holds an unreadable event (position {position}) this request needs; an operator must quarantine it"),
+                    })),
+                )
+                    .into_response()
+            }
             ApiError::Append(AppendError::Log(e @ LogError::Unavailable(_))) | ApiError::Log(e @ LogError::Unavailable(_)) => {
                 tracing::warn!(error = %e, "event log unavailable");
                 unavailable(e)

@@ -1,6 +1,9 @@
-//! `GET /healthz`: is the process up and the log reachable.
+//! `GET /healthz`: is the process up, the log reachable, and are the
+//! projectors moving. A projector stopped at an unreadable event makes it
+//! answer 503 with the position an operator must quarantine.
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
@@ -12,7 +15,23 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/healthz", get(health))
 }
 
-async fn health(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn health(State(state): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let head = state.log.head().await?;
-    Ok(Json(json!({"status": "ok", "log": state.store, "head": head})))
+    let stalled: Vec<Value> = [("read_models", &state.projector), ("lake", &state.lake_projector)]
+        .into_iter()
+        .filter_map(|(name, status)| status.stalled().map(|s| json!({"projection": name, "position": s.position})))
+        .collect();
+    if let Some(position) = stalled.first().map(|s| s["position"].clone()) {
+        return Ok((
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({
+                "status": "stalled",
+                "log": state.store,
+                "head": head,
+                "stalled": stalled,
+                "action": format!("the log holds an unreadable event at position {position}: see what it is, then `utfall quarantine --position {position} --reason …` lets the projectors go on past it"),
+            })),
+        ));
+    }
+    Ok((StatusCode::OK, Json(json!({"status": "ok", "log": state.store, "head": head}))))
 }

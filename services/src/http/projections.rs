@@ -22,6 +22,8 @@ pub fn router() -> Router<AppState> {
 
 struct Standing {
     name: &'static str,
+    /// The unreadable position the projector is stopped at.
+    stalled: Option<u64>,
     position: u64,
     lag: u64,
     applied: u64,
@@ -34,6 +36,7 @@ async fn standings(state: &AppState) -> Result<(u64, Vec<Standing>), ApiError> {
     let seconds = state.started.elapsed().as_secs_f64().max(1e-3);
     let standing = |name, status: &ProjectorStatus| Standing {
         name,
+        stalled: status.stalled().map(|s| s.position),
         position: status.position(),
         lag: head.saturating_sub(status.position()),
         applied: status.applied(),
@@ -64,6 +67,7 @@ async fn projections(State(state): State<AppState>) -> Result<Json<Value>, ApiEr
                     "events_per_second": s.rate,
                     "applied_since_start": s.applied,
                     "errors_since_start": s.errors,
+                    "stalled_at": s.stalled,
                 });
                 if s.name == "lake" {
                     entry["files"] = lake_files.into();
@@ -86,7 +90,7 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
         state.analytics.running()
     );
     type Family = (&'static str, &'static str, &'static str, fn(&Standing) -> String);
-    let families: [Family; 4] = [
+    let families: [Family; 5] = [
         (
             "utfall_projection_position",
             "gauge",
@@ -104,6 +108,12 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
             "counter",
             "Events folded since the process started.",
             |s| s.applied.to_string(),
+        ),
+        (
+            "utfall_projection_stalled",
+            "gauge",
+            "1 while the projector is stopped at an unreadable event (see /healthz).",
+            |s| u8::from(s.stalled.is_some()).to_string(),
         ),
         (
             "utfall_projection_errors_total",

@@ -117,22 +117,26 @@ impl Scheduler {
     pub async fn run(self, analytics: Analytics, log: Arc<dyn EventLog>, lake: Arc<Lake>, every: Duration) {
         loop {
             let now = Utc::now();
-            let wait = match (log.head().await, lake.position().await) {
-                (Ok(head), Ok(position)) if position >= head => {
-                    if let Err(e) = self.tick(&analytics, now).await {
-                        tracing::error!(error = %e, "extract schedule check failed");
+            // Caught up when nothing readable follows the lake's position
+            // (a quarantined last event leaves the head beyond it).
+            let wait = match lake.position().await {
+                Ok(position) => match log.read(position, 1).await {
+                    Ok(next) if next.is_empty() => {
+                        if let Err(e) = self.tick(&analytics, now).await {
+                            tracing::error!(error = %e, "extract schedule check failed");
+                        }
+                        every
                     }
-                    every
-                }
-                (Ok(head), Ok(position)) => {
-                    tracing::debug!(head, position, "extract schedule waits for the lake to catch up");
-                    CATCH_UP_POLL
-                }
-                (Err(e), _) => {
-                    tracing::warn!(error = %e, "extract schedule: the log is unreachable");
-                    every
-                }
-                (_, Err(e)) => {
+                    Ok(_) => {
+                        tracing::debug!(position, "extract schedule waits for the lake to catch up");
+                        CATCH_UP_POLL
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "extract schedule: the log cannot be read");
+                        every
+                    }
+                },
+                Err(e) => {
                     tracing::warn!(error = %e, "extract schedule: the lake is unreadable");
                     every
                 }

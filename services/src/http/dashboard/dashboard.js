@@ -127,7 +127,12 @@ async function poll() {
     }
     // Last, so that "lag 0" means everything on the page is that fresh.
     const p = projections[0];
-    document.getElementById("lag").textContent = `projection at ${p.position} of ${p.head} (lag ${p.lag})`;
+    const lag = document.getElementById("lag");
+    const stalled = projections.find((q) => q.stalled_at !== null);
+    lag.textContent = stalled
+      ? `figures stopped at log position ${stalled.position}: the event at ${stalled.stalled_at} cannot be read; an operator must quarantine it`
+      : `projection at ${p.position} of ${p.head} (lag ${p.lag})`;
+    lag.classList.toggle("stalled", Boolean(stalled));
   } catch (error) {
     document.getElementById("lag").textContent = `cannot reach utfall: ${error.message}`;
   }
