@@ -16,6 +16,23 @@ impl Snapshot {
         Self { as_of, known_at }
     }
 
+    /// What to say when `program` has no report for this snapshot: unknown,
+    /// or not yet defined at the as-of date or known-at time.
+    pub fn no_programme(&self, program: &str) -> String {
+        let mut message = format!("no programme named {program:?}");
+        if let Some(as_of) = self.as_of {
+            message += &format!(" had been defined as of {as_of}");
+        }
+        if let Some(known_at) = self.known_at {
+            message += &format!(
+                " {} known at {}",
+                if self.as_of.is_some() { "and" } else { "was" },
+                known_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
+        }
+        message
+    }
+
     /// The SQL condition on `occurred_on`; the date is ours, never raw input.
     pub(crate) fn valid_time(&self) -> String {
         match self.as_of {

@@ -35,7 +35,7 @@ pub async fn outcomes(args: OutcomesArgs) -> anyhow::Result<()> {
         .await?
         .into_iter()
         .next()
-        .ok_or_else(|| anyhow::anyhow!("no programme named {:?}", args.program))?;
+        .ok_or_else(|| anyhow::anyhow!(args.snapshot.snapshot().no_programme(&args.program)))?;
     let text = match args.format.as_str() {
         "json" => serde_json::to_string_pretty(&report)? + "\n",
         "csv" => render::outcomes_csv(&report),

@@ -27,7 +27,8 @@ pub enum Command {
     /// Rebuild the read models from the whole log and swap them in at once.
     Rebuild(RebuildArgs),
     /// Validate event files (NDJSON or a JSON array; `-` for stdin) and append them to the log.
-    /// Nothing is written if any event is rejected.
+    /// Each file is all or nothing: it is checked whole first, and a file with a rejected
+    /// event writes nothing. The other files are imported; the exit code is 1 if any was rejected.
     Import(ImportArgs),
     /// Write a realistic synthetic event history (NDJSON), deterministic for a seed.
     Gen(GenArgs),

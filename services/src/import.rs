@@ -40,7 +40,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
             }
             outcome.rejected += problems.total as u64;
             println!(
-                "{}: {} event(s) rejected; nothing was written",
+                "{}: {} event(s) rejected; nothing of this file was written",
                 source.name, problems.total
             );
             continue;

@@ -417,6 +417,17 @@ async fn extracts_are_listed_and_downloaded_over_http() {
     let dir = setup.extract("optimist", "2022", &[]);
     setup.extract("sja-meg", "2022Q4", &["--format", "csv"]);
     std::fs::write(dir.join("notes.txt"), "not part of the extract").expect("stray file");
+    // A manifest edited to name files outside its folder.
+    let manifest_path = dir.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest_path).expect("manifest")).expect("json");
+    let entry = manifest["files"][0].clone();
+    for outside in ["../../sja-meg/2022Q4/metrics.csv", "/etc/passwd"] {
+        let mut forged = entry.clone();
+        forged["file"] = outside.into();
+        manifest["files"].as_array_mut().expect("files").push(forged);
+    }
+    std::fs::write(&manifest_path, serde_json::to_vec(&manifest).expect("json")).expect("edit manifest");
     let server = setup
         .cli
         .serve(&["--extracts", &setup.out.path().display().to_string()]);
@@ -445,6 +456,7 @@ async fn extracts_are_listed_and_downloaded_over_http() {
         assert!(files.contains(&file), "{file} listed: {files:?}");
     }
     assert!(!files.contains(&"notes.txt"));
+    assert!(files.iter().all(|f| !f.contains('/')), "{files:?}");
     assert!(
         optimist["created"]
             .as_str()
@@ -470,6 +482,7 @@ async fn extracts_are_listed_and_downloaded_over_http() {
     for path in [
         "/v1/extracts/optimist.2022/notes.txt",
         "/v1/extracts/optimist.2022/..%2F..%2Fsja-meg%2F2022Q4%2Fmetrics.csv",
+        "/v1/extracts/optimist.2022/%2Fetc%2Fpasswd",
         "/v1/extracts/optimist.2021/metrics.csv",
         "/v1/extracts/nowhere.2022/metrics.csv",
     ] {

@@ -306,3 +306,21 @@ async fn slow_clients_are_cut_off() {
     assert!(answer.starts_with("HTTP/1.1 4"), "a short body got {answer:?}");
     alive(&server).await;
 }
+
+#[tokio::test]
+async fn unknown_programmes_are_not_found_everywhere_and_say_why() {
+    let (_store, server, _) = serve(&[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(server.url("/v1/programs/optimist/participants")).await.expect("get").status() != StatusCode::OK {
+        assert!(Instant::now() < deadline, "the read models never held optimist");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for path in ["/v1/programs/nope/participants", "/v1/programs/nope/summary", "/v1/programs/nope/outcomes"] {
+        let response = reqwest::get(server.url(path)).await.expect("get");
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let early = reqwest::get(server.url("/v1/programs/optimist/outcomes?as_of=0001-01-01")).await.expect("get");
+    assert_eq!(early.status(), StatusCode::NOT_FOUND);
+    let body: Value = early.json().await.expect("json");
+    assert!(body["message"].as_str().is_some_and(|m| m.contains("as of 0001-01-01")), "{body}");
+}

@@ -68,11 +68,22 @@ async fn a_file_with_a_bad_event_is_refused_whole(store: Store) {
         "{err}"
     );
     assert!(
-        stdout(&output).contains("1 event(s) rejected; nothing was written"),
+        stdout(&output).contains("1 event(s) rejected; nothing of this file was written"),
         "{}",
         stdout(&output)
     );
     assert_eq!(store.open().await.head().await.expect("head"), 2);
+
+    // Files around a rejected one are imported, each whole.
+    let before = dir.path().join("before.ndjson");
+    let after = dir.path().join("after.ndjson");
+    std::fs::write(&before, ndjson(&[contact("p1", "A", "2021-03-01")])).expect("write");
+    std::fs::write(&after, ndjson(&[contact("p1", "A", "2021-03-02")])).expect("write");
+    let files = [&before, &file, &after].map(|f| f.display().to_string());
+    let output = import(&store, &files, None);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stdout(&output).contains("imported: 2 stored, 0 duplicate(s) skipped, 1 rejected"), "{}", stdout(&output));
+    assert_eq!(store.open().await.head().await.expect("head"), 4);
 }
 
 async fn standard_input_and_json_arrays_are_read(store: Store) {

@@ -218,13 +218,21 @@ impl ReadModels {
             .collect())
     }
 
+    /// A page of the programme's participants; `None` for an unknown programme.
     pub async fn participants(
         &self,
         program: &str,
         filter: &ParticipantFilter,
         page: u32,
         per_page: u32,
-    ) -> Result<ParticipantPage, ProjectionError> {
+    ) -> Result<Option<ParticipantPage>, ProjectionError> {
+        let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM programs WHERE program = $1")
+            .bind(program)
+            .fetch_optional(&self.pool)
+            .await?;
+        if known.is_none() {
+            return Ok(None);
+        }
         let (page, per_page) = (page.max(1), per_page.clamp(1, 500));
         // NULL filters match everything, so one statement serves every combination.
         let filtered = "FROM participants WHERE program = $1
@@ -264,11 +272,11 @@ impl ReadModels {
                 })
             })
             .collect::<Result<_, ProjectionError>>()?;
-        Ok(ParticipantPage {
+        Ok(Some(ParticipantPage {
             total,
             page,
             per_page,
             participants,
-        })
+        }))
     }
 }

@@ -158,10 +158,29 @@ fn csv_field(s: &str) -> String {
     }
 }
 
+/// A text cell as a spreadsheet must not take it: one starting with `=`,
+/// `+`, `-`, `@`, a tab or a carriage return would be run as a formula
+/// (OWASP's CSV injection guidance), so it gets a leading apostrophe.
+/// Numbers are written as numbers and never changed.
+fn inert(text: String) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text
+    }
+}
+
 fn csv(s: &Section) -> String {
     let mut out = s.columns.iter().map(|c| c.0).collect::<Vec<_>>().join(",") + "\n";
     for row in &s.rows {
-        out += &(row.iter().map(|v| csv_field(&text(v))).collect::<Vec<_>>().join(",") + "\n");
+        let cells: Vec<String> = row
+            .iter()
+            .map(|v| match v {
+                Shown::Text(t) => csv_field(&inert(t.clone())),
+                other => csv_field(&text(other)),
+            })
+            .collect();
+        out += &(cells.join(",") + "\n");
     }
     out
 }
@@ -263,7 +282,8 @@ fn xlsx(x: &Extract) -> Result<Vec<u8>, QueryError> {
             for (c, (v, (_, kind))) in row.iter().zip(&s.columns).enumerate() {
                 let c = c as u16;
                 match (v, kind) {
-                    (Shown::Text(t), _) => sheet.write_string(r, c, t),
+                    // A string cell, never a formula, whatever it starts with.
+                    (Shown::Text(t), _) => sheet.write_string(r, c, inert(t.clone())),
                     (Shown::Integer(i), _) => sheet.write_number(r, c, *i as f64),
                     (Shown::Decimal(d), Kind::Share) => sheet.write_number_with_format(r, c, *d, &percent),
                     (Shown::Decimal(d), _) => sheet.write_number_with_format(r, c, *d, &decimal),
@@ -453,4 +473,31 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }} td.s {{ color:
         page += "</table>\n";
     }
     page + "</body></html>\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_that_a_spreadsheet_would_run_is_made_inert_and_numbers_are_not() {
+        let section = Section {
+            name: "summary",
+            title: "Summary",
+            columns: vec![("item", Kind::Text), ("value", Kind::Integer)],
+            keys: 1,
+            rows: vec![
+                vec![Shown::Text("=HYPERLINK(\"http://x\",\"y\")".into()), Shown::Integer(-3)],
+                vec![Shown::Text("@SUM(A1)".into()), Shown::Decimal(-0.5)],
+                vec![Shown::Text("Nav Trysil".into()), Shown::Integer(5)],
+            ],
+        };
+        assert_eq!(
+            csv(&section),
+            "item,value\n\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",-3\n'@SUM(A1),-0.500000\nNav Trysil,5\n"
+        );
+        for risky in ["+1", "-1", "\tx", "\rx"] {
+            assert!(inert(risky.into()).starts_with('\''));
+        }
+    }
 }

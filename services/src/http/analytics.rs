@@ -49,7 +49,7 @@ async fn outcomes(
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| ApiError::Query(QueryError::UnknownProgram(program.clone())))
+            .ok_or_else(|| ApiError::NotFound(query.snapshot().no_programme(&program)))
     })
     .await
 }

@@ -103,10 +103,11 @@ async fn participants(
         consultant: query.consultant.clone(),
     };
     versioned(state.projector.position(), &headers, &key, async {
-        Ok(state
+        state
             .models
             .participants(&program, &filter, query.page, query.per_page)
-            .await?)
+            .await?
+            .ok_or(ApiError::NotFound(format!("no programme {program}")))
     })
     .await
 }
