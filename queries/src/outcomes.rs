@@ -90,7 +90,7 @@ const SHARED: [&str; 4] = ["status_spells", "participants", "measurement_scores"
 
 impl Analytics {
     /// The outcome report of every programme defined by the as-of date,
-    /// or of `only` that one.
+    /// or of `only` that one (none when it was not defined by then).
     pub async fn outcomes(&self, snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<Outcomes>, QueryError> {
         self.within_limit(|ctx| async move { report(&ctx, only).await }, snapshot)
             .await
@@ -117,8 +117,10 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
             (program, report)
         })
         .collect();
-    if let (Some(wanted), true) = (only, reports.is_empty()) {
-        return Err(QueryError::UnknownProgram(wanted.to_string()));
+    // No such programme (by the as-of date): no report, and the caller
+    // says why in its own terms.
+    if only.is_some() && reports.is_empty() {
+        return Ok(Vec::new());
     }
     materialize(ctx).await?;
     add_shares(ctx, &mut reports).await?;
