@@ -12,6 +12,10 @@ use utfall::{analytics, demo, extract, http, import, project, quarantine, synthe
 const THREAD_STACK: usize = 64 << 20;
 
 fn main() -> anyhow::Result<()> {
+    // Everything utfall writes (the log, read models, lake, extracts) holds
+    // personal data: files are created readable by their owner only.
+    // SAFETY: umask only sets this process's file-creation mask.
+    unsafe { libc::umask(0o077) };
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)

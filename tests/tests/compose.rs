@@ -97,3 +97,29 @@ fn an_unknown_flag_is_caught() {
     let result = std::panic::catch_unwind(|| check(&["serve".into(), "--no-such-flag".into()], &[]));
     assert!(result.is_err());
 }
+
+#[test]
+fn only_utfall_publishes_ports_and_only_on_loopback() {
+    let compose = repo_file("docker-compose.yml");
+    let mut service = "";
+    let mut in_ports = false;
+    let mut published = Vec::new();
+    for line in compose.lines() {
+        if line.starts_with("  ") && !line.starts_with("   ") && !line.trim_start().starts_with('#') {
+            service = line.trim().trim_end_matches(':');
+        }
+        let trimmed = line.trim();
+        if trimmed == "ports:" {
+            in_ports = true;
+        } else if in_ports && trimmed.starts_with("- ") {
+            published.push((service.to_string(), trimmed.trim_start_matches("- ").trim_matches('"').to_string()));
+        } else {
+            in_ports = false;
+        }
+    }
+    assert!(!published.is_empty(), "utfall publishes no port");
+    for (service, port) in published {
+        assert_eq!(service, "utfall", "{service} publishes {port}");
+        assert!(port.starts_with("127.0.0.1:"), "{port} is published on every interface");
+    }
+}

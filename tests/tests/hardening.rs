@@ -324,3 +324,42 @@ async fn unknown_programmes_are_not_found_everywhere_and_say_why() {
     let body: Value = early.json().await.expect("json");
     assert!(body["message"].as_str().is_some_and(|m| m.contains("as of 0001-01-01")), "{body}");
 }
+
+/// Every file and folder under `root` (not `root` itself) with a group or
+/// other permission bit.
+fn shared_files(root: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = Vec::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("list").flatten() {
+            let meta = entry.metadata().expect("metadata");
+            if meta.permissions().mode() & 0o077 != 0 {
+                found.push(format!("{} {:o}", entry.path().display(), meta.permissions().mode()));
+            }
+            if meta.is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn data_files_are_readable_by_their_owner_only() {
+    let (store, server, port) = serve(&[]);
+    wait_for(|| psql(port, &["SELECT count(*) FROM events"]).1 == "1618", "the lake");
+    let Store::Embedded(dir) = &store else { unreachable!("serve() uses the embedded store") };
+    let out = tempfile::tempdir().expect("extracts");
+    let mut extract = vec!["extract".to_string(), "--program".into(), "optimist".into(), "--period".into(), "2022".into()];
+    extract.extend(store.args());
+    extract.extend(["--out".into(), out.path().display().to_string()]);
+    drop(server);
+    let made = run_utfall(&extract, None);
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    for expected in ["events.db", "read.db", "lake"] {
+        assert!(dir.path().join(expected).exists(), "no {expected}");
+    }
+    assert_eq!(shared_files(dir.path()), Vec::<String>::new());
+    assert_eq!(shared_files(out.path()), Vec::<String>::new());
+}
