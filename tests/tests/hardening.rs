@@ -363,3 +363,16 @@ async fn data_files_are_readable_by_their_owner_only() {
     assert_eq!(shared_files(dir.path()), Vec::<String>::new());
     assert_eq!(shared_files(out.path()), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn the_postgres_endpoint_holds_a_connection_limit() {
+    let (_store, _server, port) = serve(&["--max-connections", "2"]);
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let (ok, _, stderr) = psql(port, &["SELECT 1"]);
+    assert!(!ok, "a third connection was served: {stderr}");
+    drop(held);
+    wait_for(|| psql(port, &["SELECT 1"]).1 == "1", "a connection once the others closed");
+}
