@@ -120,10 +120,19 @@ mod tests {
             "event_id",
             &format!("invalid value: string \"{long}\", expected a UUID"),
         );
-        assert_eq!(problem.event_id.as_deref().map(|s| s.chars().count()), Some(ECHOED_CHARS + 1));
+        assert_eq!(
+            problem.event_id.as_deref().map(|s| s.chars().count()),
+            Some(ECHOED_CHARS + 1)
+        );
         assert!(problem.message.ends_with("…\", expected a UUID"), "{}", problem.message);
         assert!(problem.message.len() < 120);
-        let short = Invalid::new(0, None, None, "data.gender", "unknown variant `woman`, expected `female`");
+        let short = Invalid::new(
+            0,
+            None,
+            None,
+            "data.gender",
+            "unknown variant `woman`, expected `female`",
+        );
         assert_eq!(short.message, "unknown variant `woman`, expected `female`");
     }
 }

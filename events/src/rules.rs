@@ -183,7 +183,13 @@ impl Planner {
         let key = event.stream();
         let id = event.event_id;
         let invalid = |field: &str, message: String| {
-            Err(Rejection::Invalid(Invalid::new(index, None, Some(id.to_string()), field, &message)))
+            Err(Rejection::Invalid(Invalid::new(
+                index,
+                None,
+                Some(id.to_string()),
+                field,
+                &message,
+            )))
         };
 
         if let Some(known) = self.known(reader, &key, id).await? {

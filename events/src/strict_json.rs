@@ -54,12 +54,18 @@ pub fn array(bytes: &[u8]) -> Result<Vec<Value>, StrictError> {
     parse(bytes, Elements { found: &found }, &found)
 }
 
-fn parse<'a, S>(bytes: &'a [u8], seed: S, found: &RefCell<Option<(Option<usize>, String)>>) -> Result<S::Value, StrictError>
+fn parse<'a, S>(
+    bytes: &'a [u8],
+    seed: S,
+    found: &RefCell<Option<(Option<usize>, String)>>,
+) -> Result<S::Value, StrictError>
 where
     S: DeserializeSeed<'a>,
 {
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let parsed = seed.deserialize(&mut deserializer).and_then(|v| deserializer.end().map(|()| v));
+    let parsed = seed
+        .deserialize(&mut deserializer)
+        .and_then(|v| deserializer.end().map(|()| v));
     parsed.map_err(|e| match found.borrow_mut().take() {
         Some((index, field)) => StrictError::Duplicate { index, field },
         None => StrictError::Syntax(e),

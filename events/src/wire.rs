@@ -258,7 +258,10 @@ mod tests {
         assert_eq!(field_of(&ENROL.replace(r#""program""#, r#""programme""#)), "programme");
         let coop = r#"{"program":"optimist","participant":"P07","type":"measurement_recorded","occurred_on":"2022-06-01","data":{"instrument":"coop_wonca","scores":{"feelings":6}}}"#;
         assert_eq!(field_of(coop), "data.scores.feelings");
-        let nil = ENROL.replace("0190f3c2-7d1e-7c3a-9a55-2f1c0e8b9d10", "00000000-0000-0000-0000-000000000000");
+        let nil = ENROL.replace(
+            "0190f3c2-7d1e-7c3a-9a55-2f1c0e8b9d10",
+            "00000000-0000-0000-0000-000000000000",
+        );
         assert_eq!(field_of(&nil), "event_id");
     }
 
@@ -267,8 +270,14 @@ mod tests {
         let twice = ENROL.replace(r#""participant":"P07""#, r#""participant":"P01","participant":"P07""#);
         let problems = one(&twice).expect_err("duplicate key");
         assert_eq!(problems[0].field, "participant");
-        assert_eq!(problems[0].event_id.as_deref(), Some("0190f3c2-7d1e-7c3a-9a55-2f1c0e8b9d10"));
-        let types = ENROL.replace(r#""type":"participant_enrolled""#, r#""type":"x","type":"participant_enrolled""#);
+        assert_eq!(
+            problems[0].event_id.as_deref(),
+            Some("0190f3c2-7d1e-7c3a-9a55-2f1c0e8b9d10")
+        );
+        let types = ENROL.replace(
+            r#""type":"participant_enrolled""#,
+            r#""type":"x","type":"participant_enrolled""#,
+        );
         match parse_batch(format!("[{ENROL},{types}]").as_bytes()) {
             Err(BatchError::Invalid { problems, .. }) => {
                 assert_eq!((problems[0].index, problems[0].field.as_str()), (1, "type"));

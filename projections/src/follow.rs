@@ -143,7 +143,10 @@ pub async fn follow<P: Projection>(log: Arc<dyn EventLog>, projection: Arc<P>, s
     loop {
         match follow_once(log.as_ref(), projection.as_ref(), &status).await {
             Err(ProjectionError::Log(LogError::Unreadable { position, reason })) => {
-                if status.stall(Stall { position, reason: reason.clone() }) {
+                if status.stall(Stall {
+                    position,
+                    reason: reason.clone(),
+                }) {
                     tracing::error!(
                         projection = name,
                         position,
@@ -174,7 +177,11 @@ async fn follow_once<P: Projection>(
     if let Some(stall) = status.stalled()
         && log.quarantined().await?.iter().any(|q| q.position == stall.position)
     {
-        tracing::info!(projection = projection.name(), position = stall.position, "going on past the quarantined event");
+        tracing::info!(
+            projection = projection.name(),
+            position = stall.position,
+            "going on past the quarantined event"
+        );
         status.clear_stall();
     }
     let mut tail = log.tail(position).await?.ready_chunks(PAGE);

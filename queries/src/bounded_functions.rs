@@ -181,7 +181,10 @@ fn smallest_step(step: &ColumnarValue, start: &DataType) -> Result<i128> {
             .iter()
             .flatten()
             .map(|i| {
-                (i128::from(i.months) * 28 * nanos_per_day + i128::from(i.days) * nanos_per_day + i128::from(i.nanoseconds)).abs()
+                (i128::from(i.months) * 28 * nanos_per_day
+                    + i128::from(i.days) * nanos_per_day
+                    + i128::from(i.nanoseconds))
+                .abs()
             })
             .min()
             .unwrap_or(0);

@@ -218,12 +218,19 @@ pub async fn bounded(ctx: &SessionContext, plan: LogicalPlan, limits: &Limits) -
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         rows += batch.num_rows();
-        bytes += batch.columns().iter().map(|c| c.to_data().get_slice_memory_size().unwrap_or(0)).sum::<usize>();
+        bytes += batch
+            .columns()
+            .iter()
+            .map(|c| c.to_data().get_slice_memory_size().unwrap_or(0))
+            .sum::<usize>();
         if rows > limits.max_rows {
             return Err(QueryError::TooLarge(format!("more than {} rows", limits.max_rows)));
         }
         if bytes > limits.max_bytes {
-            return Err(QueryError::TooLarge(format!("more than {} MiB", limits.max_bytes >> 20)));
+            return Err(QueryError::TooLarge(format!(
+                "more than {} MiB",
+                limits.max_bytes >> 20
+            )));
         }
         batches.push(RecordBatch::try_new(schema.clone(), batch.columns().to_vec())?);
     }

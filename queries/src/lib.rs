@@ -34,7 +34,9 @@ pub enum QueryError {
     #[error("{0}")]
     Sql(String),
     /// The answer is larger than the limits allow.
-    #[error("the answer holds {0}, more than a query may return; add a LIMIT, filter or aggregate (the server's --max-result-rows and --max-result-mb set the bound)")]
+    #[error(
+        "the answer holds {0}, more than a query may return; add a LIMIT, filter or aggregate (the server's --max-result-rows and --max-result-mb set the bound)"
+    )]
     TooLarge(String),
     #[error("the query ran longer than {0:?} and was stopped")]
     Timeout(std::time::Duration),

@@ -123,17 +123,25 @@ mod tests {
     use super::*;
 
     fn nests_too_deep(sql: &str) -> bool {
-        let statement = DFParser::parse_sql(sql).expect("parses").pop_front().expect("one statement");
+        let statement = DFParser::parse_sql(sql)
+            .expect("parses")
+            .pop_front()
+            .expect("one statement");
         check(&statement).is_err()
     }
 
     #[test]
     fn ordinary_queries_pass_and_every_deep_shape_is_refused() {
         let chain = |n: usize, sep: &str, term: &str| vec![term; n].join(sep);
-        assert!(!nests_too_deep("SELECT a, count(*) FROM t WHERE b IN (1, 2, 3) GROUP BY a"));
+        assert!(!nests_too_deep(
+            "SELECT a, count(*) FROM t WHERE b IN (1, 2, 3) GROUP BY a"
+        ));
         assert!(!nests_too_deep(&format!("SELECT {}", chain(100, "+", "1"))));
         assert!(nests_too_deep(&format!("SELECT {}", chain(250, "+", "1"))));
-        assert!(nests_too_deep(&format!("SELECT 1 WHERE {}", chain(2000, " OR ", "1=1"))));
+        assert!(nests_too_deep(&format!(
+            "SELECT 1 WHERE {}",
+            chain(2000, " OR ", "1=1")
+        )));
         assert!(nests_too_deep(&format!("SELECT {}", chain(400, "||", "'a'"))));
         assert!(nests_too_deep(&chain(2000, " UNION ALL ", "SELECT 1")));
         assert!(!nests_too_deep(&chain(50, " UNION ALL ", "SELECT 1")));

@@ -236,7 +236,15 @@ async fn check(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyhow
             Err(AppendError::Invalid(p)) => problems.extend(p),
             Err(AppendError::Conflict(c)) => problems.extend(
                 c.into_iter()
-                    .map(|c| Invalid::new(c.index, None, Some(c.event_id.clone()), "expected_version", &c.to_string()))
+                    .map(|c| {
+                        Invalid::new(
+                            c.index,
+                            None,
+                            Some(c.event_id.clone()),
+                            "expected_version",
+                            &c.to_string(),
+                        )
+                    })
                     .collect(),
             ),
             Err(AppendError::Log(e)) => return Err(e.into()),

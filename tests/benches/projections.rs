@@ -87,7 +87,13 @@ async fn post_to_visible(samples: usize) -> Vec<Duration> {
     let store = Store::embedded();
     let server = Server::start(&store.args());
     let client = reqwest::Client::new();
-    let post = |events: Vec<Value>| client.post(server.url("/v1/events")).header("content-type", "application/x-ndjson").body(ndjson(&events)).send();
+    let post = |events: Vec<Value>| {
+        client
+            .post(server.url("/v1/events"))
+            .header("content-type", "application/x-ndjson")
+            .body(ndjson(&events))
+            .send()
+    };
     post(vec![program_defined("load"), enrolled("load", "L0", "2021-01-04")])
         .await
         .expect("setup");
@@ -100,7 +106,8 @@ async fn post_to_visible(samples: usize) -> Vec<Duration> {
             let batch: Vec<Value> = (0..10).map(|_| contact("load", "L0", "2021-02-01")).collect();
             let _ = client
                 .post(format!("{base}/v1/events"))
-                .header("content-type", "application/x-ndjson").body(ndjson(&batch))
+                .header("content-type", "application/x-ndjson")
+                .body(ndjson(&batch))
                 .send()
                 .await;
             tokio::time::sleep(Duration::from_millis(20)).await;

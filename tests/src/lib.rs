@@ -114,14 +114,24 @@ impl Store {
         let stream = unique("T");
         let prefix = format!("test.{}", stream.to_lowercase());
         let dir = tempfile::tempdir().expect("temporary directory");
-        Store::JetStream { url, stream, prefix, dir }
+        Store::JetStream {
+            url,
+            stream,
+            prefix,
+            dir,
+        }
     }
 
     /// The command-line flags that select this store.
     pub fn args(&self) -> Vec<String> {
         match self {
             Store::Embedded(dir) => vec!["--data-dir".into(), dir.path().display().to_string()],
-            Store::JetStream { url, stream, prefix, dir } => vec![
+            Store::JetStream {
+                url,
+                stream,
+                prefix,
+                dir,
+            } => vec![
                 "--data-dir".into(),
                 dir.path().display().to_string(),
                 "--nats".into(),
@@ -137,7 +147,9 @@ impl Store {
     pub async fn open(&self) -> Arc<dyn EventLog> {
         match self {
             Store::Embedded(dir) => Arc::new(EmbeddedLog::open(dir.path()).await.expect("open embedded log")),
-            Store::JetStream { url, stream, prefix, .. } => {
+            Store::JetStream {
+                url, stream, prefix, ..
+            } => {
                 let config = JetStreamConfig {
                     url: url.clone(),
                     stream: stream.clone(),

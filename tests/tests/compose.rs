@@ -112,7 +112,10 @@ fn only_utfall_publishes_ports_and_only_on_loopback() {
         if trimmed == "ports:" {
             in_ports = true;
         } else if in_ports && trimmed.starts_with("- ") {
-            published.push((service.to_string(), trimmed.trim_start_matches("- ").trim_matches('"').to_string()));
+            published.push((
+                service.to_string(),
+                trimmed.trim_start_matches("- ").trim_matches('"').to_string(),
+            ));
         } else {
             in_ports = false;
         }

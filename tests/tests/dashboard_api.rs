@@ -91,7 +91,13 @@ async fn polls_are_cheap_when_nothing_changed_and_new_events_show_up() {
     let store = Store::embedded();
     let server = Server::start(&store.args());
     let client = reqwest::Client::new();
-    let post = |events: Vec<Value>| client.post(server.url("/v1/events")).header("content-type", "application/x-ndjson").body(ndjson(&events)).send();
+    let post = |events: Vec<Value>| {
+        client
+            .post(server.url("/v1/events"))
+            .header("content-type", "application/x-ndjson")
+            .body(ndjson(&events))
+            .send()
+    };
     assert_eq!(
         post(vec![program_defined("p1"), enrolled("p1", "A", "2021-01-04")])
             .await

@@ -70,7 +70,8 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
         "occurred_on": "2022-01-01", "data": {"targets": [{"metric": "job_share", "op": ">=", "value": 0.2}]}});
     let response = reqwest::Client::new()
         .post(server.url("/v1/events"))
-        .header("content-type", "application/x-ndjson").body(ndjson(&[targets]))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson(&[targets]))
         .send()
         .await
         .expect("POST");
@@ -88,7 +89,8 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     // A new participant appears without reloading the page.
     let response = reqwest::Client::new()
         .post(server.url("/v1/events"))
-        .header("content-type", "application/x-ndjson").body(ndjson(&[enrolled("optimist", "P16", "2022-06-01")]))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson(&[enrolled("optimist", "P16", "2022-06-01")]))
         .send()
         .await
         .expect("POST");

@@ -25,7 +25,8 @@ async fn ingest_until(server_base: String, stop: tokio::sync::watch::Receiver<bo
         let batch: Vec<Value> = (0..20).map(|_| contact("p1", "A", &on)).collect();
         let sent = client
             .post(format!("{server_base}/v1/events"))
-            .header("content-type", "application/x-ndjson").body(ndjson(&batch))
+            .header("content-type", "application/x-ndjson")
+            .body(ndjson(&batch))
             .send()
             .await;
         if let Ok(response) = sent
@@ -44,7 +45,8 @@ async fn ingest_until(server_base: String, stop: tokio::sync::watch::Receiver<bo
 async fn enrol_one_participant(server: &Server) {
     let setup = reqwest::Client::new()
         .post(server.url("/v1/events"))
-        .header("content-type", "application/x-ndjson").body(ndjson(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")]))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")]))
         .send()
         .await
         .expect("setup");
@@ -106,7 +108,8 @@ async fn a_restarted_nats_server_loses_no_acknowledged_event() {
     // The server keeps accepting events after NATS came back.
     let after = reqwest::Client::new()
         .post(server.url("/v1/events"))
-        .header("content-type", "application/x-ndjson").body(ndjson(&[contact("p1", "A", "2021-12-01")]))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson(&[contact("p1", "A", "2021-12-01")]))
         .send()
         .await
         .expect("post after restart");

@@ -25,7 +25,10 @@ fn serve(limits: &[&str]) -> (Store, Server, u16) {
     extra.extend(["--pg".to_string(), format!("127.0.0.1:{port}")]);
     extra.extend(limits.iter().map(|s| s.to_string()));
     let server = Server::start(&extra);
-    wait_for(|| TcpStream::connect(("127.0.0.1", port)).is_ok(), "the Postgres endpoint");
+    wait_for(
+        || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the Postgres endpoint",
+    );
     (store, server, port)
 }
 
@@ -80,7 +83,11 @@ async fn deep_and_long_sql_gets_an_error_and_the_server_lives() {
         format!("SELECT 1 WHERE {}", chain(2000, " OR ", "1=1")),
         format!("SELECT {}", chain(400, "||", "'a'")),
         format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000)),
-        format!("SELECT * FROM {}events{}", "(SELECT * FROM ".repeat(300), ") x".repeat(300)),
+        format!(
+            "SELECT * FROM {}events{}",
+            "(SELECT * FROM ".repeat(300),
+            ") x".repeat(300)
+        ),
         // The body limit's worth of one operator chain.
         format!("SELECT {}", chain((8 << 20) - 8, "+", "1")),
     ];
@@ -98,7 +105,10 @@ async fn deep_and_long_sql_gets_an_error_and_the_server_lives() {
     // Wide but shallow shapes are answered.
     let case = format!(
         "SELECT CASE {} ELSE -1 END AS c",
-        (0..3000).map(|i| format!("WHEN {i} = 2999 THEN {i}")).collect::<Vec<_>>().join(" ")
+        (0..3000)
+            .map(|i| format!("WHEN {i} = 2999 THEN {i}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     );
     let (status, body) = sql(&server, case.clone()).await;
     assert_eq!((status, body[0]["c"].as_i64()), (StatusCode::OK, Some(2999)), "{body}");
@@ -112,7 +122,14 @@ async fn deep_and_long_sql_gets_an_error_and_the_server_lives() {
 
 #[tokio::test]
 async fn answers_are_bounded_timed_and_complete() {
-    let limits = ["--max-result-rows", "1000", "--max-result-mb", "8", "--query-timeout", "3"];
+    let limits = [
+        "--max-result-rows",
+        "1000",
+        "--max-result-mb",
+        "8",
+        "--query-timeout",
+        "3",
+    ];
     let (_store, server, port) = serve(&limits);
     let started = Instant::now();
     for text in [
@@ -120,16 +137,31 @@ async fn answers_are_bounded_timed_and_complete() {
         "SELECT repeat('x', 200000) FROM generate_series(1, 30000)",
     ] {
         let (status, body) = sql(&server, text.into()).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("too_large")), "{body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::BAD_REQUEST, Some("too_large")),
+            "{body}"
+        );
         let (ok, _, stderr) = psql(port, &[text]);
         assert!(!ok && stderr.contains("more than a query may return"), "{stderr}");
     }
-    for text in ["SELECT range(1, 10000000000)", "SELECT repeat('x', 100000000)", "SELECT lpad('x', 2000000000)"] {
+    for text in [
+        "SELECT range(1, 10000000000)",
+        "SELECT repeat('x', 100000000)",
+        "SELECT lpad('x', 2000000000)",
+    ] {
         let (status, body) = sql(&server, text.into()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{text}: {body}");
-        assert!(body["message"].as_str().is_some_and(|m| m.contains("at most")), "{body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| m.contains("at most")),
+            "{body}"
+        );
     }
-    assert!(started.elapsed() < Duration::from_secs(60), "refusals took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "refusals took {:?}",
+        started.elapsed()
+    );
 
     let runaway = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r";
     let started = Instant::now();
@@ -137,7 +169,11 @@ async fn answers_are_bounded_timed_and_complete() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     let (ok, _, stderr) = psql(port, &[runaway]);
     assert!(!ok && stderr.contains("statement timeout"), "{stderr}");
-    assert!(started.elapsed() < Duration::from_secs(20), "timeouts took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "timeouts took {:?}",
+        started.elapsed()
+    );
 
     // A client that gives up stops its query.
     let gave_up = reqwest::Client::builder()
@@ -150,7 +186,12 @@ async fn answers_are_bounded_timed_and_complete() {
         .await;
     assert!(gave_up.is_err());
     let running = || async {
-        let text = reqwest::get(server.url("/metrics")).await.expect("metrics").text().await.expect("text");
+        let text = reqwest::get(server.url("/metrics"))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
         text.lines()
             .find_map(|l| l.strip_prefix("utfall_queries_running "))
             .and_then(|v| v.parse::<u64>().ok())
@@ -162,7 +203,11 @@ async fn answers_are_bounded_timed_and_complete() {
     assert_eq!(running().await, Some(0), "the abandoned query still runs");
 
     // Every row carries every column, and equal names are made unique.
-    let (status, body) = sql(&server, "SELECT x.a, NULL AS b, y.a FROM (SELECT 1 AS a) x, (SELECT 2 AS a) y".into()).await;
+    let (status, body) = sql(
+        &server,
+        "SELECT x.a, NULL AS b, y.a FROM (SELECT 1 AS a) x, (SELECT 2 AS a) y".into(),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!([{"a": 1, "b": null, "a_2": 2}]));
     alive(&server).await;
@@ -187,7 +232,10 @@ async fn the_postgres_endpoint_sees_new_rows_and_keeps_settings_per_session() {
     assert!(!ok && stderr.contains("only these settings may be changed"), "{stderr}");
     let (ok, _, stderr) = psql(port, &["SET datafusion.catalog.information_schema = false"]);
     assert!(!ok, "{stderr}");
-    let (ok, out, _) = psql(port, &["SELECT count(*) FROM information_schema.tables WHERE table_name = 'events'"]);
+    let (ok, out, _) = psql(
+        port,
+        &["SELECT count(*) FROM information_schema.tables WHERE table_name = 'events'"],
+    );
     assert_eq!((ok, out.as_str()), (true, "1"));
     let (ok, out, stderr) = psql(port, &["SET statement_timeout = 1000", "SHOW statement_timeout"]);
     assert!(ok, "{stderr}");
@@ -195,9 +243,16 @@ async fn the_postgres_endpoint_sees_new_rows_and_keeps_settings_per_session() {
 
     let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hardening/cancel.py");
-    let out = Command::new(&python).args([script, &port.to_string()]).output().expect("python");
+    let out = Command::new(&python)
+        .args([script, &port.to_string()])
+        .output()
+        .expect("python");
     let printed = String::from_utf8_lossy(&out.stdout);
-    assert!(printed.contains("cancelled after 1.") || printed.contains("cancelled after 2."), "{printed}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        printed.contains("cancelled after 1.") || printed.contains("cancelled after 2."),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(printed.contains("then 1619"), "{printed}");
 }
 
@@ -205,11 +260,22 @@ async fn the_postgres_endpoint_sees_new_rows_and_keeps_settings_per_session() {
 async fn foreign_sites_hosts_and_content_types_are_refused() {
     let (_store, server, _) = serve(&[]);
     let client = reqwest::Client::new();
-    let head = || async { reqwest::get(server.url("/healthz")).await.expect("h").json::<Value>().await.expect("j")["head"].clone() };
+    let head = || async {
+        reqwest::get(server.url("/healthz"))
+            .await
+            .expect("h")
+            .json::<Value>()
+            .await
+            .expect("j")["head"]
+            .clone()
+    };
     let before = head().await;
     let event = ndjson(&[program_defined("sneaky")]);
     let attempts = [
-        client.post(server.url("/v1/events")).header("content-type", "text/plain").body(event.clone()),
+        client
+            .post(server.url("/v1/events"))
+            .header("content-type", "text/plain")
+            .body(event.clone()),
         client.post(server.url("/v1/events")).body(event.clone()),
         client
             .post(server.url("/v1/events"))
@@ -232,7 +298,12 @@ async fn foreign_sites_hosts_and_content_types_are_refused() {
         statuses.push(attempt.send().await.expect("answer").status().as_u16());
     }
     assert_eq!(statuses, [415, 415, 403, 403, 421]);
-    let foreign_host = client.get(server.url("/v1/programs")).header("host", "rebound.example:80").send().await.expect("get");
+    let foreign_host = client
+        .get(server.url("/v1/programs"))
+        .header("host", "rebound.example:80")
+        .send()
+        .await
+        .expect("get");
     assert_eq!(foreign_host.status(), StatusCode::MISDIRECTED_REQUEST);
     assert_eq!(head().await, before, "a refused request wrote something");
     let origin = server.base.trim_start_matches("http://").to_string();
@@ -265,9 +336,15 @@ async fn bad_event_json_is_refused_by_name_without_echoing_it() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     let body: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(body["invalid"][0]["field"], "participant", "{body}");
-    let nil = twice.replace(r#""participant":"P01","#, r#""event_id":"00000000-0000-0000-0000-000000000000","#);
+    let nil = twice.replace(
+        r#""participant":"P01","#,
+        r#""event_id":"00000000-0000-0000-0000-000000000000","#,
+    );
     let (status, body) = post(nil).await;
-    assert!(status == StatusCode::UNPROCESSABLE_ENTITY && body.contains("event_id"), "{body}");
+    assert!(
+        status == StatusCode::UNPROCESSABLE_ENTITY && body.contains("event_id"),
+        "{body}"
+    );
     let huge = format!(r#"{{"event_id":"{}","program":"optimist"}}"#, "x".repeat(1 << 20));
     let (status, body) = post(huge).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
@@ -296,9 +373,15 @@ async fn slow_clients_are_cut_off() {
         (started.elapsed(), String::from_utf8_lossy(&answer).to_string())
     };
     let (took, _) = closed_within(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ");
-    assert!(took < Duration::from_secs(5), "partial headers held a connection for {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "partial headers held a connection for {took:?}"
+    );
     let (took, _) = closed_within(b"");
-    assert!(took < Duration::from_secs(5), "an idle connection was held for {took:?}");
+    assert!(
+        took < Duration::from_secs(5),
+        "an idle connection was held for {took:?}"
+    );
     let (took, answer) = closed_within(
         b"POST /v1/sql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\nConnection: close\r\n\r\nSELECT",
     );
@@ -311,18 +394,32 @@ async fn slow_clients_are_cut_off() {
 async fn unknown_programmes_are_not_found_everywhere_and_say_why() {
     let (_store, server, _) = serve(&[]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(server.url("/v1/programs/optimist/participants")).await.expect("get").status() != StatusCode::OK {
+    while reqwest::get(server.url("/v1/programs/optimist/participants"))
+        .await
+        .expect("get")
+        .status()
+        != StatusCode::OK
+    {
         assert!(Instant::now() < deadline, "the read models never held optimist");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for path in ["/v1/programs/nope/participants", "/v1/programs/nope/summary", "/v1/programs/nope/outcomes"] {
+    for path in [
+        "/v1/programs/nope/participants",
+        "/v1/programs/nope/summary",
+        "/v1/programs/nope/outcomes",
+    ] {
         let response = reqwest::get(server.url(path)).await.expect("get");
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
-    let early = reqwest::get(server.url("/v1/programs/optimist/outcomes?as_of=0001-01-01")).await.expect("get");
+    let early = reqwest::get(server.url("/v1/programs/optimist/outcomes?as_of=0001-01-01"))
+        .await
+        .expect("get");
     assert_eq!(early.status(), StatusCode::NOT_FOUND);
     let body: Value = early.json().await.expect("json");
-    assert!(body["message"].as_str().is_some_and(|m| m.contains("as of 0001-01-01")), "{body}");
+    assert!(
+        body["message"].as_str().is_some_and(|m| m.contains("as of 0001-01-01")),
+        "{body}"
+    );
 }
 
 /// Every file and folder under `root` (not `root` itself) with a group or
@@ -349,9 +446,17 @@ fn shared_files(root: &std::path::Path) -> Vec<String> {
 async fn data_files_are_readable_by_their_owner_only() {
     let (store, server, port) = serve(&[]);
     wait_for(|| psql(port, &["SELECT count(*) FROM events"]).1 == "1618", "the lake");
-    let Store::Embedded(dir) = &store else { unreachable!("serve() uses the embedded store") };
+    let Store::Embedded(dir) = &store else {
+        unreachable!("serve() uses the embedded store")
+    };
     let out = tempfile::tempdir().expect("extracts");
-    let mut extract = vec!["extract".to_string(), "--program".into(), "optimist".into(), "--period".into(), "2022".into()];
+    let mut extract = vec![
+        "extract".to_string(),
+        "--program".into(),
+        "optimist".into(),
+        "--period".into(),
+        "2022".into(),
+    ];
     extract.extend(store.args());
     extract.extend(["--out".into(), out.path().display().to_string()]);
     drop(server);
@@ -374,5 +479,8 @@ async fn the_postgres_endpoint_holds_a_connection_limit() {
     let (ok, _, stderr) = psql(port, &["SELECT 1"]);
     assert!(!ok, "a third connection was served: {stderr}");
     drop(held);
-    wait_for(|| psql(port, &["SELECT 1"]).1 == "1", "a connection once the others closed");
+    wait_for(
+        || psql(port, &["SELECT 1"]).1 == "1",
+        "a connection once the others closed",
+    );
 }

@@ -61,13 +61,46 @@ async fn requests_pass_the_guard_only_from_known_hosts_and_this_origin() {
     let ndjson = Some("application/x-ndjson");
     let cases = [
         (post("evil.example", ndjson, &[]), StatusCode::MISDIRECTED_REQUEST),
-        (post("utfall.nav.example", Some("text/plain"), &[]), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        (post("utfall.nav.example", None, &[]), StatusCode::UNSUPPORTED_MEDIA_TYPE),
-        (post("utfall.nav.example", ndjson, &[("origin", "null")]), StatusCode::FORBIDDEN),
-        (post("utfall.nav.example", ndjson, &[("origin", "https://utfall.nav.example.evil.example")]), StatusCode::FORBIDDEN),
-        (post("utfall.nav.example", ndjson, &[("sec-fetch-site", "same-site")]), StatusCode::FORBIDDEN),
-        (post("[::1]:8080", ndjson, &[("origin", "http://[::1]:8080"), ("sec-fetch-site", "same-origin")]), StatusCode::CREATED),
-        (post("utfall.nav.example", Some("application/json; charset=utf-8"), &[("origin", "https://utfall.nav.example")]), StatusCode::CREATED),
+        (
+            post("utfall.nav.example", Some("text/plain"), &[]),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            post("utfall.nav.example", None, &[]),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ),
+        (
+            post("utfall.nav.example", ndjson, &[("origin", "null")]),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            post(
+                "utfall.nav.example",
+                ndjson,
+                &[("origin", "https://utfall.nav.example.evil.example")],
+            ),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            post("utfall.nav.example", ndjson, &[("sec-fetch-site", "same-site")]),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            post(
+                "[::1]:8080",
+                ndjson,
+                &[("origin", "http://[::1]:8080"), ("sec-fetch-site", "same-origin")],
+            ),
+            StatusCode::CREATED,
+        ),
+        (
+            post(
+                "utfall.nav.example",
+                Some("application/json; charset=utf-8"),
+                &[("origin", "https://utfall.nav.example")],
+            ),
+            StatusCode::CREATED,
+        ),
     ];
     for (i, (request, expected)) in cases.into_iter().enumerate() {
         assert_eq!(status(request).await, expected, "case {i}");
@@ -80,6 +113,9 @@ async fn requests_pass_the_guard_only_from_known_hosts_and_this_origin() {
         .body(Body::empty())
         .expect("request");
     assert_eq!(status(read).await, StatusCode::OK);
-    let rebound = Request::get("/healthz").header("host", "rebound.example").body(Body::empty()).expect("request");
+    let rebound = Request::get("/healthz")
+        .header("host", "rebound.example")
+        .body(Body::empty())
+        .expect("request");
     assert_eq!(status(rebound).await, StatusCode::MISDIRECTED_REQUEST);
 }

@@ -82,7 +82,11 @@ async fn a_file_with_a_bad_event_is_refused_whole(store: Store) {
     let files = [&before, &file, &after].map(|f| f.display().to_string());
     let output = import(&store, &files, None);
     assert_eq!(output.status.code(), Some(1));
-    assert!(stdout(&output).contains("imported: 2 stored, 0 duplicate(s) skipped, 1 rejected"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("imported: 2 stored, 0 duplicate(s) skipped, 1 rejected"),
+        "{}",
+        stdout(&output)
+    );
     assert_eq!(store.open().await.head().await.expect("head"), 4);
 }
 

@@ -197,7 +197,8 @@ async fn an_unreachable_log_is_503_with_retry_after_and_nothing_is_lost() {
     nats.stop();
     let response = reqwest::Client::new()
         .post(server.url("/v1/events"))
-        .header("content-type", "application/x-ndjson").body(ndjson(&[enrolled("p1", "A", "2021-01-04")]))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson(&[enrolled("p1", "A", "2021-01-04")]))
         .send()
         .await
         .expect("POST while NATS is down");

@@ -70,7 +70,11 @@ async fn eventually(what: &str, mut ready: impl AsyncFnMut() -> bool) {
 
 async fn an_unreadable_event_stops_projectors_visibly_until_quarantined(store: Store) {
     let server = Server::start(&store.args());
-    let setup = [program_defined("p1"), enrolled("p1", "A", "2021-01-04"), enrolled("p1", "B", "2021-01-05")];
+    let setup = [
+        program_defined("p1"),
+        enrolled("p1", "A", "2021-01-04"),
+        enrolled("p1", "B", "2021-01-05"),
+    ];
     assert_eq!(post(&server, &setup).await, StatusCode::CREATED);
     let planted = plant_unreadable(&store).await;
 
@@ -80,20 +84,45 @@ async fn an_unreadable_event_stops_projectors_visibly_until_quarantined(store: S
     })
     .await;
     let (_, health) = get(&server, "/healthz").await;
-    assert!(health["action"].as_str().is_some_and(|a| a.contains("utfall quarantine")), "{health}");
-    let metrics = reqwest::get(server.url("/metrics")).await.expect("metrics").text().await.expect("text");
-    assert!(metrics.contains("utfall_projection_stalled{projection=\"read_models\"} 1"), "{metrics}");
+    assert!(
+        health["action"]
+            .as_str()
+            .is_some_and(|a| a.contains("utfall quarantine")),
+        "{health}"
+    );
+    let metrics = reqwest::get(server.url("/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains("utfall_projection_stalled{projection=\"read_models\"} 1"),
+        "{metrics}"
+    );
     let (_, projections) = get(&server, "/v1/projections").await;
     assert_eq!(projections[0]["stalled_at"], planted);
 
     // Other participants are recorded meanwhile; the one whose stream holds
     // the bad message gets a clear answer, never a 500.
-    assert_eq!(post(&server, &[contact("p1", "B", "2021-02-01")]).await, StatusCode::CREATED);
+    assert_eq!(
+        post(&server, &[contact("p1", "B", "2021-02-01")]).await,
+        StatusCode::CREATED
+    );
     let status = post(&server, &[contact("p1", "A", "2021-02-01")]).await;
-    assert!(status == StatusCode::CREATED || status == StatusCode::SERVICE_UNAVAILABLE, "{status}");
+    assert!(
+        status == StatusCode::CREATED || status == StatusCode::SERVICE_UNAVAILABLE,
+        "{status}"
+    );
 
     // Quarantine is for unreadable events only, and needs a reason.
-    let mut refused = vec!["quarantine".to_string(), "--position".into(), "2".into(), "--reason".into(), "x".into()];
+    let mut refused = vec![
+        "quarantine".to_string(),
+        "--position".into(),
+        "2".into(),
+        "--reason".into(),
+        "x".into(),
+    ];
     refused.extend(store.args());
     let out = run_utfall(&refused, None);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("readable"));
@@ -113,19 +142,26 @@ async fn an_unreadable_event_stops_projectors_visibly_until_quarantined(store: S
         let (status, _) = get(&server, "/healthz").await;
         let (_, projections) = get(&server, "/v1/projections").await;
         status == StatusCode::OK
-            && projections
-                .as_array()
-                .is_some_and(|p| p.iter().all(|p| p["stalled_at"].is_null() && p["position"].as_u64() > Some(planted)))
+            && projections.as_array().is_some_and(|p| {
+                p.iter()
+                    .all(|p| p["stalled_at"].is_null() && p["position"].as_u64() > Some(planted))
+            })
     })
     .await;
-    assert_eq!(post(&server, &[contact("p1", "A", "2021-03-01")]).await, StatusCode::CREATED);
+    assert_eq!(
+        post(&server, &[contact("p1", "A", "2021-03-01")]).await,
+        StatusCode::CREATED
+    );
     let (_, participants) = get(&server, "/v1/programs/p1/participants").await;
     assert_eq!(participants["total"].as_u64(), Some(2), "{participants}");
 
     let mut list = vec!["quarantine".to_string(), "--list".into()];
     list.extend(store.args());
     let listed = String::from_utf8_lossy(&run_utfall(&list, None).stdout).to_string();
-    assert!(listed.starts_with(&format!("{planted}\t")) && listed.contains("INC-42"), "{listed}");
+    assert!(
+        listed.starts_with(&format!("{planted}\t")) && listed.contains("INC-42"),
+        "{listed}"
+    );
 }
 
 utfall_tests::for_both_stores!(an_unreadable_event_stops_projectors_visibly_until_quarantined);

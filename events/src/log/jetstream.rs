@@ -196,7 +196,10 @@ impl JetStreamLog {
                 let position = message.info().map_err(unavailable)?.stream_sequence;
                 match decode(position, &message.payload) {
                     Ok(event) => Ok((position, Some(event))),
-                    Err(e) => match quarantine.direct_get_last_for_subject(format!("{subject}.{position}")).await {
+                    Err(e) => match quarantine
+                        .direct_get_last_for_subject(format!("{subject}.{position}"))
+                        .await
+                    {
                         Ok(_) => Ok((position, None)),
                         Err(missing) if missing.kind() == DirectGetErrorKind::NotFound => Err(e),
                         Err(other) => Err(unavailable(other)),
@@ -214,7 +217,9 @@ impl JetStreamLog {
         after: u64,
     ) -> Result<BoxStream<'static, Result<StoredEvent, LogError>>, LogError> {
         let positions = self.positions(filter_subject, after).await?;
-        Ok(Box::pin(positions.filter_map(|item| async move { item.map(|(_, event)| event).transpose() })))
+        Ok(Box::pin(positions.filter_map(|item| async move {
+            item.map(|(_, event)| event).transpose()
+        })))
     }
 
     /// Like [`Self::ordered`], but stops at position `until`, which must hold
@@ -480,7 +485,14 @@ impl EventLog for JetStreamLog {
     }
 
     async fn quarantined(&self) -> Result<Vec<Quarantined>, LogError> {
-        let last = self.quarantine.clone().info().await.map_err(unavailable)?.state.last_sequence;
+        let last = self
+            .quarantine
+            .clone()
+            .info()
+            .await
+            .map_err(unavailable)?
+            .state
+            .last_sequence;
         let mut entries: Vec<Quarantined> = Vec::new();
         for sequence in 1..=last {
             let record = match self.quarantine.direct_get(sequence).await {

@@ -128,7 +128,9 @@ pub(crate) fn decode(position: u64, payload: &[u8]) -> Result<StoredEvent, LogEr
 /// before it may be quarantined.
 pub(crate) fn must_be_unreadable(position: u64, payload: Option<&[u8]>, reason: &str) -> Result<Quarantined, LogError> {
     match payload {
-        None => Err(LogError::Refused(format!("the log holds no event at position {position}"))),
+        None => Err(LogError::Refused(format!(
+            "the log holds no event at position {position}"
+        ))),
         Some(payload) if decode(position, payload).is_ok() => Err(LogError::Refused(format!(
             "the event at position {position} is readable: only an unreadable event can be quarantined"
         ))),

@@ -95,6 +95,9 @@ async fn sql(
     };
     // The answer is bounded and rendered within the time limit; a client
     // that hangs up drops this future, which stops the query.
-    let bytes = state.analytics.sql_as(&snapshot, &text, |answer| render(&answer)).await?;
+    let bytes = state
+        .analytics
+        .sql_as(&snapshot, &text, |answer| render(&answer))
+        .await?;
     Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes).into_response())
 }

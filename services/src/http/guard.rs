@@ -23,7 +23,12 @@ impl AllowedHosts {
         if !bound.is_unspecified() {
             hosts.push(bound.to_string());
         }
-        hosts.extend(names.iter().map(|n| n.trim().to_ascii_lowercase()).filter(|n| !n.is_empty()));
+        hosts.extend(
+            names
+                .iter()
+                .map(|n| n.trim().to_ascii_lowercase())
+                .filter(|n| !n.is_empty()),
+        );
         Self(Arc::new(hosts))
     }
 
@@ -55,7 +60,10 @@ fn cross_site(headers: &HeaderMap) -> Option<&'static str> {
         return Some("the request comes from another site");
     }
     let origin = headers.get(header::ORIGIN)?.to_str().unwrap_or("null");
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
     let authority = origin.split_once("://").map(|(_, a)| a);
     match authority {
         Some(a) if a.eq_ignore_ascii_case(host) => None,

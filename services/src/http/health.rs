@@ -19,7 +19,11 @@ async fn health(State(state): State<AppState>) -> Result<(StatusCode, Json<Value
     let head = state.log.head().await?;
     let stalled: Vec<Value> = [("read_models", &state.projector), ("lake", &state.lake_projector)]
         .into_iter()
-        .filter_map(|(name, status)| status.stalled().map(|s| json!({"projection": name, "position": s.position})))
+        .filter_map(|(name, status)| {
+            status
+                .stalled()
+                .map(|s| json!({"projection": name, "position": s.position}))
+        })
         .collect();
     if let Some(position) = stalled.first().map(|s| s["position"].clone()) {
         return Ok((
@@ -33,5 +37,8 @@ async fn health(State(state): State<AppState>) -> Result<(StatusCode, Json<Value
             })),
         ));
     }
-    Ok((StatusCode::OK, Json(json!({"status": "ok", "log": state.store, "head": head}))))
+    Ok((
+        StatusCode::OK,
+        Json(json!({"status": "ok", "log": state.store, "head": head})),
+    ))
 }

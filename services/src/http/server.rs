@@ -51,7 +51,10 @@ pub async fn serve(
             // hyper's header timeout starts with the first byte: a client
             // that connects and sends nothing is let go here.
             let mut first = [0u8; 1];
-            if !matches!(tokio::time::timeout(limits.header_timeout, stream.peek(&mut first)).await, Ok(Ok(1))) {
+            if !matches!(
+                tokio::time::timeout(limits.header_timeout, stream.peek(&mut first)).await,
+                Ok(Ok(1))
+            ) {
                 return;
             }
             let mut builder = Builder::new(TokioExecutor::new());
