@@ -168,7 +168,7 @@ fn per_day(unit: TimeUnit) -> i128 {
 }
 
 /// The smallest absolute step, in the unit of the start value (days for
-/// dates); a month counts as 28 days.
+/// `Date32`, milliseconds for `Date64`); a month counts as 28 days.
 fn smallest_step(step: &ColumnarValue, start: &DataType) -> Result<i128> {
     let array = as_array(step)?;
     if let DataType::Interval(_) = array.data_type() {
@@ -190,6 +190,7 @@ fn smallest_step(step: &ColumnarValue, start: &DataType) -> Result<i128> {
             .unwrap_or(0);
         return Ok(match start {
             DataType::Timestamp(unit, _) => smallest * per_day(*unit) / nanos_per_day,
+            DataType::Date64 => smallest / 1_000_000,
             _ => smallest / nanos_per_day,
         });
     }
