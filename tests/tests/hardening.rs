@@ -472,10 +472,20 @@ async fn data_files_are_readable_by_their_owner_only() {
 #[tokio::test]
 async fn the_postgres_endpoint_holds_a_connection_limit() {
     let (_store, _server, port) = serve(&["--max-connections", "2"]);
+    // Two sessions that have started up and sit idle.
+    let mut startup = b"\0\0\0\0\0\x03\0\0user\0evaluator\0database\0utfall\0\0".to_vec();
+    let length = (startup.len() as u32).to_be_bytes();
+    startup[..4].copy_from_slice(&length);
     let held: Vec<TcpStream> = (0..2)
-        .map(|_| TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .map(|_| {
+            let mut session = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            session.write_all(&startup).expect("startup");
+            session.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            let mut ready = [0u8; 1];
+            session.read_exact(&mut ready).expect("the server answers the start-up");
+            session
+        })
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
     let (ok, _, stderr) = psql(port, &["SELECT 1"]);
     assert!(!ok, "a third connection was served: {stderr}");
     drop(held);

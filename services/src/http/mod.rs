@@ -15,8 +15,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
+use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use futures::FutureExt;
+use tokio::task::JoinSet;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utfall_events::EventLog;
@@ -79,22 +82,30 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     serve_log(log, args).await
 }
 
-/// Serves the API over a log that is already open, with the projector
-/// keeping the read models current in the background.
+/// Serves the API over a log that is already open. The background tasks
+/// (projectors, Postgres wire endpoint, extract scheduler) are held in one
+/// set: the server stops on SIGINT or SIGTERM, or when one of them ends
+/// (none should), and takes them all down with it.
 pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Result<()> {
+    let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     let models = Arc::new(open_read_models(&args.store).await?);
     let projector = Arc::new(ProjectorStatus::default());
-    tokio::spawn(follow(log.clone(), models.clone(), projector.clone()));
+    let (read_models, status) = (models.clone(), projector.clone());
+    tasks.spawn(
+        follow(log.clone(), read_models, status).map(|()| Err(anyhow::anyhow!("the read-model projector ended"))),
+    );
     let lake = Arc::new(open_lake(&args.store)?);
     let lake_projector = Arc::new(ProjectorStatus::default());
-    tokio::spawn(follow(log.clone(), Arc::new(lake.clone()), lake_projector.clone()));
+    let (lake_projection, status) = (Arc::new(lake.clone()), lake_projector.clone());
+    tasks
+        .spawn(follow(log.clone(), lake_projection, status).map(|()| Err(anyhow::anyhow!("the lake projector ended"))));
     let analytics = Analytics::new(lake.events_dir(), args.limits.limits());
     if let Some(address) = args.pg {
-        let analytics = analytics.clone();
-        tokio::spawn(async move {
-            if let Err(e) = crate::pg::serve(analytics, address, args.max_connections).await {
-                tracing::error!(error = %e, "the Postgres wire endpoint stopped");
-            }
+        let (analytics, max_connections) = (analytics.clone(), args.max_connections);
+        tasks.spawn(async move {
+            crate::pg::serve(analytics, address, max_connections)
+                .await
+                .context("the Postgres wire endpoint stopped")
         });
         println!("utfall SQL on postgres://{address}/utfall");
     }
@@ -102,7 +113,8 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Resul
     if let Some(path) = &args.schedule {
         let scheduler = Scheduler::new(schedule::load(path)?);
         extracts.extend(scheduler.outputs().into_iter().filter(|o| *o != args.extracts));
-        tokio::spawn(scheduler.run(analytics.clone(), log.clone(), lake.clone(), SCHEDULE_CHECK));
+        let run = scheduler.run(analytics.clone(), log.clone(), lake.clone(), SCHEDULE_CHECK);
+        tasks.spawn(run.map(|()| Err(anyhow::anyhow!("the extract scheduler ended"))));
         println!("utfall extract schedule from {}", path.display());
     }
     let state = AppState {
@@ -124,9 +136,30 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Resul
         max_connections: args.max_connections,
         header_timeout: std::time::Duration::from_secs(args.header_timeout),
     };
-    server::serve(listener, app(state, args.request_limits()), limits, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
-    Ok(())
+    let served = tokio::select! {
+        served = server::serve(listener, app(state, args.request_limits()), limits, shutdown_signal()) => served.map_err(Into::into),
+        Some(ended) = tasks.join_next() => ended.map_err(anyhow::Error::from).and_then(|r| r),
+    };
+    tasks.shutdown().await;
+    served
+}
+
+/// SIGINT (Ctrl-C) or SIGTERM (`docker stop`, systemd).
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
 }
