@@ -78,9 +78,12 @@ async fn an_unreadable_event_stops_projectors_visibly_until_quarantined(store: S
     assert_eq!(post(&server, &setup).await, StatusCode::CREATED);
     let planted = plant_unreadable(&store).await;
 
-    eventually("/healthz to report the stall", async || {
+    eventually("/healthz to report both projectors stalled", async || {
         let (status, health) = get(&server, "/healthz").await;
-        status == StatusCode::SERVICE_UNAVAILABLE && health["stalled"][0]["position"] == planted
+        let stalled = health["stalled"].as_array().cloned().unwrap_or_default();
+        status == StatusCode::SERVICE_UNAVAILABLE
+            && stalled.len() == 2
+            && stalled.iter().all(|s| s["position"] == planted)
     })
     .await;
     let (_, health) = get(&server, "/healthz").await;
