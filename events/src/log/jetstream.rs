@@ -256,12 +256,12 @@ impl JetStreamLog {
         &self,
         cache: &mut HashMap<StreamKey, Cached>,
         steps: Vec<Step>,
-    ) -> Result<Option<Vec<Appended>>, LogError> {
+    ) -> Result<Option<Vec<Appended>>, AppendError> {
         let mut appended = Vec::with_capacity(steps.len());
         // Publishes are pipelined; an event whose subject already has one in
         // flight waits for it, since it needs that one's sequence.
-        let mut in_flight: Vec<(StreamKey, crate::envelope::RecordedEvent, PublishAckFuture)> = Vec::new();
-        for step in steps {
+        let mut in_flight: Vec<InFlight> = Vec::new();
+        for (index, step) in steps.into_iter().enumerate() {
             match step {
                 Step::Duplicate { event_id, stream } => {
                     let (position, version) = self.locate(cache, &stream, event_id).await?;
@@ -274,7 +274,7 @@ impl JetStreamLog {
                 }
                 Step::Append(event) => {
                     let key = event.stream();
-                    if in_flight.iter().any(|(k, _, _)| *k == key)
+                    if in_flight.iter().any(|f| f.key == key)
                         && !self.settle(cache, &mut in_flight, &mut appended).await?
                     {
                         return Ok(None);
@@ -290,7 +290,7 @@ impl JetStreamLog {
                         .send_publish(self.subject(&key), message)
                         .await
                         .map_err(unavailable)?;
-                    in_flight.push((key, event, ack));
+                    in_flight.push(InFlight { index, key, event, ack });
                 }
             }
         }
@@ -305,13 +305,16 @@ impl JetStreamLog {
     async fn settle(
         &self,
         cache: &mut HashMap<StreamKey, Cached>,
-        in_flight: &mut Vec<(StreamKey, crate::envelope::RecordedEvent, PublishAckFuture)>,
+        in_flight: &mut Vec<InFlight>,
         appended: &mut Vec<Appended>,
-    ) -> Result<bool, LogError> {
+    ) -> Result<bool, AppendError> {
         let mut all_written = true;
-        for (key, event, ack) in in_flight.drain(..) {
+        for InFlight { index, key, event, ack } in in_flight.drain(..) {
             match ack.await {
                 Ok(ack) => {
+                    if ack.duplicate {
+                        self.same_event_at(ack.sequence, index, &key, &event).await?;
+                    }
                     let cached = cache.entry(key.clone()).or_default();
                     if !ack.duplicate {
                         cached.state.apply(event.event_id, event.occurred_on, &event.body);
@@ -333,11 +336,40 @@ impl JetStreamLog {
                 }
                 Err(e) => {
                     cache.remove(&key);
-                    return Err(unavailable(e));
+                    return Err(unavailable(e).into());
                 }
             }
         }
         Ok(all_written)
+    }
+
+    /// The server dropped a publish as a duplicate of the message at
+    /// `position` (same `Nats-Msg-Id`). That is a retry of this very event
+    /// unless the id was used for another event, perhaps of another
+    /// participant, within the duplicate window: then this event was not
+    /// stored, and it is refused rather than reported as stored.
+    async fn same_event_at(
+        &self,
+        position: u64,
+        index: usize,
+        key: &StreamKey,
+        event: &crate::envelope::RecordedEvent,
+    ) -> Result<(), AppendError> {
+        let stored = self.stream.direct_get(position).await.map_err(unavailable)?;
+        let stored = decode(position, &stored.payload)?.event;
+        let mine = KnownEvent::of(key.clone(), event.occurred_on, &event.body);
+        if stored.event_id == event.event_id
+            && KnownEvent::of(stored.stream(), stored.occurred_on, &stored.body) == mine
+        {
+            return Ok(());
+        }
+        Err(AppendError::Invalid(vec![crate::invalid::Invalid::new(
+            index,
+            None,
+            Some(event.event_id.to_string()),
+            "event_id",
+            "already used for a different event; a correction needs a new event_id",
+        )]))
     }
 
     /// Position and version of an event already in `key`'s stream.
@@ -357,6 +389,14 @@ impl JetStreamLog {
                 LogError::Unavailable(format!("event {id} vanished from {key}"))
             })
     }
+}
+
+/// A publish awaiting its acknowledgement: the event and its place in the batch.
+struct InFlight {
+    index: usize,
+    key: StreamKey,
+    event: crate::envelope::RecordedEvent,
+    ack: PublishAckFuture,
 }
 
 /// Streams loaded at once when a batch is prefetched.
