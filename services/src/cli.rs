@@ -44,6 +44,8 @@ pub enum Command {
     /// Set aside an unreadable event so that projectors and writers go on
     /// past it (the log itself is not changed); or list those set aside.
     Quarantine(QuarantineArgs),
+    /// Create, list and revoke the API tokens of principals (roles per programme).
+    Token(TokenArgs),
 }
 
 /// Which event log to use: the embedded store (default) or JetStream.
@@ -282,4 +284,60 @@ pub struct QuarantineArgs {
     /// List the quarantined positions instead.
     #[arg(long, conflicts_with_all = ["position", "reason"])]
     pub list: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: TokenAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenAction {
+    /// Create a principal; its token is printed once and stored only as a hash.
+    Create {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The principal's name (as the audit log will show it).
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: crate::access::Role,
+        /// A programme the role applies to (repeat for several; none for admin).
+        #[arg(long = "program", value_parser = parse_programme)]
+        programs: Vec<utfall_events::ProgramName>,
+        /// Lifetime, e.g. `90d` or `12h`; no expiry when absent.
+        #[arg(long, value_parser = parse_lifetime)]
+        expires: Option<chrono::Duration>,
+    },
+    /// List principals (never their tokens).
+    List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Revoke a principal's token at once.
+    Revoke {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The principal's name.
+        name: String,
+    },
+}
+
+fn parse_programme(text: &str) -> Result<utfall_events::ProgramName, String> {
+    utfall_events::ProgramName::new(text)
+}
+
+fn parse_lifetime(text: &str) -> Result<chrono::Duration, String> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: give a number of days or hours, e.g. 90d or 12h"))?;
+    match unit {
+        "d" if n > 0 => Ok(chrono::Duration::days(n)),
+        "h" if n > 0 => Ok(chrono::Duration::hours(n)),
+        _ => Err(format!(
+            "{text:?}: give a positive number of days or hours, e.g. 90d or 12h"
+        )),
+    }
 }

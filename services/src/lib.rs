@@ -2,6 +2,7 @@
 //! process wiring. The binary (`main.rs`) only parses the command line and
 //! dispatches here, so tests and benchmarks can drive the same code.
 
+pub mod access;
 pub mod analytics;
 pub mod cli;
 pub mod demo;

@@ -3,7 +3,7 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use utfall::cli::{Cli, Command};
-use utfall::{analytics, demo, extract, http, import, project, quarantine, synthetic};
+use utfall::{access, analytics, demo, extract, http, import, project, quarantine, synthetic};
 
 /// Stack of every runtime thread. Planning and optimising a query recurse
 /// over its tree; queries are held to a nesting depth
@@ -53,6 +53,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sql(args) => analytics::sql(args).await,
         Command::Extract(args) => extract::run(args).await,
         Command::Quarantine(args) => quarantine::run(args).await,
+        Command::Token(args) => access::run(args).await,
         Command::Schema => {
             print!("{}", utfall_events::schema::event_schema_json());
             Ok(())
