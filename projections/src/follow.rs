@@ -203,3 +203,12 @@ async fn follow_once<P: Projection>(
         "the log's tail ended".into(),
     )))
 }
+
+/// Whether an event at `next`, read after position `after`, cannot follow
+/// `checkpoint`. Positions are contiguous but for quarantined ones, which
+/// readers skip: a jump is fine when the page was read from the checkpoint.
+/// Otherwise the checkpoint moved under the projector (a rebuild swapped
+/// the tables in), and the caller must read again from it.
+pub(crate) fn is_gap(checkpoint: u64, after: u64, next: u64) -> bool {
+    next != checkpoint + 1 && after != checkpoint
+}

@@ -87,16 +87,10 @@ async fn post_to_visible(samples: usize) -> Vec<Duration> {
     let store = Store::embedded();
     let server = Server::start(&store.args());
     let client = reqwest::Client::new();
-    let post = |events: Vec<Value>| {
-        client
-            .post(server.url("/v1/events"))
-            .header("content-type", "application/x-ndjson")
-            .body(ndjson(&events))
-            .send()
-    };
-    post(vec![program_defined("load"), enrolled("load", "L0", "2021-01-04")])
-        .await
-        .expect("setup");
+    let setup = server
+        .post_events(&[program_defined("load"), enrolled("load", "L0", "2021-01-04")])
+        .await;
+    assert!(setup.is_success());
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let base = server.base.clone();
@@ -115,10 +109,10 @@ async fn post_to_visible(samples: usize) -> Vec<Duration> {
     });
     let mut latencies = Vec::with_capacity(samples);
     for i in 1..=samples {
-        let sent = post(vec![enrolled("load", &format!("V{i}"), "2021-03-01")])
-            .await
-            .expect("post");
-        assert!(sent.status().is_success());
+        let sent = server
+            .post_events(&[enrolled("load", &format!("V{i}"), "2021-03-01")])
+            .await;
+        assert!(sent.is_success());
         let returned = Instant::now();
         loop {
             let summary: Value = client

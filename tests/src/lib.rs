@@ -305,6 +305,18 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// Posts `events` to `POST /v1/events` as NDJSON; the answer's status.
+    pub async fn post_events(&self, events: &[serde_json::Value]) -> reqwest::StatusCode {
+        reqwest::Client::new()
+            .post(self.url("/v1/events"))
+            .header("content-type", "application/x-ndjson")
+            .body(wire::ndjson(events))
+            .send()
+            .await
+            .expect("POST /v1/events")
+            .status()
+    }
 }
 
 impl Drop for Server {

@@ -91,18 +91,10 @@ async fn polls_are_cheap_when_nothing_changed_and_new_events_show_up() {
     let store = Store::embedded();
     let server = Server::start(&store.args());
     let client = reqwest::Client::new();
-    let post = |events: Vec<Value>| {
-        client
-            .post(server.url("/v1/events"))
-            .header("content-type", "application/x-ndjson")
-            .body(ndjson(&events))
-            .send()
-    };
     assert_eq!(
-        post(vec![program_defined("p1"), enrolled("p1", "A", "2021-01-04")])
-            .await
-            .expect("post")
-            .status(),
+        server
+            .post_events(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")])
+            .await,
         StatusCode::CREATED
     );
     eventually(&server, "/v1/programs/p1/summary", |b| b["enrolled"] == 1).await;
@@ -123,10 +115,7 @@ async fn polls_are_cheap_when_nothing_changed_and_new_events_show_up() {
 
     let posted = Instant::now();
     assert_eq!(
-        post(vec![enrolled("p1", "B", "2021-01-05")])
-            .await
-            .expect("post")
-            .status(),
+        server.post_events(&[enrolled("p1", "B", "2021-01-05")]).await,
         StatusCode::CREATED
     );
     eventually(&server, "/v1/programs/p1/summary", |b| b["enrolled"] == 2).await;

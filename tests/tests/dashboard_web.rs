@@ -68,14 +68,7 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     // A target set now shows against the actual share.
     let targets = serde_json::json!({"event_id": id(), "program": "optimist", "type": "targets_set",
         "occurred_on": "2022-01-01", "data": {"targets": [{"metric": "job_share", "op": ">=", "value": 0.2}]}});
-    let response = reqwest::Client::new()
-        .post(server.url("/v1/events"))
-        .header("content-type", "application/x-ndjson")
-        .body(ndjson(&[targets]))
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(server.post_events(&[targets]).await, StatusCode::CREATED);
     browser
         .wait_for("document.querySelector('#outcomes tr').textContent.includes('≥ 20.0 %met')")
         .await;
@@ -87,14 +80,10 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     std::fs::write(artefacts.join("dashboard.png"), png).expect("keep the screenshot");
 
     // A new participant appears without reloading the page.
-    let response = reqwest::Client::new()
-        .post(server.url("/v1/events"))
-        .header("content-type", "application/x-ndjson")
-        .body(ndjson(&[enrolled("optimist", "P16", "2022-06-01")]))
-        .send()
-        .await
-        .expect("POST");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        server.post_events(&[enrolled("optimist", "P16", "2022-06-01")]).await,
+        StatusCode::CREATED
+    );
     browser
         .wait_for("document.querySelector('#enrolled').textContent === '16'")
         .await;

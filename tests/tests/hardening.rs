@@ -218,14 +218,10 @@ async fn the_postgres_endpoint_sees_new_rows_and_keeps_settings_per_session() {
     let (_store, server, port) = serve(&["--query-timeout", "30"]);
     let count = || psql(port, &["SELECT count(*) FROM events"]).1;
     wait_for(|| count() == "1618", "the lake to hold both fixtures");
-    let response = reqwest::Client::new()
-        .post(server.url("/v1/events"))
-        .header("content-type", "application/x-ndjson")
-        .body(ndjson(&[program_defined("late-programme")]))
-        .send()
-        .await
-        .expect("post");
-    assert_eq!(response.status(), StatusCode::CREATED);
+    assert_eq!(
+        server.post_events(&[program_defined("late-programme")]).await,
+        StatusCode::CREATED
+    );
     wait_for(|| count() == "1619", "the new event over the Postgres endpoint");
 
     let (ok, _, stderr) = psql(port, &["SET datafusion.sql_parser.dialect = 'MySQL'"]);

@@ -49,17 +49,6 @@ async fn get(server: &Server, path: &str) -> (StatusCode, Value) {
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-async fn post(server: &Server, events: &[Value]) -> StatusCode {
-    reqwest::Client::new()
-        .post(server.url("/v1/events"))
-        .header("content-type", "application/x-ndjson")
-        .body(ndjson(events))
-        .send()
-        .await
-        .expect("POST")
-        .status()
-}
-
 async fn eventually(what: &str, mut ready: impl AsyncFnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ready().await {
@@ -75,7 +64,7 @@ async fn an_unreadable_event_stops_projectors_visibly_until_quarantined(store: S
         enrolled("p1", "A", "2021-01-04"),
         enrolled("p1", "B", "2021-01-05"),
     ];
-    assert_eq!(post(&server, &setup).await, StatusCode::CREATED);
+    assert_eq!(server.post_events(&setup).await, StatusCode::CREATED);
     let planted = plant_unreadable(&store).await;
 
     eventually("/healthz to report both projectors stalled", async || {
@@ -109,10 +98,10 @@ async fn an_unreadable_event_stops_projectors_visibly_until_quarantined(store: S
     // Other participants are recorded meanwhile; the one whose stream holds
     // the bad message gets a clear answer, never a 500.
     assert_eq!(
-        post(&server, &[contact("p1", "B", "2021-02-01")]).await,
+        server.post_events(&[contact("p1", "B", "2021-02-01")]).await,
         StatusCode::CREATED
     );
-    let status = post(&server, &[contact("p1", "A", "2021-02-01")]).await;
+    let status = server.post_events(&[contact("p1", "A", "2021-02-01")]).await;
     assert!(
         status == StatusCode::CREATED || status == StatusCode::SERVICE_UNAVAILABLE,
         "{status}"
@@ -152,7 +141,7 @@ async fn an_unreadable_event_stops_projectors_visibly_until_quarantined(store: S
     })
     .await;
     assert_eq!(
-        post(&server, &[contact("p1", "A", "2021-03-01")]).await,
+        server.post_events(&[contact("p1", "A", "2021-03-01")]).await,
         StatusCode::CREATED
     );
     let (_, participants) = get(&server, "/v1/programs/p1/participants").await;

@@ -100,32 +100,30 @@ impl JetStreamLog {
             .await
             .map_err(|e| LogError::Unavailable(format!("cannot reach NATS at {}: {e}", config.url)))?;
         let context = jetstream::new(client);
+        // Both streams are append-only on disk, readable message by message.
+        let durable = |name: String, subject: String| Config {
+            name,
+            subjects: vec![subject],
+            storage: StorageType::File,
+            num_replicas: config.replicas,
+            deny_delete: true,
+            deny_purge: true,
+            allow_direct: true,
+            ..Default::default()
+        };
         let stream = context
             .get_or_create_stream(Config {
-                name: config.stream.clone(),
-                subjects: vec![format!("{}.>", config.subject_prefix)],
-                storage: StorageType::File,
-                num_replicas: config.replicas,
                 duplicate_window: DUPLICATE_WINDOW,
-                deny_delete: true,
-                deny_purge: true,
-                allow_direct: true,
-                ..Default::default()
+                ..durable(config.stream.clone(), format!("{}.>", config.subject_prefix))
             })
             .await
             .map_err(unavailable)?;
         let quarantine_subject = format!("{}-quarantine", config.subject_prefix);
         let quarantine = context
-            .get_or_create_stream(Config {
-                name: format!("{}_QUARANTINE", config.stream),
-                subjects: vec![format!("{quarantine_subject}.*")],
-                storage: StorageType::File,
-                num_replicas: config.replicas,
-                deny_delete: true,
-                deny_purge: true,
-                allow_direct: true,
-                ..Default::default()
-            })
+            .get_or_create_stream(durable(
+                format!("{}_QUARANTINE", config.stream),
+                format!("{quarantine_subject}.*"),
+            ))
             .await
             .map_err(unavailable)?;
         Ok(Self {

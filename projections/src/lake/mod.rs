@@ -73,7 +73,7 @@ impl Lake {
         let (Some(first), Some(last)) = (new.first(), new.last()) else {
             return Ok(());
         };
-        if crate::read_models::is_gap(checkpoint, after, first.position) {
+        if crate::follow::is_gap(checkpoint, after, first.position) {
             return Err(ProjectionError::Gap {
                 checkpoint,
                 next: first.position,

@@ -79,7 +79,7 @@ impl ReadModels {
         let mut tx = self.pool.begin().await?;
         let checkpoint = checkpoint(&mut tx).await?;
         if let Some(first) = events.iter().find(|e| e.position > checkpoint)
-            && is_gap(checkpoint, after, first.position)
+            && crate::follow::is_gap(checkpoint, after, first.position)
         {
             return Err(ProjectionError::Gap {
                 checkpoint,
@@ -263,13 +263,4 @@ impl Scratch {
         }
         Ok(())
     }
-}
-
-/// Whether an event at `next`, read after position `after`, cannot follow
-/// `checkpoint`. Positions are contiguous but for quarantined ones, which
-/// readers skip: a jump is fine when the page was read from the checkpoint.
-/// Otherwise the checkpoint moved under the projector (a rebuild swapped
-/// the tables in), and the caller must read again from it.
-pub(crate) fn is_gap(checkpoint: u64, after: u64, next: u64) -> bool {
-    next != checkpoint + 1 && after != checkpoint
 }

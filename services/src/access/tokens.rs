@@ -66,11 +66,12 @@ const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS principals (
     revoked_at   TEXT
 )";
 
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn sha256_hex(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(token.as_bytes()))
 }
 
 fn time(text: Option<String>) -> Result<Option<DateTime<Utc>>, TokenError> {
@@ -133,10 +134,7 @@ impl TokenStore {
         }
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
-        let token = format!(
-            "{PREFIX}{}",
-            secret.iter().map(|b| format!("{b:02x}")).collect::<String>()
-        );
+        let token = format!("{PREFIX}{}", hex(&secret));
         let programs: Vec<&str> = programs.iter().map(ProgramName::as_str).collect();
         let inserted = sqlx::query(
             "INSERT INTO principals (name, token_sha256, role, programs, created_at, expires_at) \
