@@ -20,11 +20,15 @@ use utfall_events::vocabulary::Status;
 use crate::{QueryError, Snapshot};
 
 /// Views in the order they must be created (each uses only those before it).
-const VIEWS: [(&str, &str); 14] = [
+const VIEWS: [(&str, &str); 15] = [
     ("internal.known_events", include_str!("../sql/catalog/known_events.sql")),
     (
         "internal.retracted_events",
         include_str!("../sql/catalog/retracted_events.sql"),
+    ),
+    (
+        "internal.withdrawn_consent",
+        include_str!("../sql/catalog/withdrawn_consent.sql"),
     ),
     ("events", include_str!("../sql/catalog/events.sql")),
     ("internal.in_force", include_str!("../sql/catalog/in_force.sql")),
@@ -47,15 +51,22 @@ const VIEWS: [(&str, &str); 14] = [
 ];
 
 /// Registers the catalog in `ctx`, reading the lake's Parquet files in
-/// `events_dir`; with `programme`, only that programme's events.
+/// `events_dir`; with `programmes`, only those programmes' events.
 pub async fn register(
     ctx: &SessionContext,
     events_dir: &Path,
     snapshot: &Snapshot,
-    programme: Option<&ProgramName>,
+    programmes: Option<&[ProgramName]>,
 ) -> Result<(), QueryError> {
     // A programme name is [a-z0-9-], so it can stand in the SQL.
-    let scope = programme.map_or("TRUE".into(), |p| format!("program = '{}'", p.as_str()));
+    let scope = match programmes {
+        None => "TRUE".into(),
+        Some([]) => "FALSE".into(),
+        Some(names) => {
+            let quoted: Vec<String> = names.iter().map(|p| format!("'{}'", p.as_str())).collect();
+            format!("program IN ({})", quoted.join(", "))
+        }
+    };
     let state = ctx.state_ref();
     datafusion_functions_json::register_all(&mut *state.write())?;
     let catalog = ctx

@@ -19,6 +19,7 @@ use futures::StreamExt;
 
 use utfall_events::ProgramName;
 
+use crate::evaluation::Evaluation;
 use crate::{QueryError, Snapshot, bounded_functions, catalog, nesting, read_only};
 
 /// Times a query is started again when compaction removed a file it read.
@@ -58,8 +59,10 @@ pub struct Answer {
 pub struct Analytics {
     events_dir: PathBuf,
     limits: Limits,
-    /// Only this programme's events, when set.
-    programme: Option<ProgramName>,
+    /// Only these programmes' events, when set.
+    programmes: Option<Vec<ProgramName>>,
+    /// An evaluator's restricted, pseudonymised view, when set.
+    evaluation: Option<Evaluation>,
     /// Queries running now, for `/metrics` (shared by the clones).
     running: Arc<AtomicUsize>,
 }
@@ -87,7 +90,8 @@ impl Analytics {
         Self {
             events_dir: events_dir.to_path_buf(),
             limits,
-            programme: None,
+            programmes: None,
+            evaluation: None,
             running: Arc::default(),
         }
     }
@@ -105,7 +109,16 @@ impl Analytics {
     /// a fraction of the lake.
     pub fn for_programme(&self, programme: &ProgramName) -> Self {
         Self {
-            programme: Some(programme.clone()),
+            programmes: Some(vec![programme.clone()]),
+            ..self.clone()
+        }
+    }
+
+    /// The same engine as an evaluator sees it (see [`Evaluation`]).
+    pub fn for_evaluator(&self, evaluation: Evaluation) -> Self {
+        Self {
+            programmes: Some(evaluation.programmes.clone()),
+            evaluation: Some(evaluation),
             ..self.clone()
         }
     }
@@ -131,8 +144,11 @@ impl Analytics {
         ctx.remove_optimizer_rule("extract_leaf_expressions");
         ctx.remove_optimizer_rule("push_down_leaf_projections");
         bounded_functions::install(&ctx);
-        catalog::register(&ctx, &self.events_dir, snapshot, self.programme.as_ref()).await?;
-        Ok(ctx)
+        catalog::register(&ctx, &self.events_dir, snapshot, self.programmes.as_deref()).await?;
+        match &self.evaluation {
+            Some(evaluation) => evaluation.restrict(&ctx).await,
+            None => Ok(ctx),
+        }
     }
 
     /// Runs one read-only query; its answer is bounded by the limits.

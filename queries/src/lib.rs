@@ -6,6 +6,7 @@
 pub mod bounded_functions;
 pub mod catalog;
 pub mod engine;
+pub mod evaluation;
 pub mod extract;
 pub mod metrics;
 pub mod nesting;
@@ -18,6 +19,7 @@ pub mod statistics;
 mod values;
 
 pub use engine::{Analytics, Limits};
+pub use evaluation::Evaluation;
 pub use outcomes::Outcomes;
 pub use programmes::Programme;
 pub use snapshot::Snapshot;

@@ -44,8 +44,10 @@ pub enum Command {
     /// Set aside an unreadable event so that projectors and writers go on
     /// past it (the log itself is not changed); or list those set aside.
     Quarantine(QuarantineArgs),
-    /// Create, list and revoke the API tokens of principals (roles per programme).
+    /// Create, grant, list and revoke the principals and their API tokens (roles per programme).
     Token(TokenArgs),
+    /// Print the audit log: who read or wrote what, and when (admin's view, from the operator's files).
+    Audit(AuditArgs),
 }
 
 /// Which event log to use: the embedded store (default) or JetStream.
@@ -124,9 +126,19 @@ pub struct ServeArgs {
     /// Seconds a client has to send a request's body.
     #[arg(long, env = "UTFALL_BODY_TIMEOUT", default_value_t = 60)]
     pub body_timeout: u64,
+    /// Key (32 bytes or more) of the pseudonyms evaluators see instead of
+    /// participant ids; default: `pseudonym.key` in the data directory, made on first use.
+    #[arg(long, env = "UTFALL_PSEUDONYM_KEY_FILE")]
+    pub pseudonym_key_file: Option<PathBuf>,
 }
 
 impl ServeArgs {
+    pub fn pseudonym_key_path(&self) -> PathBuf {
+        self.pseudonym_key_file
+            .clone()
+            .unwrap_or_else(|| self.store.data_dir.join(crate::access::secrets::PSEUDONYM_KEY_FILE))
+    }
+
     pub fn request_limits(&self) -> crate::http::RequestLimits {
         crate::http::RequestLimits {
             max_body: self.max_body,
@@ -310,6 +322,18 @@ pub enum TokenAction {
         #[arg(long, value_parser = parse_lifetime)]
         expires: Option<chrono::Duration>,
     },
+    /// Give an existing principal another role over programmes.
+    Grant {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The principal's name.
+        name: String,
+        #[arg(long, value_enum)]
+        role: crate::access::Role,
+        /// A programme the role applies to (repeat for several; none for admin).
+        #[arg(long = "program", value_parser = parse_programme)]
+        programs: Vec<utfall_events::ProgramName>,
+    },
     /// List principals (never their tokens).
     List {
         #[command(flatten)]
@@ -322,6 +346,24 @@ pub enum TokenAction {
         /// The principal's name.
         name: String,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Only records from this time on (RFC 3339).
+    #[arg(long)]
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only this principal's records.
+    #[arg(long)]
+    pub principal: Option<String>,
+    /// Most records to print.
+    #[arg(long, default_value_t = 10_000)]
+    pub limit: u32,
+    /// One JSON object per line instead of tab-separated columns.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_programme(text: &str) -> Result<utfall_events::ProgramName, String> {

@@ -20,5 +20,5 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let new = appended.iter().filter(|a| !a.duplicate).count();
         println!("demo programme {name}: {} events ({new} new)", appended.len());
     }
-    http::serve_log(log, args).await
+    http::serve_log(log, args, true).await
 }

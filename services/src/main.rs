@@ -54,6 +54,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Extract(args) => extract::run(args).await,
         Command::Quarantine(args) => quarantine::run(args).await,
         Command::Token(args) => access::run(args).await,
+        Command::Audit(args) => access::run_audit(args).await,
         Command::Schema => {
             print!("{}", utfall_events::schema::event_schema_json());
             Ok(())

@@ -267,10 +267,13 @@ pub fn run_utfall(args: &[String], stdin: Option<&[u8]>) -> std::process::Output
     child.wait_with_output().expect("utfall output")
 }
 
-/// A running `utfall serve` on a free port; killed when dropped.
+/// A running `utfall serve` on a free port; killed when dropped. Its
+/// requests sign in with the admin token the server wrote on first start.
 pub struct Server {
     child: Child,
     pub base: String,
+    /// The token in `<data-dir>/admin.token`.
+    pub admin_token: String,
 }
 
 impl Server {
@@ -299,16 +302,38 @@ impl Server {
         let base = lines
             .find_map(|line| line.ok()?.strip_prefix("utfall listening on ").map(str::to_string))
             .unwrap_or_else(|| panic!("utfall {} did not start", args.join(" ")));
-        Server { child, base }
+        let data_dir = args
+            .iter()
+            .position(|a| a == "--data-dir")
+            .map_or("utfall-data".into(), |i| PathBuf::from(&args[i + 1]));
+        let admin_token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .expect("the server wrote its admin token")
+            .trim()
+            .to_string();
+        Server {
+            child,
+            base,
+            admin_token,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
+    /// A client that signs in as the admin.
+    pub fn client(&self) -> reqwest::Client {
+        client_with(&self.admin_token)
+    }
+
+    /// `GET path` as the admin.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client().get(self.url(path)).send().await.expect("GET")
+    }
+
     /// Posts `events` to `POST /v1/events` as NDJSON; the answer's status.
     pub async fn post_events(&self, events: &[serde_json::Value]) -> reqwest::StatusCode {
-        reqwest::Client::new()
+        self.client()
             .post(self.url("/v1/events"))
             .header("content-type", "application/x-ndjson")
             .body(wire::ndjson(events))
@@ -317,6 +342,58 @@ impl Server {
             .expect("POST /v1/events")
             .status()
     }
+}
+
+/// A server's Postgres wire endpoint and who signs in to it.
+#[derive(Clone, Debug)]
+pub struct Pg {
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+}
+
+impl Pg {
+    /// The admin of `server` on its endpoint at `port`.
+    pub fn admin(server: &Server, port: u16) -> Self {
+        Self {
+            port,
+            user: "admin".into(),
+            password: server.admin_token.clone(),
+        }
+    }
+
+    /// The same endpoint, signing in as someone else.
+    pub fn as_user(&self, user: &str, password: &str) -> Self {
+        Self {
+            port: self.port,
+            user: user.into(),
+            password: password.into(),
+        }
+    }
+
+    /// `program` (psql, a Python with psycopg) with libpq's environment
+    /// set to sign in here.
+    pub fn command(&self, program: &str) -> Command {
+        let mut command = Command::new(program);
+        command
+            .env("PGHOST", "127.0.0.1")
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", &self.user)
+            .env("PGPASSWORD", &self.password)
+            .env("PGDATABASE", "utfall");
+        command
+    }
+}
+
+/// A client that sends `token` as its bearer credential.
+pub fn client_with(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {token}").parse().expect("header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("HTTP client")
 }
 
 impl Drop for Server {

@@ -9,7 +9,7 @@ use utfall_tests::wire::*;
 use utfall_tests::{Server, Store, fresh_database};
 
 async fn get(server: &Server, path: &str) -> (StatusCode, Value) {
-    let response = reqwest::get(server.url(path)).await.expect("GET");
+    let response = server.client().get(server.url(path)).send().await.expect("GET");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -90,7 +90,7 @@ async fn read_models_in_postgresql_over_jetstream_give_the_same_figures() {
 async fn polls_are_cheap_when_nothing_changed_and_new_events_show_up() {
     let store = Store::embedded();
     let server = Server::start(&store.args());
-    let client = reqwest::Client::new();
+    let client = server.client();
     assert_eq!(
         server
             .post_events(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")])

@@ -21,7 +21,9 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     let store = Store::embedded();
     let server = Server::start_command("demo", &store.args());
     let mut browser = Browser::start().await;
-    browser.open(&server.url("/?program=optimist")).await;
+    browser
+        .open(&server.url(&format!("/?program=optimist#token={}", server.admin_token)))
+        .await;
     browser
         .wait_for("document.querySelector('#lag').textContent.includes('lag 0')")
         .await;

@@ -403,7 +403,7 @@ fn a_late_record_gives_a_revision_beside_the_original_listing_what_changed() {
 
 /// GET /v1/extracts.
 async fn extracts_listed(server: &Server) -> serde_json::Value {
-    reqwest::get(server.url("/v1/extracts"))
+    server.client().get(server.url("/v1/extracts")).send()
         .await
         .expect("list")
         .json()
@@ -431,7 +431,7 @@ async fn extracts_are_listed_and_downloaded_over_http() {
     let server = setup
         .cli
         .serve(&["--extracts", &setup.out.path().display().to_string()]);
-    let http = reqwest::Client::new();
+    let http = server.client();
 
     let listed = extracts_listed(&server).await;
     let ids: Vec<&str> = listed

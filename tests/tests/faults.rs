@@ -11,7 +11,7 @@ use utfall_tests::{Server, Store, ThrowawayNats};
 
 /// Posts batches of contacts until `stop` says so; returns the ids the
 /// server acknowledged with 201.
-async fn ingest_until(server_base: String, stop: tokio::sync::watch::Receiver<bool>) -> Vec<String> {
+async fn ingest_until(server_base: String, token: String, stop: tokio::sync::watch::Receiver<bool>) -> Vec<String> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -25,6 +25,7 @@ async fn ingest_until(server_base: String, stop: tokio::sync::watch::Receiver<bo
         let batch: Vec<Value> = (0..20).map(|_| contact("p1", "A", &on)).collect();
         let sent = client
             .post(format!("{server_base}/v1/events"))
+            .bearer_auth(&token)
             .header("content-type", "application/x-ndjson")
             .body(ndjson(&batch))
             .send()
@@ -43,7 +44,7 @@ async fn ingest_until(server_base: String, stop: tokio::sync::watch::Receiver<bo
 }
 
 async fn enrol_one_participant(server: &Server) {
-    let setup = reqwest::Client::new()
+    let setup = server.client()
         .post(server.url("/v1/events"))
         .header("content-type", "application/x-ndjson")
         .body(ndjson(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")]))
@@ -84,7 +85,7 @@ async fn a_killed_server_loses_no_acknowledged_event() {
     enrol_one_participant(&server).await;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let writer = tokio::spawn(ingest_until(server.base.clone(), stopped));
+    let writer = tokio::spawn(ingest_until(server.base.clone(), server.admin_token.clone(), stopped));
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.kill();
     let _ = stop.send(true);
@@ -99,14 +100,14 @@ async fn a_restarted_nats_server_loses_no_acknowledged_event() {
     enrol_one_participant(&server).await;
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let writer = tokio::spawn(ingest_until(server.base.clone(), stopped));
+    let writer = tokio::spawn(ingest_until(server.base.clone(), server.admin_token.clone(), stopped));
     tokio::time::sleep(Duration::from_millis(1000)).await;
     nats.restart();
     tokio::time::sleep(Duration::from_millis(3000)).await;
     let _ = stop.send(true);
     assert_none_lost(writer.await.expect("writer"), &store).await;
     // The server keeps accepting events after NATS came back.
-    let after = reqwest::Client::new()
+    let after = server.client()
         .post(server.url("/v1/events"))
         .header("content-type", "application/x-ndjson")
         .body(ndjson(&[contact("p1", "A", "2021-12-01")]))

@@ -5,16 +5,15 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use utfall_tests::wire::*;
-use utfall_tests::{Server, Store, fixture, free_port, run_utfall, wait_for};
+use utfall_tests::{Pg, Server, Store, fixture, free_port, run_utfall, wait_for};
 
 /// A server over both fixtures with its Postgres endpoint, given `limits`.
-fn serve(limits: &[&str]) -> (Store, Server, u16) {
+fn serve(limits: &[&str]) -> (Store, Server, Pg) {
     let store = Store::embedded();
     let mut import = vec!["import".to_string()];
     import.extend(store.args());
@@ -29,11 +28,12 @@ fn serve(limits: &[&str]) -> (Store, Server, u16) {
         || TcpStream::connect(("127.0.0.1", port)).is_ok(),
         "the Postgres endpoint",
     );
-    (store, server, port)
+    let pg = Pg::admin(&server, port);
+    (store, server, pg)
 }
 
 async fn sql(server: &Server, text: String) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
+    let response = server.client()
         .post(server.url("/v1/sql"))
         .body(text)
         .send()
@@ -44,11 +44,10 @@ async fn sql(server: &Server, text: String) -> (StatusCode, Value) {
 }
 
 /// `psql` running `command`: (succeeded, stdout, stderr).
-fn psql(port: u16, commands: &[&str]) -> (bool, String, String) {
+fn psql(pg: &Pg, commands: &[&str]) -> (bool, String, String) {
     let program = std::env::var("UTFALL_TEST_PSQL").unwrap_or_else(|_| "psql".into());
-    let mut cmd = Command::new(&program);
-    cmd.args(["-X", "-A", "-t", "-h", "127.0.0.1", "-U", "evaluator", "-d", "utfall"])
-        .args(["-p", &port.to_string()]);
+    let mut cmd = pg.command(&program);
+    cmd.args(["-X", "-A", "-t"]);
     for c in commands {
         cmd.args(["-c", c]);
     }
@@ -61,7 +60,7 @@ fn psql(port: u16, commands: &[&str]) -> (bool, String, String) {
 }
 
 async fn alive(server: &Server) {
-    let health: Value = reqwest::get(server.url("/healthz"))
+    let health: Value = server.client().get(server.url("/healthz")).send()
         .await
         .expect("the server still answers")
         .json()
@@ -76,7 +75,7 @@ fn chain(n: usize, separator: &str, term: &str) -> String {
 
 #[tokio::test]
 async fn deep_and_long_sql_gets_an_error_and_the_server_lives() {
-    let (_store, server, port) = serve(&[]);
+    let (_store, server, pg) = serve(&[]);
     let deep = [
         format!("SELECT {}", chain(250, "+", "1")),
         chain(2000, " UNION ALL ", "SELECT 1"),
@@ -97,7 +96,7 @@ async fn deep_and_long_sql_gets_an_error_and_the_server_lives() {
         assert!(body["message"].is_string());
     }
     for text in deep.iter().take(6) {
-        let (ok, _, stderr) = psql(port, &[text]);
+        let (ok, _, stderr) = psql(&pg, &[text]);
         assert!(!ok && stderr.contains("ERROR"), "{}…: {stderr}", &text[..40]);
     }
     alive(&server).await;
@@ -112,7 +111,7 @@ async fn deep_and_long_sql_gets_an_error_and_the_server_lives() {
     );
     let (status, body) = sql(&server, case.clone()).await;
     assert_eq!((status, body[0]["c"].as_i64()), (StatusCode::OK, Some(2999)), "{body}");
-    let (ok, out, _) = psql(port, &[&case]);
+    let (ok, out, _) = psql(&pg, &[&case]);
     assert_eq!((ok, out.as_str()), (true, "2999"));
     let nested = format!("{}1{}", "[".repeat(5000), "]".repeat(5000));
     let (status, _) = sql(&server, format!("SELECT json_get('{nested}', 0) AS j")).await;
@@ -130,7 +129,7 @@ async fn answers_are_bounded_timed_and_complete() {
         "--query-timeout",
         "3",
     ];
-    let (_store, server, port) = serve(&limits);
+    let (_store, server, pg) = serve(&limits);
     let started = Instant::now();
     for text in [
         "SELECT * FROM generate_series(1, 50000000)",
@@ -142,7 +141,7 @@ async fn answers_are_bounded_timed_and_complete() {
             (StatusCode::BAD_REQUEST, Some("too_large")),
             "{body}"
         );
-        let (ok, _, stderr) = psql(port, &[text]);
+        let (ok, _, stderr) = psql(&pg, &[text]);
         assert!(!ok && stderr.contains("more than a query may return"), "{stderr}");
     }
     for text in [
@@ -167,7 +166,7 @@ async fn answers_are_bounded_timed_and_complete() {
     let started = Instant::now();
     let (status, _) = sql(&server, runaway.into()).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-    let (ok, _, stderr) = psql(port, &[runaway]);
+    let (ok, _, stderr) = psql(&pg, &[runaway]);
     assert!(!ok && stderr.contains("statement timeout"), "{stderr}");
     assert!(
         started.elapsed() < Duration::from_secs(20),
@@ -181,12 +180,13 @@ async fn answers_are_bounded_timed_and_complete() {
         .build()
         .expect("client")
         .post(server.url("/v1/sql"))
+        .bearer_auth(&server.admin_token)
         .body(runaway)
         .send()
         .await;
     assert!(gave_up.is_err());
     let running = || async {
-        let text = reqwest::get(server.url("/metrics"))
+        let text = server.client().get(server.url("/metrics")).send()
             .await
             .expect("metrics")
             .text()
@@ -215,8 +215,8 @@ async fn answers_are_bounded_timed_and_complete() {
 
 #[tokio::test]
 async fn the_postgres_endpoint_sees_new_rows_and_keeps_settings_per_session() {
-    let (_store, server, port) = serve(&["--query-timeout", "30"]);
-    let count = || psql(port, &["SELECT count(*) FROM events"]).1;
+    let (_store, server, pg) = serve(&["--query-timeout", "30"]);
+    let count = || psql(&pg, &["SELECT count(*) FROM events"]).1;
     wait_for(|| count() == "1618", "the lake to hold both fixtures");
     assert_eq!(
         server.post_events(&[program_defined("late-programme")]).await,
@@ -224,23 +224,24 @@ async fn the_postgres_endpoint_sees_new_rows_and_keeps_settings_per_session() {
     );
     wait_for(|| count() == "1619", "the new event over the Postgres endpoint");
 
-    let (ok, _, stderr) = psql(port, &["SET datafusion.sql_parser.dialect = 'MySQL'"]);
+    let (ok, _, stderr) = psql(&pg, &["SET datafusion.sql_parser.dialect = 'MySQL'"]);
     assert!(!ok && stderr.contains("only these settings may be changed"), "{stderr}");
-    let (ok, _, stderr) = psql(port, &["SET datafusion.catalog.information_schema = false"]);
+    let (ok, _, stderr) = psql(&pg, &["SET datafusion.catalog.information_schema = false"]);
     assert!(!ok, "{stderr}");
     let (ok, out, _) = psql(
-        port,
+        &pg,
         &["SELECT count(*) FROM information_schema.tables WHERE table_name = 'events'"],
     );
     assert_eq!((ok, out.as_str()), (true, "1"));
-    let (ok, out, stderr) = psql(port, &["SET statement_timeout = 1000", "SHOW statement_timeout"]);
+    let (ok, out, stderr) = psql(&pg, &["SET statement_timeout = 1000", "SHOW statement_timeout"]);
     assert!(ok, "{stderr}");
     assert!(out.contains("1000") || out.contains("1s"), "{out}");
 
     let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hardening/cancel.py");
-    let out = Command::new(&python)
-        .args([script, &port.to_string()])
+    let out = pg
+        .command(&python)
+        .arg(script)
         .output()
         .expect("python");
     let printed = String::from_utf8_lossy(&out.stdout);
@@ -260,9 +261,9 @@ async fn the_postgres_endpoint_sees_new_rows_and_keeps_settings_per_session() {
 #[tokio::test]
 async fn foreign_sites_hosts_and_content_types_are_refused() {
     let (_store, server, _) = serve(&[]);
-    let client = reqwest::Client::new();
+    let client = server.client();
     let head = || async {
-        reqwest::get(server.url("/healthz"))
+        server.client().get(server.url("/healthz")).send()
             .await
             .expect("h")
             .json::<Value>()
@@ -323,7 +324,7 @@ async fn foreign_sites_hosts_and_content_types_are_refused() {
 async fn bad_event_json_is_refused_by_name_without_echoing_it() {
     let (_store, server, _) = serve(&[]);
     let post = |body: String| async {
-        let response = reqwest::Client::new()
+        let response = server.client()
             .post(server.url("/v1/events"))
             .header("content-type", "application/x-ndjson")
             .body(body)
@@ -395,7 +396,7 @@ async fn slow_clients_are_cut_off() {
 async fn unknown_programmes_are_not_found_everywhere_and_say_why() {
     let (_store, server, _) = serve(&[]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(server.url("/v1/programs/optimist/participants"))
+    while server.client().get(server.url("/v1/programs/optimist/participants")).send()
         .await
         .expect("get")
         .status()
@@ -409,10 +410,10 @@ async fn unknown_programmes_are_not_found_everywhere_and_say_why() {
         "/v1/programs/nope/summary",
         "/v1/programs/nope/outcomes",
     ] {
-        let response = reqwest::get(server.url(path)).await.expect("get");
+        let response = server.client().get(server.url(path)).send().await.expect("get");
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
-    let early = reqwest::get(server.url("/v1/programs/optimist/outcomes?as_of=0001-01-01"))
+    let early = server.client().get(server.url("/v1/programs/optimist/outcomes?as_of=0001-01-01")).send()
         .await
         .expect("get");
     assert_eq!(early.status(), StatusCode::NOT_FOUND);
@@ -445,8 +446,8 @@ fn shared_files(root: &std::path::Path) -> Vec<String> {
 
 #[tokio::test]
 async fn data_files_are_readable_by_their_owner_only() {
-    let (store, server, port) = serve(&[]);
-    wait_for(|| psql(port, &["SELECT count(*) FROM events"]).1 == "1618", "the lake");
+    let (store, server, pg) = serve(&[]);
+    wait_for(|| psql(&pg, &["SELECT count(*) FROM events"]).1 == "1618", "the lake");
     let Store::Embedded(dir) = &store else {
         unreachable!("serve() uses the embedded store")
     };
@@ -472,14 +473,14 @@ async fn data_files_are_readable_by_their_owner_only() {
 
 #[tokio::test]
 async fn the_postgres_endpoint_holds_a_connection_limit() {
-    let (_store, _server, port) = serve(&["--max-connections", "2"]);
+    let (_store, _server, pg) = serve(&["--max-connections", "2"]);
     // Two sessions that have started up and sit idle.
     let mut startup = b"\0\0\0\0\0\x03\0\0user\0evaluator\0database\0utfall\0\0".to_vec();
     let length = (startup.len() as u32).to_be_bytes();
     startup[..4].copy_from_slice(&length);
     let held: Vec<TcpStream> = (0..2)
         .map(|_| {
-            let mut session = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            let mut session = TcpStream::connect(("127.0.0.1", pg.port)).expect("connect");
             session.write_all(&startup).expect("startup");
             session.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
             let mut ready = [0u8; 1];
@@ -487,11 +488,11 @@ async fn the_postgres_endpoint_holds_a_connection_limit() {
             session
         })
         .collect();
-    let (ok, _, stderr) = psql(port, &["SELECT 1"]);
+    let (ok, _, stderr) = psql(&pg, &["SELECT 1"]);
     assert!(!ok, "a third connection was served: {stderr}");
     drop(held);
     wait_for(
-        || psql(port, &["SELECT 1"]).1 == "1",
+        || psql(&pg, &["SELECT 1"]).1 == "1",
         "a connection once the others closed",
     );
 }

@@ -1,7 +1,7 @@
 //! The HTTP API in-process: `http::app()` driven with `oneshot`, no socket.
 //! What every request must pass before a handler sees it: a known `Host`,
-//! and for anything but reading, this server as its origin and an event
-//! content type.
+//! for anything but reading this server as its origin and an event content
+//! type, and for every route not declared open a valid token.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -9,14 +9,21 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
-use utfall::http::{AllowedHosts, AppState, RequestLimits, app};
+use utfall::access::{Access, Need, secrets};
+use utfall::http::{AllowedHosts, AppState, RequestLimits, app, routes};
 use utfall_events::log::embedded::EmbeddedLog;
 use utfall_projections::{Lake, ProjectorStatus, ReadModels};
 use utfall_queries::{Analytics, Limits};
 use utfall_tests::sqlite_url;
 use utfall_tests::wire::*;
 
-async fn router(dir: &std::path::Path) -> axum::Router {
+/// The app over a fresh embedded store, and its first admin's token.
+async fn router(dir: &std::path::Path) -> (axum::Router, String) {
+    let access = Access::connect(&format!("sqlite://{}?mode=rwc", dir.join("events.db").display()))
+        .await
+        .expect("access database");
+    secrets::first_admin(&access.tokens, dir).await.expect("first admin");
+    let token = secrets::read_admin_token(dir).expect("admin token");
     let lake = Arc::new(Lake::open(&dir.join("lake")).expect("lake"));
     let state = AppState {
         log: Arc::new(EmbeddedLog::open(dir).await.expect("log")),
@@ -28,17 +35,21 @@ async fn router(dir: &std::path::Path) -> axum::Router {
         lake_projector: Arc::new(ProjectorStatus::default()),
         extracts: Arc::new(Vec::new()),
         started: Instant::now(),
+        access,
+        pseudonym_key: Arc::from(&[7u8; 32][..]),
     };
     let limits = RequestLimits {
         max_body: 1 << 20,
         body_timeout: Duration::from_secs(5),
         allowed_hosts: AllowedHosts::new("0.0.0.0".parse().expect("ip"), &["utfall.nav.example".into()]),
     };
-    app(state, limits)
+    (app(state, limits), token)
 }
 
-fn post(host: &str, content_type: Option<&str>, headers: &[(&str, &str)]) -> Request<Body> {
-    let mut request = Request::post("/v1/events").header("host", host);
+fn post(token: &str, host: &str, content_type: Option<&str>, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut request = Request::post("/v1/events")
+        .header("host", host)
+        .header("authorization", format!("Bearer {token}"));
     if let Some(t) = content_type {
         request = request.header("content-type", t);
     }
@@ -53,7 +64,8 @@ fn post(host: &str, content_type: Option<&str>, headers: &[(&str, &str)]) -> Req
 #[tokio::test]
 async fn requests_pass_the_guard_only_from_known_hosts_and_this_origin() {
     let dir = tempfile::tempdir().expect("directory");
-    let app = router(dir.path()).await;
+    let (app, token) = router(dir.path()).await;
+    let post = |host, content_type, headers| post(&token, host, content_type, headers);
     let status = |request: Request<Body>| {
         let app = app.clone();
         async move { app.oneshot(request).await.expect("answer").status() }
@@ -118,4 +130,63 @@ async fn requests_pass_the_guard_only_from_known_hosts_and_this_origin() {
         .body(Body::empty())
         .expect("request");
     assert_eq!(status(rebound).await, StatusCode::MISDIRECTED_REQUEST);
+}
+
+/// A request for `path` (its `{…}` parameters filled in) with `token`.
+fn request(method: &axum::http::Method, path: &str, token: Option<&str>) -> Request<Body> {
+    let path = path
+        .replace("{program}", "p1")
+        .replace("{id}", "p1.2021-q1")
+        .replace("{file}", "outcomes.csv");
+    let mut request = Request::builder()
+        .method(method.clone())
+        .uri(path)
+        .header("host", "localhost:8080")
+        .header("content-type", "application/x-ndjson");
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let body = if method == axum::http::Method::POST {
+        Body::from(ndjson(&[program_defined("p1")]))
+    } else {
+        Body::empty()
+    };
+    request.body(body).expect("request")
+}
+
+/// Every route the router holds was declared with its need (the router is
+/// built only from declarations); each one not declared open refuses a
+/// request without a token, or with a wrong one, and the README lists it
+/// with its need.
+#[tokio::test]
+async fn every_route_declares_its_need_and_refuses_strangers() {
+    let dir = tempfile::tempdir().expect("directory");
+    let (app, _) = router(dir.path()).await;
+    let (_, declared) = routes().into_parts();
+    assert!(declared.len() >= 13, "{} routes declared", declared.len());
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).expect("README");
+    let forged = format!("utfall_{}", "0".repeat(64));
+    for route in &declared {
+        let row = format!("| `{} {}` |", route.method, route.path);
+        assert!(readme.contains(&row), "README's route table lacks {row}");
+        for token in [None, Some("utfall_short"), Some(forged.as_str()), Some("Basic YWRtaW46YWRtaW4=")] {
+            let status = app
+                .clone()
+                .oneshot(request(&route.method, route.path, token))
+                .await
+                .expect("answer")
+                .status();
+            if route.need == Need::Open {
+                assert_ne!(status, StatusCode::UNAUTHORIZED, "{} {} is open", route.method, route.path);
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{} {} with {token:?}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+    }
 }

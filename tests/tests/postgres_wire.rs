@@ -2,12 +2,11 @@
 //! `psql` program (simple protocol) and Python's psycopg (extended
 //! protocol, as R's RPostgres uses too).
 
-use std::process::Command;
 
-use utfall_tests::{Server, Store, fixture, free_port, run_utfall, wait_for};
+use utfall_tests::{Pg, Server, Store, fixture, free_port, run_utfall, wait_for};
 
 /// A server with both fixtures and its Postgres endpoint's port.
-fn serve() -> (Store, Server, u16) {
+fn serve() -> (Store, Server, Pg) {
     let store = Store::embedded();
     let mut args = vec!["import".to_string()];
     args.extend(store.args());
@@ -26,26 +25,14 @@ fn serve() -> (Store, Server, u16) {
         || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
         "the Postgres endpoint",
     );
-    (store, server, port)
+    let pg = Pg::admin(&server, port);
+    (store, server, pg)
 }
 
-fn psql(port: u16, commands: &[&str]) -> std::process::Output {
+fn psql(pg: &Pg, commands: &[&str]) -> std::process::Output {
     let program = std::env::var("UTFALL_TEST_PSQL").unwrap_or_else(|_| "psql".into());
-    let mut cmd = Command::new(&program);
-    cmd.args([
-        "-X",
-        "-A",
-        "-t",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        "127.0.0.1",
-        "-U",
-        "evaluator",
-        "-d",
-        "anything",
-    ])
-    .args(["-p", &port.to_string()]);
+    let mut cmd = pg.command(&program);
+    cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1"]);
     for c in commands {
         cmd.args(["-c", c]);
     }
@@ -55,9 +42,9 @@ fn psql(port: u16, commands: &[&str]) -> std::process::Output {
 
 #[test]
 fn psql_queries_the_catalog_and_cannot_write() {
-    let (_store, _server, port) = serve();
+    let (_store, _server, pg) = serve();
     let out = psql(
-        port,
+        &pg,
         &["SELECT program, count(*) FROM participants GROUP BY program ORDER BY program"],
     );
     let text = String::from_utf8_lossy(&out.stdout);
@@ -65,7 +52,7 @@ fn psql_queries_the_catalog_and_cannot_write() {
     assert_eq!(text, "optimist|15\nsja-meg|32\n");
 
     let out = psql(
-        port,
+        &pg,
         &["SELECT count(*) FROM participants WHERE current_outcome_group = 'job' AND program = 'optimist'"],
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
@@ -75,12 +62,12 @@ fn psql_queries_the_catalog_and_cannot_write() {
         "INSERT INTO events SELECT * FROM events",
         "DROP VIEW participants",
     ] {
-        let out = psql(port, &[statement]);
+        let out = psql(&pg, &[statement]);
         assert!(!out.status.success(), "{statement} was allowed");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("read-only"), "{statement}: {stderr}");
     }
-    let out = psql(port, &["SELECT count(*) FROM participants"]);
+    let out = psql(&pg, &["SELECT count(*) FROM participants"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "47", "nothing was changed");
 }
 
@@ -88,7 +75,7 @@ fn psql_queries_the_catalog_and_cannot_write() {
 const PSYCOPG: &str = r#"
 import datetime, json, sys
 import psycopg
-with psycopg.connect(f"host=127.0.0.1 port={sys.argv[1]} user=evaluator dbname=utfall") as conn:
+with psycopg.connect("") as conn:
     cur = conn.cursor()
     cur.execute("SELECT participant, enrolled_on, exited_on FROM participants WHERE program = %s ORDER BY participant",
                 ("optimist",))
@@ -111,10 +98,11 @@ print(json.dumps({
 
 #[test]
 fn psycopg_binds_parameters_and_gets_typed_values() {
-    let (_store, _server, port) = serve();
+    let (_store, _server, pg) = serve();
     let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = Command::new(&python)
-        .args(["-c", PSYCOPG, &port.to_string()])
+    let out = pg
+        .command(&python)
+        .args(["-c", PSYCOPG])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {python} (set UTFALL_TEST_PYTHON to a Python with psycopg): {e}"));
     assert!(

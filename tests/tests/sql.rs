@@ -168,7 +168,7 @@ async fn http_answers_in_json_csv_and_arrow_and_refuses_writes() {
     // The lake is complete before the server starts, so every answer holds all.
     sql_json(&store, "SELECT 1");
     let server = Server::start(&store.args());
-    let client = reqwest::Client::new();
+    let client = server.client();
     let query = "SELECT program, count(*) AS n FROM participants GROUP BY program ORDER BY program";
     let json: Value = client
         .post(server.url("/v1/sql"))

@@ -3,8 +3,7 @@
 //! kept only as a hash; revocation and expiry hold at the next lookup.
 
 use chrono::{Duration, Utc};
-use utfall::access::Role;
-use utfall::access::tokens::TokenStore;
+use utfall::access::{Access, Grant, Role};
 use utfall::cli::StoreArgs;
 use utfall_events::ProgramName;
 use utfall_tests::{Store, fresh_database, run_utfall};
@@ -76,7 +75,7 @@ async fn tokens_are_shown_once_kept_hashed_and_revocable(store: Store) {
 
     let listed = String::from_utf8_lossy(&token(&flags, &["list"]).stdout).to_string();
     assert!(
-        listed.contains("ana\tevaluator\toptimist\texpires 20") && listed.contains("boss\tadmin\t*"),
+        listed.contains("ana\tevaluator:optimist\texpires 20") && listed.contains("boss\tadmin:*"),
         "{listed}"
     );
     assert!(!listed.contains(&secret), "the list shows a token");
@@ -88,14 +87,33 @@ async fn tokens_are_shown_once_kept_hashed_and_revocable(store: Store) {
         );
     }
 
-    let principals = TokenStore::open(&store_args(&flags)).await.expect("principal store");
+    let principals = Access::open(&store_args(&flags)).await.expect("principal store").tokens;
     let ana = principals
         .authenticate(&secret)
         .await
         .expect("lookup")
         .expect("ana's token works");
-    assert_eq!((ana.name.as_str(), ana.role), ("ana", Role::Evaluator));
-    assert_eq!(ana.programs, [ProgramName::new("optimist").expect("name")]);
+    let optimist = ProgramName::new("optimist").expect("name");
+    assert_eq!(ana.name, "ana");
+    assert_eq!(
+        ana.grants,
+        [Grant {
+            role: Role::Evaluator,
+            program: Some(optimist.clone())
+        }]
+    );
+    assert!(ana.holds(&[Role::Evaluator], "optimist") && !ana.holds(&[Role::Evaluator], "sja-meg"));
+    assert!(!ana.holds(&[Role::Viewer], "optimist") && !ana.is_admin());
+
+    // A second grant, then the principal holds both.
+    assert!(
+        token(&flags, &["grant", "ana", "--role", "viewer", "--program", "sja-meg"])
+            .status
+            .success()
+    );
+    let ana = principals.authenticate(&secret).await.expect("lookup").expect("ana");
+    assert!(ana.holds(&[Role::Viewer], "sja-meg") && !ana.holds(&[Role::Viewer], "optimist"));
+    assert_eq!(ana.programs(&[Role::Evaluator]), Some(vec![optimist]));
     assert!(principals.authenticate("utfall_0000").await.expect("lookup").is_none());
     assert!(
         principals

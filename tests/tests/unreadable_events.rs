@@ -44,7 +44,7 @@ async fn plant_unreadable(store: &Store) -> u64 {
 }
 
 async fn get(server: &Server, path: &str) -> (StatusCode, Value) {
-    let response = reqwest::get(server.url(path)).await.expect("GET");
+    let response = server.client().get(server.url(path)).send().await.expect("GET");
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -82,7 +82,7 @@ async fn an_unreadable_event_stops_projectors_visibly_until_quarantined(store: S
             .is_some_and(|a| a.contains("utfall quarantine")),
         "{health}"
     );
-    let metrics = reqwest::get(server.url("/metrics"))
+    let metrics = server.client().get(server.url("/metrics")).send()
         .await
         .expect("metrics")
         .text()

@@ -1,14 +1,24 @@
 //! Who may do what. DESIGN's roles are granted per programme (admin is
-//! deployment-wide); a principal is a named credential holding one role
-//! over a set of programmes. This module keeps the principals and their API
-//! tokens; enforcement on every way in comes with the rest of issue 11.
+//! deployment-wide); a principal is a named credential holding one or more
+//! grants. Every way in (HTTP, Postgres wire) resolves the caller to a
+//! [`Principal`] and asks it whether a [`Need`] is met; reads of personal
+//! data and every write are recorded in the [`audit`] log.
 
+pub mod audit;
+mod cli;
+mod database;
+pub mod secrets;
 pub mod tokens;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+use utfall_events::ProgramName;
+
+pub use cli::{run, run_audit};
+pub use database::AccessError;
 
 /// DESIGN's roles.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Everything, in every programme; manages principals, reads the audit log.
@@ -24,6 +34,14 @@ pub enum Role {
 }
 
 impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Admin,
+        Role::Registrar,
+        Role::Viewer,
+        Role::Evaluator,
+        Role::Funder,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -35,59 +53,121 @@ impl Role {
     }
 
     pub fn parse(text: &str) -> Option<Role> {
-        [
-            Role::Admin,
-            Role::Registrar,
-            Role::Viewer,
-            Role::Evaluator,
-            Role::Funder,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == text)
+        Role::ALL.into_iter().find(|r| r.as_str() == text)
     }
 }
 
-/// `utfall token …`.
-pub async fn run(args: crate::cli::TokenArgs) -> anyhow::Result<()> {
-    use crate::cli::TokenAction;
-    let open = tokens::TokenStore::open;
-    match args.action {
-        TokenAction::Create {
-            store,
-            name,
-            role,
-            programs,
-            expires,
-        } => {
-            let expires_at = expires.map(|d| chrono::Utc::now() + d);
-            let token = open(&store).await?.create(&name, role, &programs, expires_at).await?;
-            println!("{token}");
-            eprintln!("token for {name} ({}): shown once, keep it safe", role.as_str());
+/// A role over a programme; admin's is over all of them.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Grant {
+    pub role: Role,
+    pub program: Option<ProgramName>,
+}
+
+/// A principal as the server knows it: never its token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Principal {
+    pub name: String,
+    pub grants: Vec<Grant>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl Principal {
+    /// Whether the credential may be used at `now`.
+    pub fn valid_at(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| now < e)
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.grants.iter().any(|g| g.role == Role::Admin)
+    }
+
+    /// Whether the principal holds one of `roles` for `program` (admin
+    /// holds every role everywhere).
+    pub fn holds(&self, roles: &[Role], program: &str) -> bool {
+        self.is_admin()
+            || self
+                .grants
+                .iter()
+                .any(|g| roles.contains(&g.role) && g.program.as_ref().is_some_and(|p| p.as_str() == program))
+    }
+
+    /// The programmes where the principal holds one of `roles`; `None`
+    /// means all of them (admin).
+    pub fn programs(&self, roles: &[Role]) -> Option<Vec<ProgramName>> {
+        if self.is_admin() {
+            return None;
         }
-        TokenAction::List { store } => {
-            for p in open(&store).await?.list().await? {
-                let programs: Vec<&str> = p.programs.iter().map(|p| p.as_str()).collect();
-                let when = |t: Option<chrono::DateTime<chrono::Utc>>| {
-                    t.map_or("-".into(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                };
-                println!(
-                    "{}\t{}\t{}\texpires {}\trevoked {}",
-                    p.name,
-                    p.role.as_str(),
-                    if programs.is_empty() {
-                        "*".into()
-                    } else {
-                        programs.join(",")
-                    },
-                    when(p.expires_at),
-                    when(p.revoked_at)
-                );
-            }
-        }
-        TokenAction::Revoke { store, name } => {
-            open(&store).await?.revoke(&name).await?;
-            println!("revoked {name}");
+        let mut programs: Vec<ProgramName> = self
+            .grants
+            .iter()
+            .filter(|g| roles.contains(&g.role))
+            .filter_map(|g| g.program.clone())
+            .collect();
+        programs.sort();
+        programs.dedup();
+        Some(programs)
+    }
+
+    /// The roles held, for the audit log: `evaluator,viewer`.
+    pub fn roles(&self) -> String {
+        let mut roles: Vec<&str> = self.grants.iter().map(|g| g.role.as_str()).collect();
+        roles.sort_unstable();
+        roles.dedup();
+        roles.join(",")
+    }
+}
+
+/// What a way in needs of its caller. Every HTTP route declares one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Nothing: the answer holds no personal data (health, metrics, the
+    /// dashboard's page itself).
+    Open,
+    /// Any principal; the handler narrows the answer to their programmes.
+    SignedIn,
+    /// One of these roles for the programme named in the request.
+    InProgram(&'static [Role]),
+    /// One of these roles for some programme; the handler narrows the
+    /// request to those programmes.
+    InSomeProgram(&'static [Role]),
+    Admin,
+}
+
+impl Need {
+    /// Whether `principal` meets the need, `program` being the programme
+    /// the request names (if any).
+    pub fn allows(self, principal: &Principal, program: Option<&str>) -> bool {
+        match self {
+            Need::Open | Need::SignedIn => true,
+            Need::Admin => principal.is_admin(),
+            Need::InProgram(roles) => program.is_some_and(|p| principal.holds(roles, p)),
+            Need::InSomeProgram(roles) => principal.programs(roles).is_none_or(|p| !p.is_empty()),
         }
     }
-    Ok(())
+}
+
+/// The principals and the audit log of one deployment, over one pool.
+#[derive(Clone)]
+pub struct Access {
+    pub tokens: tokens::TokenStore,
+    pub audit: audit::AuditLog,
+}
+
+impl Access {
+    /// The access database of the deployment `store` names.
+    pub async fn open(store: &crate::cli::StoreArgs) -> Result<Self, AccessError> {
+        Self::connect(&database::url(store)?).await
+    }
+
+    /// The access database at `url` (SQLite or PostgreSQL).
+    pub async fn connect(url: &str) -> Result<Self, AccessError> {
+        let pool = database::connect(url).await?;
+        Ok(Self {
+            tokens: tokens::TokenStore::new(pool.clone()),
+            audit: audit::AuditLog::new(pool),
+        })
+    }
 }

@@ -1,25 +1,34 @@
 //! Outcomes and SQL for evaluators and dashboards, over the lake as far as
 //! its projector has come (each answer says its `log_position`).
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use utfall_queries::engine::Answer;
-use utfall_queries::{QueryError, Snapshot, render};
+use utfall_queries::{Evaluation, QueryError, Snapshot, render};
 
 use super::AppState;
+use super::access::{Audit, AuditNote, Caller, Routes};
 use super::error::ApiError;
-use super::programs::versioned;
+use super::programs::{SEES_AGGREGATES, no_programme, versioned};
+use crate::access::{Need, Role};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/programs/{program}/outcomes", get(outcomes))
-        .route("/v1/sql", post(sql))
+/// Outcome reports are aggregates: evaluators may read them too.
+const SEES_OUTCOMES: &[Role] = &[Role::Viewer, Role::Registrar, Role::Evaluator];
+
+pub fn router() -> Routes {
+    debug_assert!(SEES_AGGREGATES.iter().all(|r| SEES_OUTCOMES.contains(r)));
+    Routes::default()
+        .get(
+            "/v1/programs/{program}/outcomes",
+            Need::InProgram(SEES_OUTCOMES),
+            Audit::Refusals,
+            outcomes,
+        )
+        .post("/v1/sql", Need::InSomeProgram(&[Role::Evaluator]), Audit::Every, sql)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,7 +58,13 @@ async fn outcomes(
             .await?
             .into_iter()
             .next()
-            .ok_or_else(|| ApiError::NotFound(query.snapshot().no_programme(&program)))
+            .ok_or_else(|| match query.snapshot() {
+                Snapshot {
+                    as_of: None,
+                    known_at: None,
+                } => no_programme(&program),
+                snapshot => ApiError::NotFound(snapshot.no_programme(&program)),
+            })
     })
     .await
 }
@@ -67,9 +82,11 @@ const ARROW_STREAM: &str = "application/vnd.apache.arrow.stream";
 
 /// Runs a read-only query. The body is the SQL as text (with `as_of` and
 /// `known_at` in the query string) or a JSON [`SqlRequest`]; `Accept`
-/// picks JSON (default), CSV (`text/csv`) or an Arrow IPC stream.
+/// picks JSON (default), CSV (`text/csv`) or an Arrow IPC stream. An
+/// evaluator's query runs over their programmes' rows, pseudonymised.
 async fn sql(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     Query(query): Query<SnapshotQuery>,
     headers: HeaderMap,
     body: Bytes,
@@ -95,9 +112,21 @@ async fn sql(
     };
     // The answer is bounded and rendered within the time limit; a client
     // that hangs up drops this future, which stops the query.
-    let bytes = state
-        .analytics
-        .sql_as(&snapshot, &text, |answer| render(&answer))
+    let analytics = match caller.programs(&[Role::Evaluator]) {
+        None => state.analytics.clone(),
+        Some(programmes) => state
+            .analytics
+            .for_evaluator(Evaluation::new(programmes, &state.pseudonym_key)),
+    };
+    let (rows, bytes) = analytics
+        .sql_as(&snapshot, &text, |answer| {
+            let rows = answer.batches.iter().map(|b| b.num_rows()).sum::<usize>();
+            Ok((rows, render(&answer)?))
+        })
         .await?;
-    Ok(([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes).into_response())
+    let note = AuditNote {
+        detail: Some(text),
+        ..AuditNote::rows(rows)
+    };
+    Ok(note.on(([(header::CONTENT_TYPE, HeaderValue::from_static(content_type))], bytes).into_response()))
 }

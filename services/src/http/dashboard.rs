@@ -1,15 +1,17 @@
 //! The web dashboard at `/`: one page and its script, compiled into the
 //! binary so it works offline (no CDN, no build step).
 
-use axum::Router;
 use axum::http::header;
 use axum::response::{Html, IntoResponse};
-use axum::routing::get;
 
-use super::AppState;
+use super::access::{Audit, Routes};
+use crate::access::Need;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(page)).route("/dashboard.js", get(script))
+/// The page and script hold no data: they sign in and fetch it.
+pub fn router() -> Routes {
+    Routes::default()
+        .get("/", Need::Open, Audit::Refusals, page)
+        .get("/dashboard.js", Need::Open, Audit::Refusals, script)
 }
 
 async fn page() -> Html<&'static str> {

@@ -10,6 +10,8 @@ use utfall_events::{AppendError, LogError};
 use utfall_projections::ProjectionError;
 use utfall_queries::QueryError;
 
+use crate::access::AccessError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error(transparent)]
@@ -22,6 +24,12 @@ pub enum ApiError {
     ReadModels(#[from] ProjectionError),
     #[error(transparent)]
     Query(#[from] QueryError),
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
@@ -106,6 +114,29 @@ impl IntoResponse for ApiError {
             ApiError::Query(e @ QueryError::UnknownProgram(_)) => {
                 (StatusCode::NOT_FOUND, Json(json!({"error": "not_found", "message": e.to_string()}))).into_response()
             }
+            ApiError::Unauthorized(message) => {
+                let mut response =
+                    (StatusCode::UNAUTHORIZED, Json(json!({"error": "unauthorized", "message": message}))).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"utfall\""));
+                response
+            }
+            ApiError::Forbidden(message) => {
+                (StatusCode::FORBIDDEN, Json(json!({"error": "forbidden", "message": message}))).into_response()
+            }
+            ApiError::Access(AccessError::Database(e)) => {
+                // Without the access database nothing can be authorised or
+                // audited: refuse, and let the client retry.
+                tracing::error!(error = %e, "access database unavailable");
+                let mut response = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": "unavailable", "message": "access control and audit unavailable"})),
+                )
+                    .into_response();
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+                response
+            }
             ApiError::UnsupportedMediaType(message) => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 Json(json!({"error": "unsupported_media_type", "message": message})),
@@ -128,6 +159,7 @@ impl IntoResponse for ApiError {
             | ApiError::Log(_)
             | ApiError::ReadModels(_)
             | ApiError::Query(QueryError::Engine(_))
+            | ApiError::Access(_)
             | ApiError::Internal(_) => {
                 tracing::error!(error = %self, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": "internal", "message": "internal error"})))

@@ -1,18 +1,23 @@
 //! `POST /v1/events`: the way events get in over HTTP.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde_json::json;
 use utfall_events::wire::parse_batch;
 
 use super::AppState;
+use super::access::{Audit, AuditNote, Caller, Routes};
 use super::error::ApiError;
+use crate::access::{Need, Role};
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/events", post(append))
+/// Registrars record events for their programmes; admins for any.
+const RECORDS: &[Role] = &[Role::Registrar];
+
+pub fn router() -> Routes {
+    Routes::default().post("/v1/events", Need::InSomeProgram(RECORDS), Audit::Every, append)
 }
 
 /// Content types a batch of events may come as. A browser can post a
@@ -27,12 +32,14 @@ const EVENT_TYPES: [&str; 4] = [
 
 /// Accepts NDJSON or a JSON array. 201 with each event's position and
 /// version; 409 on a concurrency conflict; 415 for another content type;
-/// 422 listing every invalid event.
+/// 422 listing every invalid event; 403 (nothing written) when an event is
+/// for a programme the caller may not record for.
 async fn append(
     State(state): State<AppState>,
+    Caller(caller): Caller,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<(StatusCode, Json<Value>), ApiError> {
+) -> Result<Response, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -45,14 +52,35 @@ async fn append(
         )));
     }
     let events = parse_batch(&body)?;
+    let mut programs: Vec<&str> = events.iter().map(|e| e.program.as_str()).collect();
+    programs.sort_unstable();
+    programs.dedup();
+    if let Some((index, event)) = events
+        .iter()
+        .enumerate()
+        .find(|(_, e)| !caller.holds(RECORDS, e.program.as_str()))
+    {
+        return Err(ApiError::Forbidden(format!(
+            "event {} ({}): {} may not record events for programme {:?}; nothing was written",
+            index + 1,
+            event.event_id,
+            caller.name,
+            event.program.as_str()
+        )));
+    }
+    let note = AuditNote {
+        programs: Some(programs.join(",")),
+        ..AuditNote::rows(events.len())
+    };
     let appended = state.log.append(events).await?;
     let duplicates = appended.iter().filter(|a| a.duplicate).count();
-    Ok((
+    let response = (
         StatusCode::CREATED,
         Json(json!({
             "stored": appended.len() - duplicates,
             "duplicates": duplicates,
             "events": appended,
         })),
-    ))
+    );
+    Ok(note.on(response.into_response()))
 }

@@ -4,15 +4,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::access::{Audit, Routes};
 use super::error::ApiError;
+use crate::access::Need;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route("/healthz", get(health))
+/// Open: orchestrators probe it without credentials; it holds no personal data.
+pub fn router() -> Routes {
+    Routes::default().get("/healthz", Need::Open, Audit::Refusals, health)
 }
 
 async fn health(State(state): State<AppState>) -> Result<(StatusCode, Json<Value>), ApiError> {

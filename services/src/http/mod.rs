@@ -1,6 +1,8 @@
 //! The HTTP API: one router per module, merged over a shared state.
 
+pub mod access;
 mod analytics;
+mod audit;
 mod dashboard;
 mod error;
 mod events;
@@ -16,8 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::{Extension, Router};
 use futures::FutureExt;
 use tokio::task::JoinSet;
 use tower_http::timeout::RequestBodyTimeoutLayer;
@@ -25,6 +27,7 @@ use tower_http::trace::TraceLayer;
 use utfall_events::EventLog;
 use utfall_projections::{Lake, ProjectorStatus, ReadModels, follow};
 
+use crate::access::{Access, secrets};
 use crate::cli::ServeArgs;
 pub use guard::AllowedHosts;
 use utfall_queries::Analytics;
@@ -49,6 +52,10 @@ pub struct AppState {
     pub analytics: Analytics,
     /// Folders funder extracts are listed and downloaded from.
     pub extracts: Arc<Vec<PathBuf>>,
+    /// Principals and the audit log.
+    pub access: Access,
+    /// The key of evaluators' participant pseudonyms.
+    pub pseudonym_key: Arc<[u8]>,
     pub started: Instant,
 }
 
@@ -60,16 +67,23 @@ pub struct RequestLimits {
     pub allowed_hosts: AllowedHosts,
 }
 
-/// The whole API as a router, so tests can drive it without a socket.
-pub fn app(state: AppState, limits: RequestLimits) -> Router {
-    Router::new()
-        .merge(analytics::router())
+/// Every route with the need it declared.
+pub fn routes() -> access::Routes {
+    analytics::router()
+        .merge(audit::router())
         .merge(dashboard::router())
         .merge(events::router())
         .merge(extracts::router())
         .merge(health::router())
         .merge(programs::router())
         .merge(projections::router())
+}
+
+/// The whole API as a router, so tests can drive it without a socket.
+pub fn app(state: AppState, limits: RequestLimits) -> Router {
+    let (router, _) = routes().into_parts();
+    router
+        .layer(Extension(state.access.clone()))
         .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(axum::middleware::from_fn_with_state(limits.allowed_hosts, guard::guard))
@@ -79,15 +93,24 @@ pub fn app(state: AppState, limits: RequestLimits) -> Router {
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let log = open_log(&args.store).await?;
-    serve_log(log, args).await
+    serve_log(log, args, false).await
 }
 
 /// Serves the API over a log that is already open. The background tasks
 /// (projectors, Postgres wire endpoint, extract scheduler) are held in one
 /// set: the server stops on SIGINT or SIGTERM, or when one of them ends
-/// (none should), and takes them all down with it.
-pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Result<()> {
+/// (none should), and takes them all down with it. A `demo` prints a
+/// ready-to-open dashboard link holding the admin token.
+pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
+    let access = Access::open(&args.store).await?;
+    if let Some(path) = secrets::first_admin(&access.tokens, &args.store.data_dir).await? {
+        println!(
+            "utfall admin token written to {} (readable by you only): send it as `Authorization: Bearer <token>`; `utfall token create` makes more",
+            path.display()
+        );
+    }
+    let pseudonym_key: Arc<[u8]> = secrets::pseudonym_key(&args.pseudonym_key_path())?.into();
     let models = Arc::new(open_read_models(&args.store).await?);
     let projector = Arc::new(ProjectorStatus::default());
     let (read_models, status) = (models.clone(), projector.clone());
@@ -102,8 +125,9 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Resul
     let analytics = Analytics::new(lake.events_dir(), args.limits.limits());
     if let Some(address) = args.pg {
         let (analytics, max_connections) = (analytics.clone(), args.max_connections);
+        let (access, key) = (access.clone(), pseudonym_key.clone());
         tasks.spawn(async move {
-            crate::pg::serve(analytics, address, max_connections)
+            crate::pg::serve(analytics, access, key, address, max_connections)
                 .await
                 .context("the Postgres wire endpoint stopped")
         });
@@ -120,6 +144,8 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Resul
     let state = AppState {
         analytics,
         extracts: Arc::new(extracts),
+        access,
+        pseudonym_key,
         models,
         projector,
         lake,
@@ -129,8 +155,13 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs) -> anyhow::Resul
         store: describe(&args.store),
     };
     let listener = tokio::net::TcpListener::bind(args.http).await?;
-    // Tests and scripts read the bound address (port 0 picks one) from here.
-    println!("utfall listening on http://{}", listener.local_addr()?);
+    let address = listener.local_addr()?;
+    if let Some(token) = demo.then(|| secrets::read_admin_token(&args.store.data_dir)).flatten() {
+        println!("dashboard (signed in as admin): http://{address}/#token={token}");
+    }
+    // The last line on stdout: scripts read the bound address (port 0
+    // picks one) from it and may close the pipe after.
+    println!("utfall listening on http://{address}");
     tracing::info!(store = %state.store, "serving");
     let limits = server::ConnectionLimits {
         max_connections: args.max_connections,

@@ -2,22 +2,41 @@
 //! models' log position (and the day, for day-relative figures), so a poll
 //! with `If-None-Match` costs a 304 when nothing changed.
 
+use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use utfall_projections::read_models::dashboard::ParticipantFilter;
 
 use super::AppState;
+use super::access::{Audit, AuditNote, Caller, Routes};
 use super::error::ApiError;
+use crate::access::{Need, Role};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/programs", get(programs))
-        .route("/v1/programs/{program}/summary", get(summary))
-        .route("/v1/programs/{program}/participants", get(participants))
+/// Who sees a programme's aggregates on the dashboard.
+pub(super) const SEES_AGGREGATES: &[Role] = &[Role::Viewer, Role::Registrar];
+
+pub fn router() -> Routes {
+    Routes::default()
+        .get("/v1/programs", Need::SignedIn, Audit::Refusals, programs)
+        .get(
+            "/v1/programs/{program}/summary",
+            Need::InProgram(SEES_AGGREGATES),
+            Audit::Refusals,
+            summary,
+        )
+        .get(
+            "/v1/programs/{program}/participants",
+            Need::InProgram(&[Role::Registrar]),
+            Audit::Every,
+            participants,
+        )
+}
+
+/// The message for a programme that does not exist, or not for the caller.
+pub(super) fn no_programme(program: &str) -> ApiError {
+    ApiError::NotFound(format!("no programme named {program:?}"))
 }
 
 fn today() -> String {
@@ -44,9 +63,16 @@ where
     Ok(([(header::ETAG, current)], Json(body.await?)).into_response())
 }
 
-async fn programs(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    versioned(state.projector.position(), &headers, "programs", async {
-        Ok(state.models.programs().await?)
+/// The programmes the caller holds any role in.
+async fn programs(State(state): State<AppState>, Caller(caller): Caller, headers: HeaderMap) -> Result<Response, ApiError> {
+    let theirs = caller.programs(&crate::access::Role::ALL);
+    let key = format!("programs-{}", caller.name);
+    versioned(state.projector.position(), &headers, &key, async {
+        let mut listed = state.models.programs().await?;
+        if let Some(theirs) = theirs {
+            listed.retain(|p| theirs.iter().any(|t| t.as_str() == p.program));
+        }
+        Ok(listed)
     })
     .await
 }
@@ -62,7 +88,7 @@ async fn summary(
             .models
             .summary(&program, &today)
             .await?
-            .ok_or(ApiError::NotFound(format!("no programme {program}")))
+            .ok_or_else(|| no_programme(&program))
     })
     .await
 }
@@ -102,12 +128,11 @@ async fn participants(
         status: query.status.clone(),
         consultant: query.consultant.clone(),
     };
-    versioned(state.projector.position(), &headers, &key, async {
-        state
-            .models
-            .participants(&program, &filter, query.page, query.per_page)
-            .await?
-            .ok_or(ApiError::NotFound(format!("no programme {program}")))
-    })
-    .await
+    let page = state
+        .models
+        .participants(&program, &filter, query.page, query.per_page)
+        .await?
+        .ok_or_else(|| no_programme(&program))?;
+    let note = AuditNote::rows(page.participants.len());
+    Ok(note.on(versioned(state.projector.position(), &headers, &key, async { Ok(page) }).await?))
 }

@@ -6,18 +6,21 @@ use std::fmt::Write;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{Value, json};
 use utfall_projections::ProjectorStatus;
 
 use super::AppState;
+use super::access::{Audit, Routes};
 use super::error::ApiError;
+use crate::access::Need;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/projections", get(projections))
-        .route("/metrics", get(metrics))
+/// `/metrics` is open for Prometheus (counts and positions only);
+/// `/v1/projections` is for signed-in users of the dashboard.
+pub fn router() -> Routes {
+    Routes::default()
+        .get("/v1/projections", Need::SignedIn, Audit::Refusals, projections)
+        .get("/metrics", Need::Open, Audit::Refusals, metrics)
 }
 
 struct Standing {

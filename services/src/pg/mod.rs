@@ -1,8 +1,12 @@
 //! The Postgres wire protocol endpoint (`utfall serve --pg ADDR`) for SQL
 //! clients: psql, R's RPostgres, Python's psycopg, BI tools, through
-//! datafusion-postgres. Any user and database name is accepted for now.
+//! datafusion-postgres.
 //!
 //! What this module adds around it, and why:
+//! * every connection signs in with a principal's name and token
+//!   ([`sign_in`]); an admin queries the whole catalog, an evaluator their
+//!   programmes' rows, pseudonymised ([`sessions`]); every statement that
+//!   returns rows is audited with the rows it sent;
 //! * every SQL text is checked for nesting depth before anything walks it
 //!   (a deep query would exhaust the stack and abort the process);
 //! * every statement runs under the server's query timeout (or the
@@ -19,6 +23,8 @@
 mod bounded;
 mod cancel;
 mod read_only;
+mod sessions;
+mod sign_in;
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
@@ -30,57 +36,58 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser as SqlParser;
-use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
-use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
-use datafusion_postgres::hooks::cursor::CursorStatementHook;
-use datafusion_postgres::hooks::set_show::SetShowHook;
-use datafusion_postgres::hooks::transactions::TransactionStatementHook;
-use datafusion_postgres::pgwire::api::auth::StartupHandler;
-use datafusion_postgres::pgwire::api::auth::noop::NoopStartupHandler;
+use datafusion_postgres::pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler};
 use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
 use datafusion_postgres::pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use datafusion_postgres::pgwire::api::results::{FieldInfo, Response};
 use datafusion_postgres::pgwire::api::stmt::QueryParser;
 use datafusion_postgres::pgwire::api::store::PortalStore;
-use datafusion_postgres::pgwire::api::{ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, Type};
+use datafusion_postgres::pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionManager, PgWireServerHandlers, RandomPidSecretKeyGenerator, Type,
+};
 use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
-use datafusion_postgres::{DfSessionService, Parser, QueryHook, ServerOptions, serve_with_handlers};
+use datafusion_postgres::{Parser, ServerOptions, serve_with_handlers};
 use futures::Sink;
 use tokio::time::Instant;
-use utfall_queries::{Analytics, Limits, Snapshot, nesting};
+use utfall_queries::{Analytics, Limits, nesting};
 
-use bounded::bound;
+use crate::access::Access;
+use bounded::{Audited, bound};
 use cancel::{Cancel, Cancelled, Cancels};
-use read_only::ReadOnly;
+use sessions::Sessions;
+use sign_in::SignIn;
 
 /// Serves SQL over the Postgres protocol until the process ends.
-pub async fn serve(analytics: Analytics, address: SocketAddr, max_connections: usize) -> anyhow::Result<()> {
-    let ctx = analytics.context(&Snapshot::default()).await?;
-    setup_pg_catalog(&ctx, "datafusion", EmptyContextProvider)
-        .map_err(|e| anyhow::anyhow!("cannot set up pg_catalog: {e}"))?;
+pub async fn serve(
+    analytics: Analytics,
+    access: Access,
+    pseudonym_key: Arc<[u8]>,
+    address: SocketAddr,
+    max_connections: usize,
+) -> anyhow::Result<()> {
     let options = ServerOptions::new()
         .with_host(address.ip().to_string())
         .with_port(address.port())
         .with_max_connections(max_connections);
-    let hooks: Vec<Arc<dyn QueryHook>> = vec![
-        Arc::new(ReadOnly),
-        Arc::new(CursorStatementHook),
-        Arc::new(SetShowHook),
-        Arc::new(TransactionStatementHook),
-    ];
-    let session = Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks));
+    let limits = analytics.limits();
+    let sessions = Arc::new(Sessions::new(analytics, access.clone(), pseudonym_key).await?);
     let connections = Arc::new(ConnectionManager::new());
     let cancels = Arc::new(Cancels::default());
     let handlers = Arc::new(Handlers {
         guarded: Arc::new(Guarded {
-            parser: Arc::new(Checked(session.query_parser())),
-            session,
-            limits: analytics.limits(),
+            parser: Arc::new(Checked(sessions.clone())),
+            sessions,
+            limits,
             cancels: cancels.clone(),
         }),
-        startup: Arc::new(Startup(connections.clone())),
+        startup: Arc::new(SignIn {
+            access,
+            connections: connections.clone(),
+            pids: RandomPidSecretKeyGenerator::default(),
+            parameters: DefaultServerParameterProvider::default(),
+        }),
         cancel: Arc::new(Cancel {
             cancels,
             pgwire: DefaultCancelHandler::new(connections),
@@ -92,7 +99,7 @@ pub async fn serve(analytics: Analytics, address: SocketAddr, max_connections: u
 
 struct Handlers {
     guarded: Arc<Guarded>,
-    startup: Arc<Startup>,
+    startup: Arc<SignIn>,
     cancel: Arc<Cancel>,
 }
 
@@ -111,19 +118,10 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
-/// Registers each connection, so that a cancel request can find its query.
-struct Startup(Arc<ConnectionManager>);
-
-#[async_trait]
-impl NoopStartupHandler for Startup {
-    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
-        Some(self.0.clone())
-    }
-}
-
-/// datafusion-postgres's handlers, held to the limits.
+/// datafusion-postgres's handlers, each statement in its caller's session,
+/// held to the limits and audited.
 struct Guarded {
-    session: Arc<DfSessionService>,
+    sessions: Arc<Sessions>,
     parser: Arc<Checked>,
     limits: Limits,
     cancels: Arc<Cancels>,
@@ -150,6 +148,28 @@ impl Guarded {
         tokio::select! {
             done = tokio::time::timeout_at(deadline, work) => done.map_err(|_| timed_out())?,
             () = cancelled => Err(user_cancelled()),
+        }
+    }
+
+    /// `response` bounded, and audited when it returns rows.
+    fn bound(&self, response: Response, deadline: Instant, cancelled: Cancelled, audited: Audited) -> Response {
+        bound(response, deadline, cancelled, self.limits, audited)
+    }
+
+    /// Audits a statement that failed before it returned rows; a record
+    /// that cannot be written replaces the statement's error.
+    async fn failed(&self, audited: Audited, e: PgWireError) -> PgWireError {
+        let mut record = audited.record;
+        record.outcome = match &e {
+            PgWireError::UserError(info) => info.code.clone(),
+            _ => "error".into(),
+        };
+        match audited.log.append(&record).await {
+            Ok(()) => e,
+            Err(audit) => {
+                tracing::error!(error = %audit, "cannot write an audit record of a Postgres wire statement");
+                error("58000", "the audit log cannot be written".into())
+            }
         }
     }
 }
@@ -187,18 +207,28 @@ impl SimpleQueryHandler for Guarded {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         check_nesting(query)?;
+        let caller = self.sessions.caller(client).await?;
+        let record = caller.record(client, query);
+        let audited = || Audited {
+            log: self.sessions.access.audit.clone(),
+            record: record.clone(),
+        };
         let deadline = self.deadline(client);
         let cancelled = self.cancels.signal(client);
-        let responses = self
+        let responses = match self
             .run(
                 deadline,
                 cancelled.clone(),
-                SimpleQueryHandler::do_query(self.session.as_ref(), client, query),
+                SimpleQueryHandler::do_query(caller.session.as_ref(), client, query),
             )
-            .await?;
+            .await
+        {
+            Ok(responses) => responses,
+            Err(e) => return Err(self.failed(audited(), e).await),
+        };
         Ok(responses
             .into_iter()
-            .map(|r| bound(r, deadline, cancelled.clone(), self.limits))
+            .map(|r| self.bound(r, deadline, cancelled.clone(), audited()))
             .collect())
     }
 }
@@ -221,21 +251,35 @@ impl ExtendedQueryHandler for Guarded {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let caller = self.sessions.caller(client).await?;
+        let audited = Audited {
+            log: self.sessions.access.audit.clone(),
+            record: caller.record(client, &portal.statement.statement.0),
+        };
         let deadline = self.deadline(client);
         let cancelled = self.cancels.signal(client);
         let response = self
             .run(
                 deadline,
                 cancelled.clone(),
-                ExtendedQueryHandler::do_query(self.session.as_ref(), client, portal, max_rows),
+                ExtendedQueryHandler::do_query(caller.session.as_ref(), client, portal, max_rows),
             )
-            .await?;
-        Ok(bound(response, deadline, cancelled, self.limits))
+            .await;
+        match response {
+            Ok(response) => Ok(self.bound(response, deadline, cancelled, audited)),
+            Err(e) => Err(self.failed(audited, e).await),
+        }
     }
 }
 
-/// datafusion-postgres's parser behind the nesting check.
-struct Checked(Arc<Parser>);
+/// The parser of the caller's session, behind the nesting check.
+struct Checked(Arc<Sessions>);
+
+impl Checked {
+    async fn parser(&self, client: &(dyn ClientInfo + Send + Sync)) -> PgWireResult<Arc<Parser>> {
+        Ok(self.0.caller(client).await?.session.query_parser())
+    }
+}
 
 #[async_trait]
 impl QueryParser for Checked {
@@ -246,14 +290,16 @@ impl QueryParser for Checked {
         C: ClientInfo + Unpin + Send + Sync,
     {
         check_nesting(sql)?;
-        self.0.parse_sql(client, sql, types).await
+        self.parser(client).await?.parse_sql(client, sql, types).await
     }
 
+    // Both read only the statement already parsed in the caller's session:
+    // any session's parser answers them alike.
     fn get_parameter_types(&self, statement: &DfStatement) -> PgWireResult<Vec<Type>> {
-        self.0.get_parameter_types(statement)
+        self.0.any_parser().get_parameter_types(statement)
     }
 
     fn get_result_schema(&self, statement: &DfStatement, format: Option<&Format>) -> PgWireResult<Vec<FieldInfo>> {
-        self.0.get_result_schema(statement, format)
+        self.0.any_parser().get_result_schema(statement, format)
     }
 }

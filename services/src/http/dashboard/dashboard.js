@@ -7,9 +7,44 @@ const POLL_MS = 2000;
 const GROUPS = ["job", "education", "activity", "benefit", "moved", "none", "unknown"];
 let selected = new URLSearchParams(location.search).get("program");
 
+// Sign-in: the token comes from the link's fragment (`#token=…`, which the
+// browser never sends to a server) or the sign-in form, and is kept for
+// this tab only. It goes out as a bearer header, never as a cookie, so no
+// other site can make the browser use it.
+const TOKEN_KEY = "utfall-token";
+const fragment = new URLSearchParams(location.hash.slice(1)).get("token");
+if (fragment) {
+  sessionStorage.setItem(TOKEN_KEY, fragment);
+  history.replaceState(null, "", location.pathname + location.search);
+}
+
+function showSignIn(signedIn) {
+  document.getElementById("sign-in").hidden = signedIn;
+  document.getElementById("sign-out").hidden = !signedIn;
+}
+
+document.getElementById("sign-in").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, document.getElementById("token").value.trim());
+  document.getElementById("token").value = "";
+  poll();
+});
+
+document.getElementById("sign-out").addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  location.reload();
+});
+
 async function getJson(path) {
-  const response = await fetch(path, { cache: "no-cache" });
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  const headers = token ? { Authorization: `Bearer ${token}` } : {};
+  const response = await fetch(path, { cache: "no-cache", headers });
+  if (response.status === 401) {
+    showSignIn(false);
+    throw new Error("sign in to see the figures");
+  }
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
+  showSignIn(true);
   return response.json();
 }
 

@@ -1,0 +1,139 @@
+//! Which catalog a signed-in connection queries: an admin the whole one;
+//! an evaluator the restricted, pseudonymised view over their programmes
+//! (one session per set of programmes, made on first use and shared by
+//! every evaluator of that set). The principal is looked up again for
+//! every statement, so a revoked or expired token stops working at once,
+//! also on a connection that is already open.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use chrono::Utc;
+use datafusion::prelude::SessionContext;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
+use datafusion_postgres::hooks::cursor::CursorStatementHook;
+use datafusion_postgres::hooks::set_show::SetShowHook;
+use datafusion_postgres::hooks::transactions::TransactionStatementHook;
+use datafusion_postgres::pgwire::api::ClientInfo;
+use datafusion_postgres::pgwire::api::query::ExtendedQueryHandler;
+use datafusion_postgres::pgwire::error::{PgWireError, PgWireResult};
+use datafusion_postgres::{DfSessionService, QueryHook};
+use tokio::sync::Mutex;
+use utfall_events::ProgramName;
+use utfall_queries::{Analytics, Evaluation, Snapshot};
+
+use super::error;
+use super::read_only::ReadOnly;
+use super::sign_in::SignedIn;
+use crate::access::audit::AuditRecord;
+use crate::access::{Access, Principal, Role};
+
+pub(super) struct Sessions {
+    analytics: Analytics,
+    pub access: Access,
+    pseudonym_key: Arc<[u8]>,
+    admin: Arc<DfSessionService>,
+    evaluators: Mutex<HashMap<Vec<ProgramName>, Arc<DfSessionService>>>,
+}
+
+/// A statement's caller and the session it runs in.
+pub(super) struct Caller {
+    pub principal: Principal,
+    pub session: Arc<DfSessionService>,
+}
+
+impl Caller {
+    /// The audit record of a statement of this caller from `client`.
+    pub fn record(&self, client: &(dyn ClientInfo + Send + Sync), sql: &str) -> AuditRecord {
+        let target = format!("postgres wire from {}", client.socket_addr());
+        let mut record = AuditRecord::new(Some(&self.principal), "sql", &target, "ok");
+        record.programs = Some(
+            self.principal
+                .programs(&[Role::Evaluator])
+                .map_or("*".into(), |p| p.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")),
+        );
+        record.detail = Some(sql.to_string());
+        record
+    }
+}
+
+async fn service(ctx: SessionContext) -> anyhow::Result<Arc<DfSessionService>> {
+    setup_pg_catalog(&ctx, "datafusion", EmptyContextProvider)
+        .map_err(|e| anyhow::anyhow!("cannot set up pg_catalog: {e}"))?;
+    let hooks: Vec<Arc<dyn QueryHook>> = vec![
+        Arc::new(ReadOnly),
+        Arc::new(CursorStatementHook),
+        Arc::new(SetShowHook),
+        Arc::new(TransactionStatementHook),
+    ];
+    Ok(Arc::new(DfSessionService::new_with_hooks(Arc::new(ctx), hooks)))
+}
+
+fn refused(message: String) -> PgWireError {
+    // insufficient_privilege
+    error("42501", message)
+}
+
+impl Sessions {
+    pub async fn new(analytics: Analytics, access: Access, pseudonym_key: Arc<[u8]>) -> anyhow::Result<Self> {
+        let admin = service(analytics.context(&Snapshot::default()).await?).await?;
+        Ok(Self {
+            analytics,
+            access,
+            pseudonym_key,
+            admin,
+            evaluators: Mutex::default(),
+        })
+    }
+
+    /// A parser for what needs no session (types of a parsed statement).
+    pub fn any_parser(&self) -> Arc<datafusion_postgres::Parser> {
+        self.admin.query_parser()
+    }
+
+    /// The caller of a statement on `client`'s connection.
+    pub async fn caller(&self, client: &(dyn ClientInfo + Send + Sync)) -> PgWireResult<Caller> {
+        let signed_in = client
+            .session_extensions()
+            .get::<SignedIn>()
+            .ok_or_else(|| error("28000", "not signed in".into()))?;
+        let principal = self
+            .access
+            .tokens
+            .find(&signed_in.0)
+            .await
+            .map_err(|e| PgWireError::ApiError(Box::new(e)))?
+            .filter(|p| p.valid_at(Utc::now()))
+            // invalid_authorization_specification
+            .ok_or_else(|| error("28000", "the token was revoked or has expired".into()))?;
+        let session = match principal.programs(&[Role::Evaluator]) {
+            None => self.admin.clone(),
+            Some(programmes) if programmes.is_empty() => {
+                return Err(refused(format!(
+                    "{} may not query: SQL is for evaluators and admins",
+                    principal.name
+                )));
+            }
+            Some(programmes) => self.evaluator(programmes).await?,
+        };
+        Ok(Caller { principal, session })
+    }
+
+    async fn evaluator(&self, programmes: Vec<ProgramName>) -> PgWireResult<Arc<DfSessionService>> {
+        let mut sessions = self.evaluators.lock().await;
+        if let Some(session) = sessions.get(&programmes) {
+            return Ok(session.clone());
+        }
+        let evaluation = Evaluation::new(programmes.clone(), &self.pseudonym_key);
+        let ctx = self
+            .analytics
+            .for_evaluator(evaluation)
+            .context(&Snapshot::default())
+            .await
+            .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+        let session = service(ctx).await.map_err(|e| PgWireError::ApiError(e.into()))?;
+        sessions.insert(programmes, session.clone());
+        Ok(session)
+    }
+}
