@@ -12,7 +12,7 @@ use std::time::Duration;
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -137,13 +137,7 @@ impl Analytics {
         // Decode the events' JSON only for rows that pass the filters (type,
         // programme, dates): most of a query's time is that column.
         config.options_mut().execution.parquet.pushdown_filters = true;
-        let ctx = SessionContext::new_with_config_rt(config, runtime);
-        // DataFusion 55.2 moves JSON getters below joins and windows with
-        // names that clash ("ambiguous __datafusion_extracted_1") on the
-        // catalog's views; the catalog runs without that rewrite.
-        ctx.remove_optimizer_rule("extract_leaf_expressions");
-        ctx.remove_optimizer_rule("push_down_leaf_projections");
-        bounded_functions::install(&ctx);
+        let ctx = session(config, runtime);
         catalog::register(&ctx, &self.events_dir, snapshot, self.programmes.as_deref()).await?;
         match &self.evaluation {
             Some(evaluation) => evaluation.restrict(&ctx).await,
@@ -197,6 +191,18 @@ impl Analytics {
             .await
             .map_err(|_| QueryError::Timeout(self.limits.timeout))?
     }
+}
+
+/// A session with the rules and functions every utfall query runs under.
+pub(crate) fn session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> SessionContext {
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    // DataFusion 55.2 moves JSON getters below joins and windows with
+    // names that clash ("ambiguous __datafusion_extracted_1") on the
+    // catalog's views; the catalog runs without that rewrite.
+    ctx.remove_optimizer_rule("extract_leaf_expressions");
+    ctx.remove_optimizer_rule("push_down_leaf_projections");
+    bounded_functions::install(&ctx);
+    ctx
 }
 
 /// Plans `sql` in `ctx` and collects it: for the metric files, whose

@@ -22,7 +22,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use utfall_events::ProgramName;
 
-use crate::{QueryError, bounded_functions};
+use crate::{QueryError, engine};
 
 /// The tables an evaluator sees (DESIGN's catalog).
 pub const PUBLIC_TABLES: [&str; 9] = [
@@ -50,7 +50,9 @@ pub struct Evaluation {
 impl fmt::Debug for Evaluation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Never the key.
-        f.debug_struct("Evaluation").field("programmes", &self.programmes).finish()
+        f.debug_struct("Evaluation")
+            .field("programmes", &self.programmes)
+            .finish()
     }
 }
 
@@ -75,9 +77,8 @@ impl Evaluation {
             .copied_config()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public");
-        let ctx = SessionContext::new_with_config_rt(config, full.runtime_env());
+        let ctx = engine::session(config, full.runtime_env());
         datafusion_functions_json::register_all(&mut *ctx.state_ref().write())?;
-        bounded_functions::install(&ctx);
         let udf = Arc::new(ScalarUDF::new_from_impl(Pseudonym { key: self.key.clone() }));
         let withdrawn = full.table("internal.withdrawn_consent").await?;
         for name in PUBLIC_TABLES {
@@ -119,7 +120,10 @@ fn pseudonym(key: &[u8], participant: &str) -> String {
         return String::new();
     };
     mac.update(participant.as_bytes());
-    mac.finalize().into_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect()
+    mac.finalize().into_bytes()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// `pseudonym(participant)`, holding the key. It exists only inside the

@@ -8,7 +8,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use utfall_tests::browser::Browser;
 use utfall_tests::wire::*;
-use utfall_tests::{Server, Store};
+use utfall_tests::{Server, Store, run_utfall};
 
 const STATUS_ROWS: &str = "JSON.stringify([...document.querySelectorAll('#status-distribution tr')]
     .map(r => [...r.cells].slice(0, 2).map(c => c.textContent)))";
@@ -92,4 +92,89 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     browser
         .wait_for("document.querySelector('#active').textContent === '13'")
         .await;
+}
+
+/// Creates a principal with `role` over OPTIMIST; returns its token.
+fn token(store: &Store, name: &str, role: &str) -> String {
+    let mut args = vec!["token".to_string(), "create".into()];
+    args.extend(store.args());
+    args.extend(["--name", name, "--role", role, "--program", "optimist"].map(String::from));
+    let created = run_utfall(&args, None);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    String::from_utf8_lossy(&created.stdout).trim().to_string()
+}
+
+#[tokio::test]
+async fn viewers_and_registrars_sign_in_and_see_what_their_role_allows() {
+    let store = Store::embedded();
+    let server = Server::start_command("demo", &store.args());
+    let viewer = token(&store, "vera", "viewer");
+    let registrar = token(&store, "rolf", "registrar");
+    let mut browser = Browser::start().await;
+
+    // Without a token the page asks for one and shows no figures.
+    browser.open(&server.url("/?program=optimist")).await;
+    browser.wait_for("!document.querySelector('#sign-in').hidden").await;
+    assert_eq!(
+        browser.eval("document.querySelector('#enrolled').textContent").await,
+        Value::from("–")
+    );
+
+    // A viewer signs in through the form: aggregates of OPTIMIST only, no participant list.
+    browser
+        .eval(&format!(
+            "document.querySelector('#token').value = '{viewer}'; \
+             document.querySelector('#sign-in').requestSubmit(); true"
+        ))
+        .await;
+    browser
+        .wait_for("document.querySelector('#enrolled').textContent === '15'")
+        .await;
+    browser
+        .wait_for("document.querySelector('#outcomes-as-of').textContent.includes('log position')")
+        .await;
+    assert_eq!(
+        browser
+            .eval("document.querySelectorAll('#programmes button').length")
+            .await,
+        Value::from(1),
+        "a viewer of OPTIMIST is shown another programme"
+    );
+    assert_eq!(
+        browser
+            .eval("document.querySelector('#participants-card').hidden")
+            .await,
+        Value::from(true)
+    );
+    assert_eq!(
+        browser
+            .eval("document.querySelector('#participants').rows.length")
+            .await,
+        Value::from(0)
+    );
+    assert_eq!(
+        browser.eval("document.querySelector('#sign-in').hidden").await,
+        Value::from(true)
+    );
+
+    // A registrar, from a link holding the token: the participant list too.
+    browser.eval("sessionStorage.clear(); true").await;
+    browser
+        .open(&server.url(&format!("/?program=optimist#token={registrar}")))
+        .await;
+    browser
+        .wait_for("!document.querySelector('#participants-card').hidden")
+        .await;
+    browser
+        .wait_for("document.querySelector('#participants').rows.length === 15")
+        .await;
+    assert_eq!(
+        browser.eval("location.hash").await,
+        Value::from(""),
+        "the token stays in the address bar"
+    );
+    let first = browser
+        .eval("document.querySelector('#participants').rows[0].cells[0].textContent")
+        .await;
+    assert_eq!(first, Value::from("P01"));
 }

@@ -403,7 +403,10 @@ fn a_late_record_gives_a_revision_beside_the_original_listing_what_changed() {
 
 /// GET /v1/extracts.
 async fn extracts_listed(server: &Server) -> serde_json::Value {
-    server.client().get(server.url("/v1/extracts")).send()
+    server
+        .client()
+        .get(server.url("/v1/extracts"))
+        .send()
         .await
         .expect("list")
         .json()

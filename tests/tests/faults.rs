@@ -44,7 +44,8 @@ async fn ingest_until(server_base: String, token: String, stop: tokio::sync::wat
 }
 
 async fn enrol_one_participant(server: &Server) {
-    let setup = server.client()
+    let setup = server
+        .client()
         .post(server.url("/v1/events"))
         .header("content-type", "application/x-ndjson")
         .body(ndjson(&[program_defined("p1"), enrolled("p1", "A", "2021-01-04")]))
@@ -107,7 +108,8 @@ async fn a_restarted_nats_server_loses_no_acknowledged_event() {
     let _ = stop.send(true);
     assert_none_lost(writer.await.expect("writer"), &store).await;
     // The server keeps accepting events after NATS came back.
-    let after = server.client()
+    let after = server
+        .client()
         .post(server.url("/v1/events"))
         .header("content-type", "application/x-ndjson")
         .body(ndjson(&[contact("p1", "A", "2021-12-01")]))

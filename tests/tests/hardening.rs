@@ -33,7 +33,8 @@ fn serve(limits: &[&str]) -> (Store, Server, Pg) {
 }
 
 async fn sql(server: &Server, text: String) -> (StatusCode, Value) {
-    let response = server.client()
+    let response = server
+        .client()
         .post(server.url("/v1/sql"))
         .body(text)
         .send()
@@ -60,7 +61,10 @@ fn psql(pg: &Pg, commands: &[&str]) -> (bool, String, String) {
 }
 
 async fn alive(server: &Server) {
-    let health: Value = server.client().get(server.url("/healthz")).send()
+    let health: Value = server
+        .client()
+        .get(server.url("/healthz"))
+        .send()
         .await
         .expect("the server still answers")
         .json()
@@ -186,7 +190,10 @@ async fn answers_are_bounded_timed_and_complete() {
         .await;
     assert!(gave_up.is_err());
     let running = || async {
-        let text = server.client().get(server.url("/metrics")).send()
+        let text = server
+            .client()
+            .get(server.url("/metrics"))
+            .send()
             .await
             .expect("metrics")
             .text()
@@ -239,11 +246,7 @@ async fn the_postgres_endpoint_sees_new_rows_and_keeps_settings_per_session() {
 
     let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hardening/cancel.py");
-    let out = pg
-        .command(&python)
-        .arg(script)
-        .output()
-        .expect("python");
+    let out = pg.command(&python).arg(script).output().expect("python");
     let printed = String::from_utf8_lossy(&out.stdout);
     let seconds: Option<f64> = printed
         .split("cancelled after ")
@@ -263,7 +266,10 @@ async fn foreign_sites_hosts_and_content_types_are_refused() {
     let (_store, server, _) = serve(&[]);
     let client = server.client();
     let head = || async {
-        server.client().get(server.url("/healthz")).send()
+        server
+            .client()
+            .get(server.url("/healthz"))
+            .send()
             .await
             .expect("h")
             .json::<Value>()
@@ -324,7 +330,8 @@ async fn foreign_sites_hosts_and_content_types_are_refused() {
 async fn bad_event_json_is_refused_by_name_without_echoing_it() {
     let (_store, server, _) = serve(&[]);
     let post = |body: String| async {
-        let response = server.client()
+        let response = server
+            .client()
             .post(server.url("/v1/events"))
             .header("content-type", "application/x-ndjson")
             .body(body)
@@ -396,7 +403,10 @@ async fn slow_clients_are_cut_off() {
 async fn unknown_programmes_are_not_found_everywhere_and_say_why() {
     let (_store, server, _) = serve(&[]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while server.client().get(server.url("/v1/programs/optimist/participants")).send()
+    while server
+        .client()
+        .get(server.url("/v1/programs/optimist/participants"))
+        .send()
         .await
         .expect("get")
         .status()
@@ -413,7 +423,10 @@ async fn unknown_programmes_are_not_found_everywhere_and_say_why() {
         let response = server.client().get(server.url(path)).send().await.expect("get");
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
-    let early = server.client().get(server.url("/v1/programs/optimist/outcomes?as_of=0001-01-01")).send()
+    let early = server
+        .client()
+        .get(server.url("/v1/programs/optimist/outcomes?as_of=0001-01-01"))
+        .send()
         .await
         .expect("get");
     assert_eq!(early.status(), StatusCode::NOT_FOUND);

@@ -169,7 +169,12 @@ async fn every_route_declares_its_need_and_refuses_strangers() {
     for route in &declared {
         let row = format!("| `{} {}` |", route.method, route.path);
         assert!(readme.contains(&row), "README's route table lacks {row}");
-        for token in [None, Some("utfall_short"), Some(forged.as_str()), Some("Basic YWRtaW46YWRtaW4=")] {
+        for token in [
+            None,
+            Some("utfall_short"),
+            Some(forged.as_str()),
+            Some("Basic YWRtaW46YWRtaW4="),
+        ] {
             let status = app
                 .clone()
                 .oneshot(request(&route.method, route.path, token))
@@ -177,7 +182,13 @@ async fn every_route_declares_its_need_and_refuses_strangers() {
                 .expect("answer")
                 .status();
             if route.need == Need::Open {
-                assert_ne!(status, StatusCode::UNAUTHORIZED, "{} {} is open", route.method, route.path);
+                assert_ne!(
+                    status,
+                    StatusCode::UNAUTHORIZED,
+                    "{} {} is open",
+                    route.method,
+                    route.path
+                );
             } else {
                 assert_eq!(
                     status,

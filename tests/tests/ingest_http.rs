@@ -7,7 +7,8 @@ use utfall_tests::wire::*;
 use utfall_tests::{Server, Store, ThrowawayNats, fixture};
 
 async fn post(server: &Server, body: impl Into<reqwest::Body>) -> (StatusCode, Value) {
-    let response = server.client()
+    let response = server
+        .client()
         .post(server.url("/v1/events"))
         .header("content-type", "application/x-ndjson")
         .body(body)
@@ -20,7 +21,10 @@ async fn post(server: &Server, body: impl Into<reqwest::Body>) -> (StatusCode, V
 }
 
 async fn head(server: &Server) -> u64 {
-    let health: Value = server.client().get(server.url("/healthz")).send()
+    let health: Value = server
+        .client()
+        .get(server.url("/healthz"))
+        .send()
         .await
         .expect("healthz")
         .json()
@@ -195,7 +199,8 @@ async fn an_unreachable_log_is_503_with_retry_after_and_nothing_is_lost() {
     assert_eq!(status, StatusCode::CREATED);
 
     nats.stop();
-    let response = server.client()
+    let response = server
+        .client()
         .post(server.url("/v1/events"))
         .header("content-type", "application/x-ndjson")
         .body(ndjson(&[enrolled("p1", "A", "2021-01-04")]))
@@ -207,7 +212,12 @@ async fn an_unreachable_log_is_503_with_retry_after_and_nothing_is_lost() {
         response.headers().get("retry-after").and_then(|v| v.to_str().ok()),
         Some("5")
     );
-    let health = server.client().get(server.url("/healthz")).send().await.expect("healthz");
+    let health = server
+        .client()
+        .get(server.url("/healthz"))
+        .send()
+        .await
+        .expect("healthz");
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 

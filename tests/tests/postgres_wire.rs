@@ -2,7 +2,6 @@
 //! `psql` program (simple protocol) and Python's psycopg (extended
 //! protocol, as R's RPostgres uses too).
 
-
 use utfall_tests::{Pg, Server, Store, fixture, free_port, run_utfall, wait_for};
 
 /// A server with both fixtures and its Postgres endpoint's port.

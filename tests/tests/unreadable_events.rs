@@ -82,7 +82,10 @@ async fn an_unreadable_event_stops_projectors_visibly_until_quarantined(store: S
             .is_some_and(|a| a.contains("utfall quarantine")),
         "{health}"
     );
-    let metrics = server.client().get(server.url("/metrics")).send()
+    let metrics = server
+        .client()
+        .get(server.url("/metrics"))
+        .send()
         .await
         .expect("metrics")
         .text()

@@ -68,10 +68,13 @@ impl AuditLog {
     }
 
     pub async fn append(&self, record: &AuditRecord) -> Result<(), AccessError> {
-        let detail = record.detail.as_deref().map(|d| match d.char_indices().nth(MAX_DETAIL) {
-            Some((cut, _)) => format!("{}… (cut at {MAX_DETAIL} characters)", &d[..cut]),
-            None => d.to_string(),
-        });
+        let detail = record
+            .detail
+            .as_deref()
+            .map(|d| match d.char_indices().nth(MAX_DETAIL) {
+                Some((cut, _)) => format!("{}… (cut at {MAX_DETAIL} characters)", &d[..cut]),
+                None => d.to_string(),
+            });
         sqlx::query(
             "INSERT INTO access_audit (at, principal, roles, action, target, programs, detail, rows, outcome) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",

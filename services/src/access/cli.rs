@@ -54,7 +54,13 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
             let expires_at = expires.map(|d| Utc::now() + d);
             let token = access.tokens.create(&name, role, &programs, expires_at).await?;
             let shown: Vec<&str> = programs.iter().map(|p| p.as_str()).collect();
-            audited(&access, "token_create", &name, format!("{} {}", role.as_str(), shown.join(","))).await?;
+            audited(
+                &access,
+                "token_create",
+                &name,
+                format!("{} {}", role.as_str(), shown.join(",")),
+            )
+            .await?;
             println!("{token}");
             eprintln!("token for {name} ({}): shown once, keep it safe", role.as_str());
         }
@@ -67,7 +73,13 @@ pub async fn run(args: TokenArgs) -> anyhow::Result<()> {
             let access = Access::open(&store).await?;
             access.tokens.grant(&name, role, &programs).await?;
             let shown: Vec<&str> = programs.iter().map(|p| p.as_str()).collect();
-            audited(&access, "grant", &name, format!("{} {}", role.as_str(), shown.join(","))).await?;
+            audited(
+                &access,
+                "grant",
+                &name,
+                format!("{} {}", role.as_str(), shown.join(",")),
+            )
+            .await?;
             println!("granted {name} {} {}", role.as_str(), shown.join(","));
         }
         TokenAction::List { store } => {

@@ -82,7 +82,9 @@ pub async fn connect(url: &str) -> Result<AnyPool, AccessError> {
     let mut tx = pool.begin().await?;
     if url.starts_with("postgres") {
         // Several processes may start at once; one sets the schema up.
-        sqlx::query("SELECT pg_advisory_xact_lock(7244301)").execute(&mut *tx).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(7244301)")
+            .execute(&mut *tx)
+            .await?;
         for statement in POSTGRES {
             sqlx::query(statement).execute(&mut *tx).await?;
         }

@@ -94,7 +94,9 @@ impl TokenStore {
     /// Adds `role` over `programs` to an existing principal.
     pub async fn grant(&self, name: &str, role: Role, programs: &[ProgramName]) -> Result<(), AccessError> {
         let grants = grants(role, programs)?;
-        self.find(name).await?.ok_or_else(|| AccessError::Unknown(name.into()))?;
+        self.find(name)
+            .await?
+            .ok_or_else(|| AccessError::Unknown(name.into()))?;
         let mut tx = self.pool.begin().await?;
         insert_grants(&mut tx, name, &grants).await?;
         tx.commit().await?;
@@ -102,7 +104,9 @@ impl TokenStore {
     }
 
     pub async fn list(&self) -> Result<Vec<Principal>, AccessError> {
-        let rows = sqlx::query(select_principals!("ORDER BY name")).fetch_all(&self.pool).await?;
+        let rows = sqlx::query(select_principals!("ORDER BY name"))
+            .fetch_all(&self.pool)
+            .await?;
         let mut principals = Vec::with_capacity(rows.len());
         for row in &rows {
             principals.push(self.principal(row).await?);
@@ -112,7 +116,9 @@ impl TokenStore {
 
     /// Whether any principal exists (a fresh deployment has none).
     pub async fn is_empty(&self) -> Result<bool, AccessError> {
-        let row = sqlx::query("SELECT count(*) FROM access_principals").fetch_one(&self.pool).await?;
+        let row = sqlx::query("SELECT count(*) FROM access_principals")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(row.try_get::<i64, _>(0)? == 0)
     }
 
@@ -213,7 +219,11 @@ fn grants(role: Role, programs: &[ProgramName]) -> Result<Vec<Grant>, AccessErro
     }
 }
 
-async fn insert_grants(tx: &mut sqlx::Transaction<'_, sqlx::Any>, name: &str, grants: &[Grant]) -> Result<(), AccessError> {
+async fn insert_grants(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    name: &str,
+    grants: &[Grant],
+) -> Result<(), AccessError> {
     for grant in grants {
         sqlx::query("INSERT INTO access_grants (principal, role, program) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING")
             .bind(name)

@@ -7,9 +7,9 @@
 //! and writes the audit record — failing the request if it cannot.
 
 use axum::extract::{FromRequestParts, MatchedPath, RawPathParams, Request};
-use axum::http::request::Parts;
 use axum::handler::Handler;
-use axum::http::{Method, header};
+use axum::http::request::Parts;
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{Next, from_fn};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post};
@@ -170,10 +170,7 @@ async fn authorize(route: Declared, mut request: Request, next: Next) -> Respons
         (Need::InProgram(_), Some(p)) if !principal.holds(&Role::ALL, p) => {
             ApiError::NotFound(format!("no programme named {p:?}"))
         }
-        _ => ApiError::Forbidden(format!(
-            "{} may not {action}",
-            principal.name
-        )),
+        _ => ApiError::Forbidden(format!("{} may not {action}", principal.name)),
     });
     let response = match refusal {
         Some(refusal) => refusal.into_response(),
@@ -183,7 +180,9 @@ async fn authorize(route: Declared, mut request: Request, next: Next) -> Respons
         }
     };
     let status = response.status();
-    if route.audit == Audit::Refusals && status.as_u16() != 403 && status.as_u16() != 404 {
+    let refused = status == StatusCode::FORBIDDEN || status == StatusCode::NOT_FOUND;
+    // A 304 tells a client that what it holds is current: nothing is read.
+    if status == StatusCode::NOT_MODIFIED || (route.audit == Audit::Refusals && !refused) {
         return response;
     }
     let note = response.extensions().get::<AuditNote>().cloned().unwrap_or_default();

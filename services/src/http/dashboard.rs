@@ -9,9 +9,12 @@ use crate::access::Need;
 
 /// The page and script hold no data: they sign in and fetch it.
 pub fn router() -> Routes {
-    Routes::default()
-        .get("/", Need::Open, Audit::Refusals, page)
-        .get("/dashboard.js", Need::Open, Audit::Refusals, script)
+    Routes::default().get("/", Need::Open, Audit::Refusals, page).get(
+        "/dashboard.js",
+        Need::Open,
+        Audit::Refusals,
+        script,
+    )
 }
 
 async fn page() -> Html<&'static str> {

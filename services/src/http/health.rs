@@ -2,9 +2,9 @@
 //! projectors moving. A projector stopped at an unreadable event makes it
 //! answer 503 with the position an operator must quarantine.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
 use serde_json::{Value, json};
 
 use super::AppState;

@@ -64,7 +64,11 @@ where
 }
 
 /// The programmes the caller holds any role in.
-async fn programs(State(state): State<AppState>, Caller(caller): Caller, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn programs(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let theirs = caller.programs(&crate::access::Role::ALL);
     let key = format!("programs-{}", caller.name);
     versioned(state.projector.position(), &headers, &key, async {

@@ -3,10 +3,10 @@
 
 use std::fmt::Write;
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::Json;
 use serde_json::{Value, json};
 use utfall_projections::ProjectorStatus;
 

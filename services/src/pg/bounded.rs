@@ -89,7 +89,11 @@ struct Bounded {
 
 impl Bounded {
     /// Ends the stream with `stop`, auditing it.
-    fn stop(&mut self, stop: datafusion_postgres::pgwire::error::PgWireError, outcome: &str) -> Poll<Option<PgWireResult<DataRow>>> {
+    fn stop(
+        &mut self,
+        stop: datafusion_postgres::pgwire::error::PgWireError,
+        outcome: &str,
+    ) -> Poll<Option<PgWireResult<DataRow>>> {
         self.done = true;
         if let Some(audited) = self.audited.take() {
             audited.write_later(self.count, outcome);
@@ -119,7 +123,10 @@ impl Stream for Bounded {
                 Err(e) => {
                     tracing::error!(error = %e, "cannot write an audit record of a Postgres wire statement");
                     // system_error: the statement fails rather than go unrecorded.
-                    Poll::Ready(Some(Err(error("58000", "the audit log cannot be written; the statement is withdrawn".into()))))
+                    Poll::Ready(Some(Err(error(
+                        "58000",
+                        "the audit log cannot be written; the statement is withdrawn".into(),
+                    ))))
                 }
             };
         }

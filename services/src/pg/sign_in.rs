@@ -69,7 +69,9 @@ impl StartupHandler for SignIn {
                 let Some(principal) = principal else {
                     let peer = format!("postgres wire from {}", client.socket_addr());
                     let mut record = AuditRecord::new(None, "sign_in_failed", &peer, "28P01");
-                    record.detail = Some(format!("user {user:?}: token unknown, revoked, expired or not this user's"));
+                    record.detail = Some(format!(
+                        "user {user:?}: token unknown, revoked, expired or not this user's"
+                    ));
                     self.access
                         .audit
                         .append(&record)

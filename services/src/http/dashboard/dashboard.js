@@ -12,11 +12,16 @@ let selected = new URLSearchParams(location.search).get("program");
 // this tab only. It goes out as a bearer header, never as a cookie, so no
 // other site can make the browser use it.
 const TOKEN_KEY = "utfall-token";
-const fragment = new URLSearchParams(location.hash.slice(1)).get("token");
-if (fragment) {
+
+function takeTokenFromLink() {
+  const fragment = new URLSearchParams(location.hash.slice(1)).get("token");
+  if (!fragment) return false;
   sessionStorage.setItem(TOKEN_KEY, fragment);
   history.replaceState(null, "", location.pathname + location.search);
+  return true;
 }
+takeTokenFromLink();
+window.addEventListener("hashchange", () => { if (takeTokenFromLink()) poll(); });
 
 function showSignIn(signedIn) {
   document.getElementById("sign-in").hidden = signedIn;
@@ -35,7 +40,8 @@ document.getElementById("sign-out").addEventListener("click", () => {
   location.reload();
 });
 
-async function getJson(path) {
+// `null` for a 403 when `optional`: a part of the page the role may not see.
+async function getJson(path, optional = false) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   const headers = token ? { Authorization: `Bearer ${token}` } : {};
   const response = await fetch(path, { cache: "no-cache", headers });
@@ -43,6 +49,7 @@ async function getJson(path) {
     showSignIn(false);
     throw new Error("sign in to see the figures");
   }
+  if (optional && response.status === 403) return null;
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   showSignIn(true);
   return response.json();
@@ -151,6 +158,19 @@ function drawOutcomes(o) {
   ]), "no self-rated health measured");
 }
 
+// Registrars (and admins) see the participant list; other roles get 403
+// and the card stays hidden.
+function drawParticipants(page) {
+  const card = document.getElementById("participants-card");
+  card.hidden = page === null;
+  if (page === null) return;
+  document.getElementById("participants-shown").textContent =
+    `${page.participants.length} of ${page.total}`;
+  rows(document.getElementById("participants"), page.participants.map((p) => [
+    p.participant, p.enrolled_on, p.exited_on ?? "", p.current_status ?? "", p.consultant ?? "",
+  ]), "no participants");
+}
+
 async function poll() {
   try {
     const [programmes, projections] = await Promise.all([getJson("/v1/programs"), getJson("/v1/projections")]);
@@ -159,6 +179,7 @@ async function poll() {
       const program = encodeURIComponent(selected);
       drawSummary(await getJson(`/v1/programs/${program}/summary`));
       drawOutcomes(await getJson(`/v1/programs/${program}/outcomes`));
+      drawParticipants(await getJson(`/v1/programs/${program}/participants?per_page=200`, true));
     }
     // Last, so that "lag 0" means everything on the page is that fresh.
     const p = projections[0];
