@@ -130,6 +130,40 @@ pub struct ServeArgs {
     /// participant ids; default: `pseudonym.key` in the data directory, made on first use.
     #[arg(long, env = "UTFALL_PSEUDONYM_KEY_FILE")]
     pub pseudonym_key_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
+}
+
+/// An OpenID Connect provider whose bearer JWTs are accepted besides API tokens.
+#[derive(Args, Debug, Clone)]
+pub struct OidcArgs {
+    /// The issuer (`iss`) JWTs must name; turns OIDC on.
+    #[arg(long, env = "UTFALL_OIDC_ISSUER", requires_all = ["oidc_audience", "oidc_jwks"])]
+    pub oidc_issuer: Option<String>,
+    /// The audience (`aud`) JWTs must name: utfall's client id at the provider.
+    #[arg(long, env = "UTFALL_OIDC_AUDIENCE")]
+    pub oidc_audience: Option<String>,
+    /// The provider's signing keys: a JWKS file, or its https:// URL.
+    #[arg(long, env = "UTFALL_OIDC_JWKS")]
+    pub oidc_jwks: Option<String>,
+    /// The claim naming the person (the principal is `oidc:<name>`).
+    #[arg(long, env = "UTFALL_OIDC_NAME_CLAIM", default_value = "sub")]
+    pub oidc_name_claim: String,
+    /// The claim listing grants as `role:programme` strings (or `admin`).
+    #[arg(long, env = "UTFALL_OIDC_GRANTS_CLAIM", default_value = "utfall_grants")]
+    pub oidc_grants_claim: String,
+}
+
+impl OidcArgs {
+    pub fn config(&self) -> Option<crate::access::oidc::OidcConfig> {
+        Some(crate::access::oidc::OidcConfig {
+            issuer: self.oidc_issuer.clone()?,
+            audience: self.oidc_audience.clone()?,
+            jwks: self.oidc_jwks.clone()?,
+            name_claim: self.oidc_name_claim.clone(),
+            grants_claim: self.oidc_grants_claim.clone(),
+        })
+    }
 }
 
 impl ServeArgs {

@@ -7,6 +7,7 @@
 pub mod audit;
 mod cli;
 mod database;
+pub mod oidc;
 pub mod secrets;
 pub mod tokens;
 
@@ -149,11 +150,13 @@ impl Need {
     }
 }
 
-/// The principals and the audit log of one deployment, over one pool.
+/// The principals and the audit log of one deployment, over one pool,
+/// and the identity provider whose JWTs it accepts, if any.
 #[derive(Clone)]
 pub struct Access {
     pub tokens: tokens::TokenStore,
     pub audit: audit::AuditLog,
+    pub oidc: Option<std::sync::Arc<oidc::Oidc>>,
 }
 
 impl Access {
@@ -168,6 +171,36 @@ impl Access {
         Ok(Self {
             tokens: tokens::TokenStore::new(pool.clone()),
             audit: audit::AuditLog::new(pool),
+            oidc: None,
         })
+    }
+
+    /// Also accepts the JWTs of this identity provider.
+    pub fn with_oidc(mut self, oidc: oidc::Oidc) -> Self {
+        self.oidc = Some(std::sync::Arc::new(oidc));
+        self
+    }
+
+    /// The principal a credential (an API token or an OIDC JWT) stands
+    /// for, if it may be used now.
+    pub async fn authenticate(&self, credential: &str) -> Result<Option<Principal>, AccessError> {
+        if credential.starts_with(tokens::PREFIX) {
+            return self.tokens.authenticate(credential).await;
+        }
+        Ok(match &self.oidc {
+            Some(oidc) => oidc.authenticate(credential).await,
+            None => None,
+        })
+    }
+
+    /// `principal` as it stands now: a token's principal is looked up
+    /// again (revocation holds at once); an OIDC one holds until its JWT
+    /// expires.
+    pub async fn current(&self, principal: &Principal) -> Result<Option<Principal>, AccessError> {
+        let now = Utc::now();
+        if principal.name.starts_with(oidc::NAME_PREFIX) {
+            return Ok(Some(principal.clone()).filter(|p| p.valid_at(now)));
+        }
+        Ok(self.tokens.find(&principal.name).await?.filter(|p| p.valid_at(now)))
     }
 }

@@ -148,11 +148,11 @@ async fn authorize(route: Declared, mut request: Request, next: Next) -> Respons
     let target = request.uri().path_and_query().map_or("", |p| p.as_str()).to_string();
     let principal = match bearer(&request) {
         None => return ApiError::Unauthorized("sign in: send `Authorization: Bearer <token>`".into()).into_response(),
-        Some(token) => match access.tokens.authenticate(token).await {
+        Some(token) => match access.authenticate(token).await {
             Ok(Some(principal)) => principal,
             Ok(None) => {
                 let mut record = AuditRecord::new(None, "sign_in_failed", &target, "401");
-                record.detail = Some(format!("{action}: token unknown, revoked or expired"));
+                record.detail = Some(format!("{action}: token unknown, revoked or expired, or JWT invalid"));
                 return match access.audit.append(&record).await {
                     Ok(()) => ApiError::Unauthorized("the token is unknown, revoked or expired".into()).into_response(),
                     Err(e) => ApiError::Access(e).into_response(),

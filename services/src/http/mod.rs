@@ -27,6 +27,7 @@ use tower_http::trace::TraceLayer;
 use utfall_events::EventLog;
 use utfall_projections::{Lake, ProjectorStatus, ReadModels, follow};
 
+use crate::access::oidc::Oidc;
 use crate::access::{Access, secrets};
 use crate::cli::ServeArgs;
 pub use guard::AllowedHosts;
@@ -103,7 +104,12 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// ready-to-open dashboard link holding the admin token.
 pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> anyhow::Result<()> {
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
-    let access = Access::open(&args.store).await?;
+    let mut access = Access::open(&args.store).await?;
+    if let Some(config) = args.oidc.config() {
+        let issuer = config.issuer.clone();
+        access = access.with_oidc(Oidc::load(config).await?);
+        println!("utfall accepts OIDC tokens of {issuer}");
+    }
     if let Some(path) = secrets::first_admin(&access.tokens, &args.store.data_dir).await? {
         println!(
             "utfall admin token written to {} (readable by you only): send it as `Authorization: Bearer <token>`; `utfall token create` makes more",

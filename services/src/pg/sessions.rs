@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::Utc;
 use datafusion::prelude::SessionContext;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::setup_pg_catalog;
@@ -98,11 +97,9 @@ impl Sessions {
             .ok_or_else(|| error("28000", "not signed in".into()))?;
         let principal = self
             .access
-            .tokens
-            .find(&signed_in.0)
+            .current(&signed_in.0)
             .await
             .map_err(|e| PgWireError::ApiError(Box::new(e)))?
-            .filter(|p| p.valid_at(Utc::now()))
             // invalid_authorization_specification
             .ok_or_else(|| error("28000", "the token was revoked or has expired".into()))?;
         let session = match principal.programs(&[Role::Evaluator]) {

@@ -21,8 +21,8 @@ use datafusion_postgres::pgwire::messages::startup::Authentication;
 use datafusion_postgres::pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use futures::{Sink, SinkExt};
 
-use crate::access::Access;
 use crate::access::audit::AuditRecord;
+use crate::access::{Access, Principal};
 
 /// How long a failed sign-in waits before it is answered.
 const FAILED_SIGN_IN_PAUSE: Duration = Duration::from_millis(250);
@@ -30,7 +30,7 @@ const FAILED_SIGN_IN_PAUSE: Duration = Duration::from_millis(250);
 /// The principal a connection signed in as, kept where the client cannot
 /// set it (unlike startup parameters).
 #[derive(Clone, Debug)]
-pub(super) struct SignedIn(pub String);
+pub(super) struct SignedIn(pub Principal);
 
 pub(super) struct SignIn {
     pub access: Access,
@@ -61,7 +61,6 @@ impl StartupHandler for SignIn {
                 let user = client.metadata().get("user").cloned().unwrap_or_default();
                 let principal = self
                     .access
-                    .tokens
                     .authenticate(&password)
                     .await
                     .map_err(|e| PgWireError::ApiError(Box::new(e)))?
@@ -80,7 +79,7 @@ impl StartupHandler for SignIn {
                     tokio::time::sleep(FAILED_SIGN_IN_PAUSE).await;
                     return Err(PgWireError::InvalidPassword(user));
                 };
-                client.session_extensions().insert(SignedIn(principal.name));
+                client.session_extensions().insert(SignedIn(principal));
                 let (pid, secret_key) = self.pids.generate(client);
                 client.set_pid_and_secret_key(pid, secret_key.clone());
                 let (handle, guard) = self.connections.register(pid, secret_key);
