@@ -132,6 +132,16 @@ pub struct ServeArgs {
     pub pseudonym_key_file: Option<PathBuf>,
     #[command(flatten)]
     pub oidc: OidcArgs,
+    /// PEM certificate chain for TLS on HTTP and the Postgres wire endpoint.
+    #[arg(long, env = "UTFALL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8, `BEGIN PRIVATE KEY`) of the certificate.
+    #[arg(long, env = "UTFALL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve without TLS on addresses other machines reach (behind a TLS
+    /// proxy or on a private network); without it such addresses need TLS.
+    #[arg(long, env = "UTFALL_INSECURE_LISTEN")]
+    pub insecure_listen: bool,
 }
 
 /// An OpenID Connect provider whose bearer JWTs are accepted besides API tokens.

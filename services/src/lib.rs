@@ -15,3 +15,4 @@ pub mod quarantine;
 pub mod schedule;
 pub mod store;
 pub mod synthetic;
+pub mod tls;

@@ -103,6 +103,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 /// (none should), and takes them all down with it. A `demo` prints a
 /// ready-to-open dashboard link holding the admin token.
 pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> anyhow::Result<()> {
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::acceptor(cert, key)?),
+        _ => None,
+    };
+    crate::tls::check_listen("HTTP", args.http, tls.is_some(), args.insecure_listen)?;
+    if let Some(pg) = args.pg {
+        crate::tls::check_listen("the Postgres wire endpoint", pg, tls.is_some(), args.insecure_listen)?;
+    }
     let mut tasks: JoinSet<anyhow::Result<()>> = JoinSet::new();
     let mut access = Access::open(&args.store).await?;
     if let Some(config) = args.oidc.config() {
@@ -132,8 +140,9 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> a
     if let Some(address) = args.pg {
         let (analytics, max_connections) = (analytics.clone(), args.max_connections);
         let (access, key) = (access.clone(), pseudonym_key.clone());
+        let tls = args.tls_cert.clone().zip(args.tls_key.clone());
         tasks.spawn(async move {
-            crate::pg::serve(analytics, access, key, address, max_connections)
+            crate::pg::serve(analytics, access, key, address, max_connections, tls)
                 .await
                 .context("the Postgres wire endpoint stopped")
         });
@@ -162,19 +171,20 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> a
     };
     let listener = tokio::net::TcpListener::bind(args.http).await?;
     let address = listener.local_addr()?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(token) = demo.then(|| secrets::read_admin_token(&args.store.data_dir)).flatten() {
-        println!("dashboard (signed in as admin): http://{address}/#token={token}");
+        println!("dashboard (signed in as admin): {scheme}://{address}/#token={token}");
     }
     // The last line on stdout: scripts read the bound address (port 0
     // picks one) from it and may close the pipe after.
-    println!("utfall listening on http://{address}");
+    println!("utfall listening on {scheme}://{address}");
     tracing::info!(store = %state.store, "serving");
     let limits = server::ConnectionLimits {
         max_connections: args.max_connections,
         header_timeout: std::time::Duration::from_secs(args.header_timeout),
     };
     let served = tokio::select! {
-        served = server::serve(listener, app(state, args.request_limits()), limits, shutdown_signal()) => served.map_err(Into::into),
+        served = server::serve(listener, app(state, args.request_limits()), limits, tls, shutdown_signal()) => served.map_err(Into::into),
         Some(ended) = tasks.join_next() => ended.map_err(anyhow::Error::from).and_then(|r| r),
     };
     tasks.shutdown().await;

@@ -28,6 +28,7 @@ mod sign_in;
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -66,11 +67,20 @@ pub async fn serve(
     pseudonym_key: Arc<[u8]>,
     address: SocketAddr,
     max_connections: usize,
+    tls: Option<(PathBuf, PathBuf)>,
 ) -> anyhow::Result<()> {
+    // The files were read by `tls::acceptor` already: they will not fail
+    // here and leave the endpoint unencrypted.
+    let require_tls = tls.is_some();
+    let (cert, key) = tls
+        .map(|(c, k)| (c.display().to_string(), k.display().to_string()))
+        .unzip();
     let options = ServerOptions::new()
         .with_host(address.ip().to_string())
         .with_port(address.port())
-        .with_max_connections(max_connections);
+        .with_max_connections(max_connections)
+        .with_tls_cert_path(cert)
+        .with_tls_key_path(key);
     let limits = analytics.limits();
     let sessions = Arc::new(Sessions::new(analytics, access.clone(), pseudonym_key).await?);
     let connections = Arc::new(ConnectionManager::new());
@@ -87,6 +97,7 @@ pub async fn serve(
             connections: connections.clone(),
             pids: RandomPidSecretKeyGenerator::default(),
             parameters: DefaultServerParameterProvider::default(),
+            require_tls,
         }),
         cancel: Arc::new(Cancel {
             cancels,

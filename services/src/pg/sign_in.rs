@@ -1,8 +1,9 @@
 //! Password sign-in on the Postgres wire: the user name is a principal's
 //! name and the password its token (the same tokens as HTTP). The token
 //! travels as a cleartext password message, as with PostgreSQL's
-//! `password` method: use TLS or loopback. A failed sign-in is audited and
-//! answered after a pause, so that guessing is slow.
+//! `password` method: use TLS or loopback. With a certificate the server
+//! refuses to ask for it over a connection without TLS. A failed sign-in
+//! is audited and answered after a pause, so that guessing is slow.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub(super) struct SignIn {
     pub connections: Arc<ConnectionManager>,
     pub pids: RandomPidSecretKeyGenerator,
     pub parameters: DefaultServerParameterProvider,
+    /// Whether the endpoint has TLS, so that clients must use it.
+    pub require_tls: bool,
 }
 
 #[async_trait]
@@ -48,6 +51,13 @@ impl StartupHandler for SignIn {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         match message {
+            PgWireFrontendMessage::Startup(_) if self.require_tls && !client.is_secure() => {
+                // invalid_authorization_specification, before any password is sent
+                return Err(super::error(
+                    "28000",
+                    "this endpoint takes connections over TLS only (sslmode=require)".into(),
+                ));
+            }
             PgWireFrontendMessage::Startup(ref startup) => {
                 protocol_negotiation(client, startup).await?;
                 save_startup_parameters_to_metadata(client, startup);
