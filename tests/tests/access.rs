@@ -490,3 +490,89 @@ async fn evaluators_see_their_programme_pseudonymised_on_every_way_in() {
         assert!(!text.contains(token.as_str()), "a token is in the audit log");
     }
 }
+
+/// Tokens, passwords and the pseudonym key never reach the server's log
+/// (at debug level), its metrics or an error answer.
+#[tokio::test]
+async fn secrets_stay_out_of_logs_metrics_and_errors() {
+    let store = Store::embedded();
+    let log_file = tempfile::NamedTempFile::new().expect("log file");
+    let port = free_port();
+    let mut child = std::process::Command::new(utfall_tests::utfall_bin())
+        .args(["serve", "--http", "127.0.0.1:0", "--pg", &format!("127.0.0.1:{port}")])
+        .args(store.args())
+        .env("RUST_LOG", "debug")
+        .stdout(std::process::Stdio::piped())
+        .stderr(log_file.reopen().expect("log file"))
+        .spawn()
+        .expect("utfall serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let base = std::io::BufRead::lines(std::io::BufReader::new(stdout))
+        .map_while(Result::ok)
+        .find_map(|l| l.strip_prefix("utfall listening on ").map(String::from))
+        .expect("the server started");
+    wait_for(
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the Postgres endpoint",
+    );
+    let Store::Embedded(dir) = &store else {
+        unreachable!("an embedded store")
+    };
+    let admin = std::fs::read_to_string(dir.path().join("admin.token")).expect("admin token");
+    let admin = admin.trim();
+    let forged = format!("utfall_{}", "ab".repeat(32));
+
+    let mut answers = String::new();
+    for (token, path) in [
+        (admin, "/v1/programs"),
+        (admin, "/v1/programs/nope/summary"),
+        (forged.as_str(), "/v1/programs"),
+    ] {
+        let response = client_with(token)
+            .get(format!("{base}{path}"))
+            .send()
+            .await
+            .expect("GET");
+        answers += &response.text().await.unwrap_or_default();
+    }
+    answers += &reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .unwrap_or_default();
+    let psql = std::env::var("UTFALL_TEST_PSQL").unwrap_or_else(|_| "psql".into());
+    let pg = Pg {
+        port,
+        user: "admin".into(),
+        password: admin.to_string(),
+    };
+    for password in [admin, forged.as_str()] {
+        let out = pg
+            .as_user("admin", password)
+            .command(&psql)
+            .args(["-X", "-c", "SELECT 1"])
+            .output()
+            .expect("psql");
+        answers += &String::from_utf8_lossy(&out.stderr);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let logged = std::fs::read_to_string(log_file.path()).expect("log");
+    assert!(logged.len() > 1000, "the log holds little: {logged}");
+    let key: String = std::fs::read(dir.path().join("pseudonym.key"))
+        .expect("key")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    for (what, secret) in [
+        ("the admin token", admin),
+        ("a forged token", &forged),
+        ("the pseudonym key", &key),
+    ] {
+        assert!(!logged.contains(secret), "{what} is in the log");
+        assert!(!answers.contains(secret), "{what} is in an answer");
+        assert!(!logged.contains(&secret[7..30]), "part of {what} is in the log");
+    }
+}

@@ -174,6 +174,16 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> a
     let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(token) = demo.then(|| secrets::read_admin_token(&args.store.data_dir)).flatten() {
         println!("dashboard (signed in as admin): {scheme}://{address}/#token={token}");
+        if let Some(pg) = args.pg {
+            let file = args.store.data_dir.join(secrets::ADMIN_TOKEN_FILE);
+            println!(
+                "SQL: PGPASSWORD=$(cat {}) psql -h {} -p {} -U {} utfall",
+                file.display(),
+                pg.ip(),
+                pg.port(),
+                secrets::FIRST_ADMIN
+            );
+        }
     }
     // The last line on stdout: scripts read the bound address (port 0
     // picks one) from it and may close the pipe after.
