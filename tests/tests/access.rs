@@ -447,6 +447,27 @@ async fn evaluators_see_their_programme_pseudonymised_on_every_way_in() {
     );
     let (ok, _, _) = d.psql(&pg.as_user("admin", &token), "SELECT 1");
     assert!(!ok, "another principal's token signed in");
+    // Guessing in parallel: every attempt fails and is audited.
+    let guesses: Vec<_> = (0..40)
+        .map(|n| {
+            let pg = pg.as_user(&name, &format!("utfall_{n:064x}"));
+            std::thread::spawn(move || {
+                let program = std::env::var("UTFALL_TEST_PSQL").unwrap_or_else(|_| "psql".into());
+                pg.command(&program)
+                    .args(["-X", "-c", "SELECT 1"])
+                    .output()
+                    .expect("psql")
+                    .status
+                    .success()
+            })
+        })
+        .collect();
+    let signed_in = guesses
+        .into_iter()
+        .map(|g| g.join().unwrap_or(true))
+        .filter(|ok| *ok)
+        .count();
+    assert_eq!(signed_in, 0, "a guessed token signed in");
 
     // psycopg: bound parameters, then a token revoked under an open connection.
     let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
@@ -484,7 +505,7 @@ async fn evaluators_see_their_programme_pseudonymised_on_every_way_in() {
             && r["rows"] == 14),
         "no audit record of the psql query"
     );
-    assert!(records.iter().filter(|r| r["action"] == "sign_in_failed").count() >= 2);
+    assert!(records.iter().filter(|r| r["action"] == "sign_in_failed").count() >= 42);
     let text = serde_json::to_string(records).expect("JSON");
     for (_, token) in d.principals.values() {
         assert!(!text.contains(token.as_str()), "a token is in the audit log");
