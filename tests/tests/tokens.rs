@@ -142,6 +142,37 @@ async fn tokens_are_shown_once_kept_hashed_and_revocable(store: Store) {
         principals.authenticate(&expired).await.expect("lookup").is_none(),
         "an expired token works"
     );
+
+    // Every change is in the audit log, which the database keeps append-only.
+    let mut audit = vec!["audit".to_string()];
+    audit.extend(flags.iter().cloned());
+    audit.push("--json".into());
+    let printed = run_utfall(&audit, None);
+    assert!(printed.status.success(), "{}", String::from_utf8_lossy(&printed.stderr));
+    let actions: Vec<String> = String::from_utf8_lossy(&printed.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("JSON")["action"].to_string())
+        .collect();
+    assert_eq!(
+        actions,
+        ["\"token_create\"", "\"token_create\"", "\"grant\"", "\"token_revoke\""],
+        "audit records of the changes"
+    );
+    let url = match &store {
+        Store::Embedded(dir) => format!("sqlite://{}", dir.path().join("events.db").display()),
+        Store::JetStream { .. } => store_args(&flags).database.expect("a database"),
+    };
+    sqlx::any::install_default_drivers();
+    let pool = sqlx::AnyPool::connect(&url).await.expect("access database");
+    for statement in [
+        "DELETE FROM access_audit",
+        "UPDATE access_audit SET principal = 'nobody'",
+    ] {
+        assert!(
+            sqlx::query(statement).execute(&pool).await.is_err(),
+            "{statement} changed the audit log"
+        );
+    }
 }
 
 utfall_tests::for_both_stores!(tokens_are_shown_once_kept_hashed_and_revocable);
