@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use utfall_queries::Evaluation;
 use utfall_tests::wire::{contact, id, ndjson};
-use utfall_tests::{Cli, Pg, Server, Store, client_with, fixture, free_port, run_utfall, wait_for};
+use utfall_tests::{Cli, Pg, Server, Store, client_with, fixture, free_port, fresh_database, run_utfall, wait_for};
 
 const ROLES: [&str; 5] = ["admin", "registrar", "viewer", "evaluator", "funder"];
 const OWN: &str = "optimist";
@@ -87,8 +87,14 @@ struct Deployment {
 }
 
 impl Deployment {
-    async fn start() -> Self {
-        let cli = Cli::new(Store::embedded());
+    /// A deployment over `store`; beside JetStream, its principals, audit
+    /// log and read models are in a PostgreSQL database of its own.
+    async fn start(store: Store) -> Self {
+        let database = match &store {
+            Store::JetStream { .. } => vec!["--database".to_string(), fresh_database().await],
+            Store::Embedded(_) => Vec::new(),
+        };
+        let cli = Cli::new(store);
         for name in [OWN, OTHER] {
             cli.import(&fixture(name));
         }
@@ -107,7 +113,10 @@ impl Deployment {
             assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
         }
         let port = free_port();
-        let server = cli.serve(&["--pg", &format!("127.0.0.1:{port}"), "--extracts", &out]);
+        let pg_address = format!("127.0.0.1:{port}");
+        let mut serve = vec!["--pg", pg_address.as_str(), "--extracts", &out];
+        serve.extend(database.iter().map(String::as_str));
+        let server = cli.serve(&serve);
         wait_for(
             || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
             "the Postgres endpoint",
@@ -118,6 +127,7 @@ impl Deployment {
             let name = format!("{role}-1");
             let mut args = vec!["token".to_string(), "create".into()];
             args.extend(cli.store.args());
+            args.extend(database.iter().cloned());
             args.extend(["--name", &name, "--role", role, "--program", OWN].map(String::from));
             let created = run_utfall(&args, None);
             assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
@@ -154,11 +164,10 @@ impl Deployment {
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
-        let key = std::fs::read(match &cli.store {
-            Store::Embedded(dir) => dir.path().join("pseudonym.key"),
-            Store::JetStream { .. } => unreachable!("an embedded deployment"),
-        })
-        .expect("the pseudonym key");
+        let data_dir = match &cli.store {
+            Store::Embedded(dir) | Store::JetStream { dir, .. } => dir.path().to_path_buf(),
+        };
+        let key = std::fs::read(data_dir.join("pseudonym.key")).expect("the pseudonym key");
         Self {
             cli,
             _extracts: extracts,
@@ -214,9 +223,8 @@ impl Deployment {
     }
 }
 
-#[tokio::test]
-async fn every_role_gets_what_it_may_and_nothing_of_another_programme() {
-    let d = Deployment::start().await;
+async fn every_role_gets_what_it_may_and_nothing_of_another_programme(store: Store) {
+    let d = Deployment::start(store).await;
     let log = d.cli.store.open().await;
     let head_before = log.head().await.expect("head");
     let mut expected: Vec<(String, String, String, Option<i64>)> = Vec::new();
@@ -290,6 +298,8 @@ async fn every_role_gets_what_it_may_and_nothing_of_another_programme() {
     expected.sort();
     assert_eq!(found, expected, "audit records vs audited requests");
 }
+
+utfall_tests::for_both_stores!(every_role_gets_what_it_may_and_nothing_of_another_programme);
 
 /// SQL an evaluator might write to see around their view: every answer
 /// holds only their programme's rows, pseudonymised.
@@ -370,7 +380,7 @@ print(json.dumps(out))
 
 #[tokio::test]
 async fn evaluators_see_their_programme_pseudonymised_on_every_way_in() {
-    let d = Deployment::start().await;
+    let d = Deployment::start(Store::embedded()).await;
     let evaluator = client_with(d.token("evaluator"));
     let sql = |text: &str| {
         let request = evaluator.post(d.server.url("/v1/sql")).body(text.to_string());
