@@ -44,9 +44,16 @@ pub struct TokenStore {
     pool: AnyPool,
 }
 
+/// Principals with their grants, one row per grant (none for a principal
+/// without any), in name order: one query per lookup.
 macro_rules! select_principals {
-    ($($rest:literal)?) => {
-        concat!("SELECT name, created_at, expires_at, revoked_at FROM access_principals" $(, " ", $rest)?)
+    ($where:literal) => {
+        concat!(
+            "SELECT p.name, p.created_at, p.expires_at, p.revoked_at, g.role, g.program ",
+            "FROM access_principals p LEFT JOIN access_grants g ON g.principal = p.name ",
+            $where,
+            " ORDER BY p.name, g.role, g.program"
+        )
     };
 }
 
@@ -104,14 +111,8 @@ impl TokenStore {
     }
 
     pub async fn list(&self) -> Result<Vec<Principal>, AccessError> {
-        let rows = sqlx::query(select_principals!("ORDER BY name"))
-            .fetch_all(&self.pool)
-            .await?;
-        let mut principals = Vec::with_capacity(rows.len());
-        for row in &rows {
-            principals.push(self.principal(row).await?);
-        }
-        Ok(principals)
+        let rows = sqlx::query(select_principals!("")).fetch_all(&self.pool).await?;
+        principals(&rows)
     }
 
     /// Whether any principal exists (a fresh deployment has none).
@@ -138,14 +139,11 @@ impl TokenStore {
 
     /// The principal named `name`, valid or not.
     pub async fn find(&self, name: &str) -> Result<Option<Principal>, AccessError> {
-        let row = sqlx::query(select_principals!("WHERE name = $1"))
+        let rows = sqlx::query(select_principals!("WHERE p.name = $1"))
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_all(&self.pool)
             .await?;
-        match row {
-            Some(row) => Ok(Some(self.principal(&row).await?)),
-            None => Ok(None),
-        }
+        Ok(principals(&rows)?.pop())
     }
 
     /// The principal `token` belongs to, if it may be used now.
@@ -153,48 +151,48 @@ impl TokenStore {
         if !token.starts_with(PREFIX) || token.len() > 128 {
             return Ok(None);
         }
-        let row = sqlx::query(select_principals!("WHERE token_sha256 = $1"))
+        let rows = sqlx::query(select_principals!("WHERE p.token_sha256 = $1"))
             .bind(sha256_hex(token))
-            .fetch_optional(&self.pool)
-            .await?;
-        let principal = match row {
-            Some(row) => self.principal(&row).await?,
-            None => return Ok(None),
-        };
-        Ok(Some(principal).filter(|p| p.valid_at(Utc::now())))
-    }
-
-    async fn principal(&self, row: &sqlx::any::AnyRow) -> Result<Principal, AccessError> {
-        let name: String = row.try_get(0)?;
-        let rows = sqlx::query("SELECT role, program FROM access_grants WHERE principal = $1 ORDER BY role, program")
-            .bind(&name)
             .fetch_all(&self.pool)
             .await?;
-        let grants = rows
-            .iter()
-            .map(|r| {
-                let role: String = r.try_get(0)?;
-                let program: String = r.try_get(1)?;
-                Ok(Grant {
-                    role: Role::parse(&role).ok_or_else(|| AccessError::Invalid(format!("stored role {role:?}")))?,
-                    program: match program.as_str() {
-                        "" => None,
-                        p => Some(
-                            ProgramName::new(p)
-                                .map_err(|e| AccessError::Invalid(format!("stored programme {p:?}: {e}")))?,
-                        ),
-                    },
-                })
-            })
-            .collect::<Result<_, AccessError>>()?;
-        Ok(Principal {
-            name,
-            grants,
-            created_at: time(Some(row.try_get(1)?))?.unwrap_or_default(),
-            expires_at: time(row.try_get(2)?)?,
-            revoked_at: time(row.try_get(3)?)?,
-        })
+        Ok(principals(&rows)?.pop().filter(|p| p.valid_at(Utc::now())))
     }
+}
+
+/// The principals of rows from `select_principals!`.
+fn principals(rows: &[sqlx::any::AnyRow]) -> Result<Vec<Principal>, AccessError> {
+    let mut principals: Vec<Principal> = Vec::new();
+    for row in rows {
+        let name: String = row.try_get(0)?;
+        if principals.last().is_none_or(|p| p.name != name) {
+            principals.push(Principal {
+                name,
+                grants: Vec::new(),
+                created_at: time(Some(row.try_get(1)?))?.unwrap_or_default(),
+                expires_at: time(row.try_get(2)?)?,
+                revoked_at: time(row.try_get(3)?)?,
+            });
+        }
+        let (Some(role), Some(program)) = (
+            row.try_get::<Option<String>, _>(4)?,
+            row.try_get::<Option<String>, _>(5)?,
+        ) else {
+            continue;
+        };
+        let grant = Grant {
+            role: Role::parse(&role).ok_or_else(|| AccessError::Invalid(format!("stored role {role:?}")))?,
+            program: match program.as_str() {
+                "" => None,
+                p => Some(
+                    ProgramName::new(p).map_err(|e| AccessError::Invalid(format!("stored programme {p:?}: {e}")))?,
+                ),
+            },
+        };
+        if let Some(principal) = principals.last_mut() {
+            principal.grants.push(grant);
+        }
+    }
+    Ok(principals)
 }
 
 /// The grants `role` over `programs` makes; admin takes no programme,
