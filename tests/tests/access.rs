@@ -359,13 +359,14 @@ impl Deployment {
     }
 }
 
-/// psycopg as an evaluator: a bound parameter for each programme, then the
+/// psycopg as an evaluator, signing in with SCRAM only (libpq refuses to
+/// send the token itself): a bound parameter for each programme, then the
 /// same connection after its token was revoked (argv: the revoke command).
 const PSYCOPG: &str = r#"
 import json, subprocess, sys
 import psycopg
 out = {}
-with psycopg.connect("", autocommit=True) as conn:
+with psycopg.connect("require_auth=scram-sha-256", autocommit=True) as conn:
     q = "SELECT participant FROM participants WHERE program = %s ORDER BY participant"
     out["own"] = [r[0] for r in conn.execute(q, ("optimist",)).fetchall()]
     out["other"] = [r[0] for r in conn.execute(q, ("sja-meg",)).fetchall()]

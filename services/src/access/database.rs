@@ -26,15 +26,19 @@ pub enum AccessError {
     },
 }
 
-/// Tables (both dialects) in creation order. The audit log refuses
+/// Tables (both dialects) in creation order. `access_scram` holds each
+/// token's SCRAM-SHA-256 salted password (RFC 5802), so that Postgres wire
+/// clients can sign in without sending the token. The audit log refuses
 /// updates and deletes in the database itself, not only in utfall.
-const SQLITE: [&str; 5] = [
+const SQLITE: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS access_principals (
         name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE,
         created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT)",
     "CREATE TABLE IF NOT EXISTS access_grants (
         principal TEXT NOT NULL REFERENCES access_principals (name), role TEXT NOT NULL, program TEXT NOT NULL,
         PRIMARY KEY (principal, role, program))",
+    "CREATE TABLE IF NOT EXISTS access_scram (
+        principal TEXT PRIMARY KEY REFERENCES access_principals (name), salt TEXT NOT NULL, salted_password TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS access_audit (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, principal TEXT, roles TEXT,
         action TEXT NOT NULL, target TEXT NOT NULL, programs TEXT, detail TEXT, rows BIGINT, outcome TEXT NOT NULL)",
@@ -44,13 +48,15 @@ const SQLITE: [&str; 5] = [
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
 ];
 
-const POSTGRES: [&str; 6] = [
+const POSTGRES: [&str; 7] = [
     "CREATE TABLE IF NOT EXISTS access_principals (
         name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE,
         created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT)",
     "CREATE TABLE IF NOT EXISTS access_grants (
         principal TEXT NOT NULL REFERENCES access_principals (name), role TEXT NOT NULL, program TEXT NOT NULL,
         PRIMARY KEY (principal, role, program))",
+    "CREATE TABLE IF NOT EXISTS access_scram (
+        principal TEXT PRIMARY KEY REFERENCES access_principals (name), salt TEXT NOT NULL, salted_password TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS access_audit (
         seq BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, principal TEXT, roles TEXT,
         action TEXT NOT NULL, target TEXT NOT NULL, programs TEXT, detail TEXT, rows BIGINT, outcome TEXT NOT NULL)",

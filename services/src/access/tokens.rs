@@ -1,13 +1,16 @@
 //! API tokens: a principal's secret, shown once when it is created and
 //! stored only as its SHA-256 (a token is 256 random bits, so a fast hash
-//! is enough; no password-style stretching is needed). Revocation and
-//! expiry hold at the next lookup, which every request makes.
+//! is enough; no password-style stretching is needed), and as the salted
+//! password SCRAM-SHA-256 checks a Postgres wire client's proof against.
+//! Revocation and expiry hold at the next lookup, which every request makes.
 
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use sqlx::{AnyPool, Row};
 use utfall_events::ProgramName;
+
+use datafusion_postgres::pgwire::api::auth::sasl::scram::{SCRAM_ITERATIONS, gen_salted_password};
 
 use super::{AccessError, Grant, Principal, Role};
 
@@ -94,8 +97,34 @@ impl TokenStore {
             return Err(AccessError::Exists(name.into()));
         }
         insert_grants(&mut tx, name, &grants).await?;
+        let mut salt = [0u8; 16];
+        rand::rng().fill_bytes(&mut salt);
+        let salted = gen_salted_password(&token, &salt, SCRAM_ITERATIONS);
+        sqlx::query("INSERT INTO access_scram (principal, salt, salted_password) VALUES ($1, $2, $3)")
+            .bind(name)
+            .bind(hex(&salt))
+            .bind(hex(&salted))
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(token)
+    }
+
+    /// The SCRAM-SHA-256 salt and salted password of `name`'s token.
+    pub async fn scram_verifier(&self, name: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>, AccessError> {
+        let row = sqlx::query("SELECT salt, salted_password FROM access_scram WHERE principal = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let unhex = |text: String| {
+            (0..text.len())
+                .step_by(2)
+                .map(|i| u8::from_str_radix(text.get(i..i + 2).unwrap_or(""), 16))
+                .collect::<Result<Vec<u8>, _>>()
+                .map_err(|_| AccessError::Invalid(format!("stored SCRAM verifier of {name:?}")))
+        };
+        Ok(Some((unhex(row.try_get(0)?)?, unhex(row.try_get(1)?)?)))
     }
 
     /// Adds `role` over `programs` to an existing principal.

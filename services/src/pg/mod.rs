@@ -37,6 +37,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::sql::sqlparser::ast::Statement;
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser as SqlParser;
+use datafusion_postgres::pgwire::api::auth::sasl::scram::ScramAuth;
 use datafusion_postgres::pgwire::api::auth::{DefaultServerParameterProvider, StartupHandler};
 use datafusion_postgres::pgwire::api::cancel::{CancelHandler, DefaultCancelHandler};
 use datafusion_postgres::pgwire::api::portal::{Format, Portal};
@@ -93,11 +94,12 @@ pub async fn serve(
             cancels: cancels.clone(),
         }),
         startup: Arc::new(SignIn {
-            access,
             connections: connections.clone(),
             pids: RandomPidSecretKeyGenerator::default(),
             parameters: DefaultServerParameterProvider::default(),
             require_tls,
+            scram: ScramAuth::new(Arc::new(sign_in::Verifiers(access.tokens.clone()))),
+            access,
         }),
         cancel: Arc::new(Cancel {
             cancels,
