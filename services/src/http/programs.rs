@@ -15,7 +15,7 @@ use super::error::ApiError;
 use crate::access::{Need, Role};
 
 /// Who sees a programme's aggregates on the dashboard.
-pub(super) const SEES_AGGREGATES: &[Role] = &[Role::Viewer, Role::Registrar];
+const SEES_AGGREGATES: &[Role] = &[Role::Viewer, Role::Registrar];
 
 pub fn router() -> Routes {
     Routes::default()
