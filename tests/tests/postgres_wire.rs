@@ -119,3 +119,58 @@ fn psycopg_binds_parameters_and_gets_typed_values() {
         "{result}"
     );
 }
+
+/// A session sets its as-of date and known-at time, as HTTP's `as_of` and
+/// `known_at`, over psql (simple protocol) and psycopg (extended).
+const AS_OF_PSYCOPG: &str = r#"
+import json, sys
+import psycopg
+with psycopg.connect("") as conn:
+    conn.execute("SET utfall.as_of = '2020-12-31'")
+    as_of = conn.execute("SELECT count(*) FROM participants WHERE program = %s", ("optimist",)).fetchone()[0]
+    conn.execute("SET utfall.as_of = DEFAULT")
+    now = conn.execute("SELECT count(*) FROM participants WHERE program = %s", ("optimist",)).fetchone()[0]
+print(json.dumps({"as_of": as_of, "now": now}))
+"#;
+
+#[tokio::test]
+async fn sessions_ask_as_of_a_date_and_as_known_at_a_time() {
+    let (_store, server, pg) = serve();
+    let count = "SELECT count(*) AS n FROM participants WHERE program = 'optimist'";
+    let over_http = |query: &'static str| {
+        let request = server
+            .client()
+            .post(server.url(&format!("/v1/sql?{query}")))
+            .body(count);
+        async move {
+            let rows: serde_json::Value = request.send().await.expect("POST").json().await.expect("JSON");
+            rows[0]["n"].to_string()
+        }
+    };
+    let as_of = over_http("as_of=2020-12-31").await;
+    let known_at = over_http("known_at=2000-01-01T00:00:00Z").await;
+    assert_ne!(as_of, "15", "the date should leave some participants out");
+
+    let out = psql(&pg, &["SET utfall.as_of = '2020-12-31'", "SHOW utfall.as_of", count]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("SET\n2020-12-31\n{as_of}\n")
+    );
+    let out = psql(&pg, &["SET utfall.known_at = '2000-01-01T00:00:00Z'", count]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("SET\n{known_at}\n"));
+    let out = psql(&pg, &["SET utfall.as_of = 'last spring'"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("takes a date"));
+
+    let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = pg
+        .command(&python)
+        .args(["-c", AS_OF_PSYCOPG])
+        .output()
+        .expect("python");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(result["as_of"].to_string(), as_of);
+    assert_eq!(result["now"], 15);
+}

@@ -5,7 +5,8 @@
 //! What this module adds around it, and why:
 //! * every connection signs in with a principal's name and token
 //!   ([`sign_in`]); an admin queries the whole catalog, an evaluator their
-//!   programmes' rows, pseudonymised ([`sessions`]); every statement that
+//!   programmes' rows, pseudonymised ([`sessions`]), as of the date and as
+//!   known at the time the session set ([`as_of`]); every statement that
 //!   returns rows is audited with the rows it sent;
 //! * every SQL text is checked for nesting depth before anything walks it
 //!   (a deep query would exhaust the stack and abort the process);
@@ -20,6 +21,7 @@
 //!   so rows posted after the server started are seen, and merged parts
 //!   are not looked for.
 
+mod as_of;
 mod bounded;
 mod cancel;
 mod read_only;

@@ -18,8 +18,10 @@ use super::error;
 /// Settings a session may change: they live in the session's own metadata
 /// (datafusion-postgres's `SET` hook keeps them there), never in the engine
 /// every session shares.
-const SESSION_SETTINGS: [&str; 7] = [
+const SESSION_SETTINGS: [&str; 9] = [
     "statement_timeout",
+    super::as_of::AS_OF,
+    super::as_of::KNOWN_AT,
     "datestyle",
     "bytea_output",
     "intervalstyle",

@@ -1,9 +1,10 @@
 //! Which catalog a signed-in connection queries: an admin the whole one;
-//! an evaluator the restricted, pseudonymised view over their programmes
-//! (one session per set of programmes, made on first use and shared by
-//! every evaluator of that set). The principal is looked up again for
-//! every statement, so a revoked or expired token stops working at once,
-//! also on a connection that is already open.
+//! an evaluator the restricted, pseudonymised view over their programmes;
+//! either as of the snapshot the session set. One session per (programmes,
+//! snapshot), made on first use and shared by every connection asking the
+//! same. The principal is looked up again for every statement, so a
+//! revoked or expired token stops working at once, also on a connection
+//! that is already open.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,18 +23,27 @@ use tokio::sync::Mutex;
 use utfall_events::ProgramName;
 use utfall_queries::{Analytics, Evaluation, Snapshot};
 
+use super::as_of::{self, AsOf};
 use super::error;
 use super::read_only::ReadOnly;
 use super::sign_in::SignedIn;
 use crate::access::audit::AuditRecord;
 use crate::access::{Access, Principal, Role};
 
+/// Most catalogs kept at once; past it the cache starts again (a catalog
+/// is views over the lake, quick to make).
+const MAX_CATALOGS: usize = 64;
+
+/// An evaluator's programmes (none: the admin's whole catalog) and a snapshot.
+type Key = (Option<Vec<ProgramName>>, Snapshot);
+
 pub(super) struct Sessions {
     analytics: Analytics,
     pub access: Access,
     pseudonym_key: Arc<[u8]>,
-    admin: Arc<DfSessionService>,
-    evaluators: Mutex<HashMap<Vec<ProgramName>, Arc<DfSessionService>>>,
+    sessions: Mutex<HashMap<Key, Arc<DfSessionService>>>,
+    /// The admin catalog's parser, for what needs no particular session.
+    parser: Arc<datafusion_postgres::Parser>,
 }
 
 /// A statement's caller and the session it runs in.
@@ -60,6 +70,7 @@ async fn service(ctx: SessionContext) -> anyhow::Result<Arc<DfSessionService>> {
         .map_err(|e| anyhow::anyhow!("cannot set up pg_catalog: {e}"))?;
     let hooks: Vec<Arc<dyn QueryHook>> = vec![
         Arc::new(ReadOnly),
+        Arc::new(AsOf),
         Arc::new(CursorStatementHook),
         Arc::new(SetShowHook),
         Arc::new(TransactionStatementHook),
@@ -73,20 +84,22 @@ fn refused(message: String) -> PgWireError {
 }
 
 impl Sessions {
+    /// Makes the admin's catalog at once, so that a lake it cannot read
+    /// stops the server at start.
     pub async fn new(analytics: Analytics, access: Access, pseudonym_key: Arc<[u8]>) -> anyhow::Result<Self> {
         let admin = service(analytics.context(&Snapshot::default()).await?).await?;
         Ok(Self {
             analytics,
             access,
             pseudonym_key,
-            admin,
-            evaluators: Mutex::default(),
+            parser: admin.query_parser(),
+            sessions: Mutex::new(HashMap::from([((None, Snapshot::default()), admin)])),
         })
     }
 
     /// A parser for what needs no session (types of a parsed statement).
     pub fn any_parser(&self) -> Arc<datafusion_postgres::Parser> {
-        self.admin.query_parser()
+        self.parser.clone()
     }
 
     /// The caller of a statement on `client`'s connection.
@@ -102,33 +115,37 @@ impl Sessions {
             .map_err(|e| PgWireError::ApiError(Box::new(e)))?
             // invalid_authorization_specification
             .ok_or_else(|| error("28000", "the token was revoked or has expired".into()))?;
-        let session = match principal.programs(&[Role::Evaluator]) {
-            None => self.admin.clone(),
-            Some(programmes) if programmes.is_empty() => {
-                return Err(refused(format!(
-                    "{} may not query: SQL is for evaluators and admins",
-                    principal.name
-                )));
-            }
-            Some(programmes) => self.evaluator(programmes).await?,
-        };
+        let programmes = principal.programs(&[Role::Evaluator]);
+        if programmes.as_ref().is_some_and(Vec::is_empty) {
+            return Err(refused(format!(
+                "{} may not query: SQL is for evaluators and admins",
+                principal.name
+            )));
+        }
+        let session = self.session((programmes, as_of::snapshot(client)?)).await?;
         Ok(Caller { principal, session })
     }
 
-    async fn evaluator(&self, programmes: Vec<ProgramName>) -> PgWireResult<Arc<DfSessionService>> {
-        let mut sessions = self.evaluators.lock().await;
-        if let Some(session) = sessions.get(&programmes) {
+    async fn session(&self, key: Key) -> PgWireResult<Arc<DfSessionService>> {
+        let mut sessions = self.sessions.lock().await;
+        if let Some(session) = sessions.get(&key) {
             return Ok(session.clone());
         }
-        let evaluation = Evaluation::new(programmes.clone(), &self.pseudonym_key);
-        let ctx = self
-            .analytics
-            .for_evaluator(evaluation)
-            .context(&Snapshot::default())
+        let analytics = match &key.0 {
+            None => self.analytics.clone(),
+            Some(programmes) => self
+                .analytics
+                .for_evaluator(Evaluation::new(programmes.clone(), &self.pseudonym_key)),
+        };
+        let ctx = analytics
+            .context(&key.1)
             .await
             .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
         let session = service(ctx).await.map_err(|e| PgWireError::ApiError(e.into()))?;
-        sessions.insert(programmes, session.clone());
+        if sessions.len() >= MAX_CATALOGS {
+            sessions.clear();
+        }
+        sessions.insert(key, session.clone());
         Ok(session)
     }
 }
