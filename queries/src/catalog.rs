@@ -4,20 +4,39 @@
 //! date and as known at any time. Helpers live in the `internal` schema,
 //! out of the evaluators' way.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
 use arrow::array::{RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::MemorySchemaProvider;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::Result as DfResult;
 use datafusion::datasource::MemTable;
+use datafusion::datasource::TableType;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use utfall_events::ProgramName;
 use utfall_events::vocabulary::Status;
 
 use crate::{QueryError, Snapshot};
+
+/// DESIGN's tables, the catalog every user of SQL sees.
+pub const TABLES: [&str; 9] = [
+    "programs",
+    "targets",
+    "events",
+    "participants",
+    "status_spells",
+    "measurements",
+    "measurement_scores",
+    "contacts",
+    "services",
+];
 
 /// Views in the order they must be created (each uses only those before it).
 const VIEWS: [(&str, &str); 15] = [
@@ -85,7 +104,44 @@ pub async fn register(
         };
         ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
     }
+    for name in TABLES {
+        let view = ctx.table_provider(name).await?;
+        ctx.deregister_table(name)?;
+        ctx.register_table(name, Arc::new(CatalogTable(view)))?;
+    }
     Ok(())
+}
+
+/// One of DESIGN's tables. Derived in SQL from the lake's events today,
+/// it is still a table to its users: SQL clients list tables (psql's `\dt`,
+/// BI tools' catalogs), so it says it is one. Planning still inlines its
+/// definition, as for any view.
+#[derive(Debug)]
+pub(crate) struct CatalogTable(pub Arc<dyn TableProvider>);
+
+#[async_trait::async_trait]
+impl TableProvider for CatalogTable {
+    fn schema(&self) -> SchemaRef {
+        self.0.schema()
+    }
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+    fn get_logical_plan(&'_ self) -> Option<Cow<'_, LogicalPlan>> {
+        self.0.get_logical_plan()
+    }
+    fn supports_filters_pushdown(&self, filters: &[&Expr]) -> DfResult<Vec<TableProviderFilterPushDown>> {
+        self.0.supports_filters_pushdown(filters)
+    }
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> DfResult<Arc<dyn ExecutionPlan>> {
+        self.0.scan(state, projection, filters, limit).await
+    }
 }
 
 fn lake_events(events_dir: &Path) -> Result<Arc<ListingTable>, QueryError> {

@@ -22,20 +22,8 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use utfall_events::ProgramName;
 
+use crate::catalog::{self, CatalogTable};
 use crate::{QueryError, engine};
-
-/// The tables an evaluator sees (DESIGN's catalog).
-pub const PUBLIC_TABLES: [&str; 9] = [
-    "programs",
-    "targets",
-    "events",
-    "participants",
-    "status_spells",
-    "measurements",
-    "measurement_scores",
-    "contacts",
-    "services",
-];
 
 /// Columns no evaluator sees: who recorded an event is staff data.
 const HIDDEN: [&str; 1] = ["recorded_by"];
@@ -81,7 +69,7 @@ impl Evaluation {
         datafusion_functions_json::register_all(&mut *ctx.state_ref().write())?;
         let udf = Arc::new(ScalarUDF::new_from_impl(Pseudonym { key: self.key.clone() }));
         let withdrawn = full.table("internal.withdrawn_consent").await?;
-        for name in PUBLIC_TABLES {
+        for name in catalog::TABLES {
             let table = full.table(name).await?;
             let has_participant = table.schema().fields().iter().any(|f| f.name() == "participant");
             let table = if has_participant {
@@ -108,7 +96,7 @@ impl Evaluation {
                 })
                 .collect();
             let plan = table.select(columns)?.into_unoptimized_plan();
-            ctx.register_table(name, Arc::new(ViewTable::new(plan, None)))?;
+            ctx.register_table(name, Arc::new(CatalogTable(Arc::new(ViewTable::new(plan, None)))))?;
         }
         Ok(ctx)
     }

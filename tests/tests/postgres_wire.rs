@@ -121,7 +121,8 @@ fn psycopg_binds_parameters_and_gets_typed_values() {
 }
 
 /// A session sets its as-of date and known-at time, as HTTP's `as_of` and
-/// `known_at`, over psql (simple protocol) and psycopg (extended).
+/// `known_at`, over psql (simple protocol) and psycopg (extended); `\\dt`
+/// lists the catalog's tables.
 const AS_OF_PSYCOPG: &str = r#"
 import json, sys
 import psycopg
@@ -173,4 +174,14 @@ async fn sessions_ask_as_of_a_date_and_as_known_at_a_time() {
     let result: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(result["as_of"].to_string(), as_of);
     assert_eq!(result["now"], 15);
+
+    // The catalog's tables are tables to SQL clients.
+    let out = psql(&pg, &["\\dt"]);
+    let listed = String::from_utf8_lossy(&out.stdout);
+    for table in ["participants", "status_spells", "measurement_scores", "events"] {
+        assert!(
+            listed.contains(&format!("|{table}|table|")),
+            "\\dt lacks {table}: {listed}"
+        );
+    }
 }
