@@ -121,7 +121,7 @@ fn psycopg_binds_parameters_and_gets_typed_values() {
 }
 
 /// A session sets its as-of date and known-at time, as HTTP's `as_of` and
-/// `known_at`, over psql (simple protocol) and psycopg (extended); `\\dt`
+/// `known_at`, over psql (simple protocol) and psycopg (extended); `\dt`
 /// lists the catalog's tables.
 const AS_OF_PSYCOPG: &str = r#"
 import json, sys
