@@ -11,7 +11,7 @@ use arrow::compute::{cast, kernels::length::length};
 use arrow::datatypes::{DataType, FieldRef, IntervalUnit, TimeUnit};
 use datafusion::common::{Result, plan_err};
 use datafusion::logical_expr::{
-    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -19,6 +19,11 @@ use datafusion::prelude::SessionContext;
 pub const MAX_STRING_BYTES: i64 = 1 << 20;
 /// Longest list one call may make (elements).
 pub const MAX_LIST_ELEMENTS: i64 = 1 << 20;
+/// Most one call may make for a whole batch of rows (8,192 by default):
+/// values within the bounds above would otherwise still add up to
+/// gigabytes in one batch, before any row or memory limit sees them.
+pub const MAX_BATCH_BYTES: i64 = 64 << 20;
+pub const MAX_BATCH_ELEMENTS: i64 = 8 << 20;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Size {
@@ -45,7 +50,14 @@ const BOUNDED: [(&str, Size); 6] = [
 pub fn install(ctx: &SessionContext) {
     for (name, size) in BOUNDED {
         if let Some(inner) = ctx.state().scalar_functions().get(name).cloned() {
-            ctx.register_udf(ScalarUDF::new_from_impl(Bounded { inner, size }));
+            // Volatile, so that a call on constants is not folded into one
+            // value at planning and then copied into every row of a batch
+            // unchecked (a 1 MiB value in 8,192 rows overflows a string array).
+            let signature = Signature {
+                volatility: Volatility::Volatile,
+                ..inner.signature().clone()
+            };
+            ctx.register_udf(ScalarUDF::new_from_impl(Bounded { inner, size, signature }));
         }
     }
 }
@@ -54,6 +66,7 @@ pub fn install(ctx: &SessionContext) {
 struct Bounded {
     inner: Arc<ScalarUDF>,
     size: Size,
+    signature: Signature,
 }
 
 impl ScalarUDFImpl for Bounded {
@@ -64,7 +77,7 @@ impl ScalarUDFImpl for Bounded {
         self.inner.aliases()
     }
     fn signature(&self) -> &Signature {
-        self.inner.signature()
+        &self.signature
     }
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
         self.inner.return_type(arg_types)
@@ -76,20 +89,40 @@ impl ScalarUDFImpl for Bounded {
         self.inner.coerce_types(arg_types)
     }
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let (asked, limit, unit) = match self.size {
+        let (asked, limit, batch_limit, unit) = match self.size {
             Size::Repeat => {
                 let count = largest(args.args.get(1))?.unwrap_or(0);
                 let text = longest_string(args.args.first())?;
-                (count.saturating_mul(text), MAX_STRING_BYTES, "bytes")
+                (count.saturating_mul(text), MAX_STRING_BYTES, MAX_BATCH_BYTES, "bytes")
             }
-            Size::Pad => (largest(args.args.get(1))?.unwrap_or(0), MAX_STRING_BYTES, "characters"),
-            Size::ListRepeat => (largest(args.args.get(1))?.unwrap_or(0), MAX_LIST_ELEMENTS, "elements"),
-            Size::Series => (series_length(&args.args)?, MAX_LIST_ELEMENTS, "elements"),
+            Size::Pad => (
+                largest(args.args.get(1))?.unwrap_or(0),
+                MAX_STRING_BYTES,
+                MAX_BATCH_BYTES,
+                "characters",
+            ),
+            Size::ListRepeat => (
+                largest(args.args.get(1))?.unwrap_or(0),
+                MAX_LIST_ELEMENTS,
+                MAX_BATCH_ELEMENTS,
+                "elements",
+            ),
+            Size::Series => (
+                series_length(&args.args)?,
+                MAX_LIST_ELEMENTS,
+                MAX_BATCH_ELEMENTS,
+                "elements",
+            ),
         };
+        let name = self.inner.name();
         if asked > limit {
+            return plan_err!("{name}() would make {asked} {unit} in one value; at most {limit} are allowed");
+        }
+        let rows = i64::try_from(args.number_rows).unwrap_or(i64::MAX);
+        let batch = asked.saturating_mul(rows);
+        if batch > batch_limit {
             return plan_err!(
-                "{}() would make {asked} {unit} in one value; at most {limit} are allowed",
-                self.inner.name()
+                "{name}() would make up to {batch} {unit} for {rows} rows at once; at most {batch_limit} are allowed"
             );
         }
         self.inner.invoke_with_args(args)
