@@ -112,6 +112,14 @@ impl Principal {
         Some(programs)
     }
 
+    /// The programmes where the principal holds one of `roles`, for the
+    /// audit log: `optimist,sja-meg`, or `*` for all of them.
+    pub fn programs_label(&self, roles: &[Role]) -> String {
+        self.programs(roles).map_or("*".into(), |p| {
+            p.iter().map(ProgramName::as_str).collect::<Vec<_>>().join(",")
+        })
+    }
+
     /// The roles held, for the audit log: `evaluator,viewer`.
     pub fn roles(&self) -> String {
         let mut roles: Vec<&str> = self.grants.iter().map(|g| g.role.as_str()).collect();

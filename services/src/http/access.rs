@@ -201,9 +201,7 @@ fn scope(principal: &Principal, need: Need) -> Option<String> {
     let Need::InSomeProgram(roles) = need else {
         return None;
     };
-    Some(principal.programs(roles).map_or("*".into(), |p| {
-        p.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
-    }))
+    Some(principal.programs_label(roles))
 }
 
 /// The principal [`authorize`] resolved, for handlers that narrow their

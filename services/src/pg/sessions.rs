@@ -57,9 +57,7 @@ impl Caller {
     pub fn record(&self, client: &(dyn ClientInfo + Send + Sync), sql: &str) -> AuditRecord {
         let target = format!("postgres wire from {}", client.socket_addr());
         let mut record = AuditRecord::new(Some(&self.principal), "sql", &target, "ok");
-        record.programs = Some(self.principal.programs(&[Role::Evaluator]).map_or("*".into(), |p| {
-            p.iter().map(|p| p.as_str()).collect::<Vec<_>>().join(",")
-        }));
+        record.programs = Some(self.principal.programs_label(&[Role::Evaluator]));
         record.detail = Some(sql.to_string());
         record
     }
