@@ -25,18 +25,9 @@ use utfall_events::vocabulary::Status;
 
 use crate::{QueryError, Snapshot};
 
-/// DESIGN's tables, the catalog every user of SQL sees.
-pub const TABLES: [&str; 9] = [
-    "programs",
-    "targets",
-    "events",
-    "participants",
-    "status_spells",
-    "measurements",
-    "measurement_scores",
-    "contacts",
-    "services",
-];
+/// DESIGN's tables, the catalog every user of SQL sees (the read models
+/// hold the same ones).
+pub use utfall_projections::read_models::schema::TABLES;
 
 /// Views in the order they must be created (each uses only those before it).
 const VIEWS: [(&str, &str); 15] = [

@@ -9,7 +9,7 @@ use utfall_tests::wire::*;
 use utfall_tests::{Server, Store, fresh_database};
 
 async fn get(server: &Server, path: &str) -> (StatusCode, Value) {
-    let response = server.client().get(server.url(path)).send().await.expect("GET");
+    let response = server.get(path).await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }

@@ -403,15 +403,7 @@ fn a_late_record_gives_a_revision_beside_the_original_listing_what_changed() {
 
 /// GET /v1/extracts.
 async fn extracts_listed(server: &Server) -> serde_json::Value {
-    server
-        .client()
-        .get(server.url("/v1/extracts"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("JSON")
+    server.get("/v1/extracts").await.json().await.expect("JSON")
 }
 
 #[tokio::test]

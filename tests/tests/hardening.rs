@@ -61,15 +61,7 @@ fn psql(pg: &Pg, commands: &[&str]) -> (bool, String, String) {
 }
 
 async fn alive(server: &Server) {
-    let health: Value = server
-        .client()
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .expect("the server still answers")
-        .json()
-        .await
-        .expect("json");
+    let health: Value = server.get("/healthz").await.json().await.expect("json");
     assert_eq!(health["status"], "ok");
 }
 
@@ -193,15 +185,7 @@ async fn answers_are_bounded_timed_and_complete() {
         .await;
     assert!(gave_up.is_err());
     let running = || async {
-        let text = server
-            .client()
-            .get(server.url("/metrics"))
-            .send()
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
+        let text = server.get("/metrics").await.text().await.expect("text");
         text.lines()
             .find_map(|l| l.strip_prefix("utfall_queries_running "))
             .and_then(|v| v.parse::<u64>().ok())
@@ -268,18 +252,7 @@ async fn the_postgres_endpoint_sees_new_rows_and_keeps_settings_per_session() {
 async fn foreign_sites_hosts_and_content_types_are_refused() {
     let (_store, server, _) = serve(&[]);
     let client = server.client();
-    let head = || async {
-        server
-            .client()
-            .get(server.url("/healthz"))
-            .send()
-            .await
-            .expect("h")
-            .json::<Value>()
-            .await
-            .expect("j")["head"]
-            .clone()
-    };
+    let head = || async { server.get("/healthz").await.json::<Value>().await.expect("j")["head"].clone() };
     let before = head().await;
     let event = ndjson(&[program_defined("sneaky")]);
     let attempts = [
@@ -406,15 +379,7 @@ async fn slow_clients_are_cut_off() {
 async fn unknown_programmes_are_not_found_everywhere_and_say_why() {
     let (_store, server, _) = serve(&[]);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while server
-        .client()
-        .get(server.url("/v1/programs/optimist/participants"))
-        .send()
-        .await
-        .expect("get")
-        .status()
-        != StatusCode::OK
-    {
+    while server.get("/v1/programs/optimist/participants").await.status() != StatusCode::OK {
         assert!(Instant::now() < deadline, "the read models never held optimist");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -423,15 +388,10 @@ async fn unknown_programmes_are_not_found_everywhere_and_say_why() {
         "/v1/programs/nope/summary",
         "/v1/programs/nope/outcomes",
     ] {
-        let response = server.client().get(server.url(path)).send().await.expect("get");
+        let response = server.get(path).await;
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path}");
     }
-    let early = server
-        .client()
-        .get(server.url("/v1/programs/optimist/outcomes?as_of=0001-01-01"))
-        .send()
-        .await
-        .expect("get");
+    let early = server.get("/v1/programs/optimist/outcomes?as_of=0001-01-01").await;
     assert_eq!(early.status(), StatusCode::NOT_FOUND);
     let body: Value = early.json().await.expect("json");
     assert!(

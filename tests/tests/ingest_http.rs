@@ -21,15 +21,7 @@ async fn post(server: &Server, body: impl Into<reqwest::Body>) -> (StatusCode, V
 }
 
 async fn head(server: &Server) -> u64 {
-    let health: Value = server
-        .client()
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .expect("healthz")
-        .json()
-        .await
-        .expect("json");
+    let health: Value = server.get("/healthz").await.json().await.expect("json");
     assert_eq!(health["status"], "ok");
     health["head"].as_u64().expect("head")
 }
@@ -212,12 +204,7 @@ async fn an_unreachable_log_is_503_with_retry_after_and_nothing_is_lost() {
         response.headers().get("retry-after").and_then(|v| v.to_str().ok()),
         Some("5")
     );
-    let health = server
-        .client()
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .expect("healthz");
+    let health = server.get("/healthz").await;
     assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
 }
 

@@ -44,7 +44,7 @@ async fn plant_unreadable(store: &Store) -> u64 {
 }
 
 async fn get(server: &Server, path: &str) -> (StatusCode, Value) {
-    let response = server.client().get(server.url(path)).send().await.expect("GET");
+    let response = server.get(path).await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }
@@ -82,15 +82,7 @@ async fn an_unreadable_event_stops_projectors_visibly_until_quarantined(store: S
             .is_some_and(|a| a.contains("utfall quarantine")),
         "{health}"
     );
-    let metrics = server
-        .client()
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.get("/metrics").await.text().await.expect("text");
     assert!(
         metrics.contains("utfall_projection_stalled{projection=\"read_models\"} 1"),
         "{metrics}"

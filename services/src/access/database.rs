@@ -26,11 +26,10 @@ pub enum AccessError {
     },
 }
 
-/// Tables (both dialects) in creation order. `access_scram` holds each
+/// Tables both dialects share, in creation order. `access_scram` holds each
 /// token's SCRAM-SHA-256 salted password (RFC 5802), so that Postgres wire
-/// clients can sign in without sending the token. The audit log refuses
-/// updates and deletes in the database itself, not only in utfall.
-const SQLITE: [&str; 6] = [
+/// clients can sign in without sending the token.
+const PRINCIPALS: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS access_principals (
         name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE,
         created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT)",
@@ -39,6 +38,11 @@ const SQLITE: [&str; 6] = [
         PRIMARY KEY (principal, role, program))",
     "CREATE TABLE IF NOT EXISTS access_scram (
         principal TEXT PRIMARY KEY REFERENCES access_principals (name), salt TEXT NOT NULL, salted_password TEXT NOT NULL)",
+];
+
+/// The audit log in each dialect: it refuses updates and deletes in the
+/// database itself, not only in utfall.
+const SQLITE_AUDIT: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS access_audit (
         seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, principal TEXT, roles TEXT,
         action TEXT NOT NULL, target TEXT NOT NULL, programs TEXT, detail TEXT, rows BIGINT, outcome TEXT NOT NULL)",
@@ -48,15 +52,7 @@ const SQLITE: [&str; 6] = [
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
 ];
 
-const POSTGRES: [&str; 7] = [
-    "CREATE TABLE IF NOT EXISTS access_principals (
-        name TEXT PRIMARY KEY, token_sha256 TEXT NOT NULL UNIQUE,
-        created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT)",
-    "CREATE TABLE IF NOT EXISTS access_grants (
-        principal TEXT NOT NULL REFERENCES access_principals (name), role TEXT NOT NULL, program TEXT NOT NULL,
-        PRIMARY KEY (principal, role, program))",
-    "CREATE TABLE IF NOT EXISTS access_scram (
-        principal TEXT PRIMARY KEY REFERENCES access_principals (name), salt TEXT NOT NULL, salted_password TEXT NOT NULL)",
+const POSTGRES_AUDIT: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS access_audit (
         seq BIGSERIAL PRIMARY KEY, at TEXT NOT NULL, principal TEXT, roles TEXT,
         action TEXT NOT NULL, target TEXT NOT NULL, programs TEXT, detail TEXT, rows BIGINT, outcome TEXT NOT NULL)",
@@ -86,18 +82,17 @@ pub async fn connect(url: &str) -> Result<AnyPool, AccessError> {
     install_default_drivers();
     let pool = AnyPoolOptions::new().max_connections(4).connect(url).await?;
     let mut tx = pool.begin().await?;
-    if url.starts_with("postgres") {
+    let audit: &[&'static str] = if url.starts_with("postgres") {
         // Several processes may start at once; one sets the schema up.
         sqlx::query("SELECT pg_advisory_xact_lock(7244301)")
             .execute(&mut *tx)
             .await?;
-        for statement in POSTGRES {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
+        &POSTGRES_AUDIT
     } else {
-        for statement in SQLITE {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
+        &SQLITE_AUDIT
+    };
+    for &statement in PRINCIPALS.iter().chain(audit) {
+        sqlx::query(statement).execute(&mut *tx).await?;
     }
     tx.commit().await?;
     Ok(pool)
