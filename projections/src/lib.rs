@@ -27,8 +27,22 @@ pub enum ProjectionError {
     Unsupported(String),
     #[error("analytics lake: {0}")]
     Lake(String),
+    #[error("analytics lake: {path}: {source}")]
+    LakeFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("analytics lake: {0}")]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("analytics lake: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+}
+
+impl ProjectionError {
+    fn file(path: &std::path::Path, source: std::io::Error) -> Self {
+        Self::LakeFile {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
 }

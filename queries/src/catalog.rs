@@ -1,27 +1,28 @@
-//! DESIGN's analytics catalog as DataFusion views over the lake's events.
-//! Every table is derived in SQL (the files under `queries/sql/catalog/`)
-//! from the events a [`Snapshot`] sees, so a figure can be asked as of any
-//! date and as known at any time. Helpers live in the `internal` schema,
+//! DESIGN's analytics catalog as DataFusion views over the lake's typed
+//! tables. Every table is derived in SQL (the files under
+//! `queries/sql/catalog/`) from the rows a [`Snapshot`] sees — by their
+//! valid-time date, transaction time and the retractions recorded by then
+//! — so a figure can be asked as of any date and as known at any time,
+//! with no JSON parsed on the way. Helpers live in the `internal` schema,
 //! out of the evaluators' way.
 
 use std::borrow::Cow;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, StringArray};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::SchemaRef;
 use datafusion::catalog::MemorySchemaProvider;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::Result as DfResult;
-use datafusion::datasource::MemTable;
 use datafusion::datasource::TableType;
+use datafusion::datasource::empty::EmptyTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::logical_expr::{Expr, LogicalPlan, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::SessionContext;
 use utfall_events::ProgramName;
-use utfall_events::vocabulary::Status;
+use utfall_projections::lake::{self, Manifest};
 
 use crate::{QueryError, Snapshot};
 
@@ -29,9 +30,12 @@ use crate::{QueryError, Snapshot};
 /// hold the same ones).
 pub use utfall_projections::read_models::schema::TABLES;
 
-/// Views in the order they must be created (each uses only those before it).
-const VIEWS: [(&str, &str); 15] = [
-    ("internal.known_events", include_str!("../sql/catalog/known_events.sql")),
+/// The template of every typed table's rows in force, `internal.<table>`.
+const IN_FORCE: &str = include_str!("../sql/catalog/in_force.sql");
+
+/// Views in the order they must be created (each uses only those before
+/// it); the typed tables' in-force views come right after the first.
+const VIEWS: [(&str, &str); 13] = [
     (
         "internal.retracted_events",
         include_str!("../sql/catalog/retracted_events.sql"),
@@ -40,16 +44,12 @@ const VIEWS: [(&str, &str); 15] = [
         "internal.withdrawn_consent",
         include_str!("../sql/catalog/withdrawn_consent.sql"),
     ),
+    ("internal.known_events", include_str!("../sql/catalog/known_events.sql")),
     ("events", include_str!("../sql/catalog/events.sql")),
-    ("internal.in_force", include_str!("../sql/catalog/in_force.sql")),
     ("programs", include_str!("../sql/catalog/programs.sql")),
     ("targets", include_str!("../sql/catalog/targets.sql")),
     ("status_spells", include_str!("../sql/catalog/status_spells.sql")),
     ("participants", include_str!("../sql/catalog/participants.sql")),
-    (
-        "internal.measurement_items",
-        include_str!("../sql/catalog/measurement_items.sql"),
-    ),
     ("measurements", include_str!("../sql/catalog/measurements.sql")),
     (
         "measurement_scores",
@@ -60,11 +60,15 @@ const VIEWS: [(&str, &str); 15] = [
     ("internal.snapshot", ""),
 ];
 
-/// Registers the catalog in `ctx`, reading the lake's Parquet files in
-/// `events_dir`; with `programmes`, only those programmes' events.
+/// The lake's table of retractions, read only by `internal.retracted_events`.
+const RETRACTIONS: &str = "retractions";
+
+/// Registers the catalog in `ctx` over the lake commit `manifest` of the
+/// lake at `root`; with `programmes`, only those programmes' rows.
 pub async fn register(
     ctx: &SessionContext,
-    events_dir: &Path,
+    root: &Path,
+    manifest: &Manifest,
     snapshot: &Snapshot,
     programmes: Option<&[ProgramName]>,
 ) -> Result<(), QueryError> {
@@ -77,23 +81,36 @@ pub async fn register(
             format!("program IN ({})", quoted.join(", "))
         }
     };
+    let fill = |body: &str| {
+        body.replace("{valid_time}", &snapshot.valid_time())
+            .replace("{transaction_time}", &snapshot.transaction_time())
+            .replace("{programme}", &scope)
+    };
     let state = ctx.state_ref();
     datafusion_functions_json::register_all(&mut *state.write())?;
     let catalog = ctx
         .catalog("datafusion")
         .ok_or_else(|| QueryError::Engine("no default catalog".into()))?;
     catalog.register_schema("internal", Arc::new(MemorySchemaProvider::new()))?;
-    ctx.register_table("internal.lake_events", lake_events(events_dir)?)?;
-    ctx.register_table("internal.outcome_groups", outcome_groups()?)?;
-    for (name, body) in VIEWS {
+    for (name, schema) in lake::tables() {
+        ctx.register_table(
+            format!("internal.lake_{name}"),
+            lake_table(&manifest.files(root, name), schema)?,
+        )?;
+    }
+    for (i, (name, body)) in VIEWS.into_iter().enumerate() {
         let body = match name {
             "internal.snapshot" => snapshot.table_sql(),
-            _ => body
-                .replace("{valid_time}", &snapshot.valid_time())
-                .replace("{transaction_time}", &snapshot.transaction_time())
-                .replace("{programme}", &scope),
+            _ => fill(body),
         };
         ctx.sql(&format!("CREATE VIEW {name} AS {body}")).await?;
+        if i == 0 {
+            for table in lake::FACTS.iter().filter(|t| t.name != RETRACTIONS) {
+                let body = fill(&IN_FORCE.replace("{table}", table.name));
+                ctx.sql(&format!("CREATE VIEW internal.{} AS {body}", table.name))
+                    .await?;
+            }
+        }
     }
     for name in TABLES {
         let view = ctx.table_provider(name).await?;
@@ -103,7 +120,7 @@ pub async fn register(
     Ok(())
 }
 
-/// One of DESIGN's tables. Derived in SQL from the lake's events today,
+/// One of DESIGN's tables. Derived in SQL from the lake's typed tables,
 /// it is still a table to its users: SQL clients list tables (psql's `\dt`,
 /// BI tools' catalogs), so it says it is one. Planning still inlines its
 /// definition, as for any view.
@@ -135,37 +152,19 @@ impl TableProvider for CatalogTable {
     }
 }
 
-fn lake_events(events_dir: &Path) -> Result<Arc<ListingTable>, QueryError> {
-    let url = ListingTableUrl::parse(format!("{}/", events_dir.display()))?;
-    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let config = ListingTableConfig::new(url)
-        .with_listing_options(options)
-        .with_schema(utfall_projections::lake::events_schema());
-    Ok(Arc::new(ListingTable::try_new(config)?))
-}
-
-/// DESIGN's default status taxonomy, from the one mapping in `utfall-events`.
-fn outcome_groups() -> Result<Arc<MemTable>, QueryError> {
-    let code = |v: serde_json::Value| v.as_str().unwrap_or_default().to_string();
-    let (statuses, groups): (Vec<String>, Vec<String>) = Status::ALL
+/// One lake table as the commit names its files (an empty table when it
+/// names none).
+fn lake_table(files: &[PathBuf], schema: SchemaRef) -> Result<Arc<dyn TableProvider>, QueryError> {
+    if files.is_empty() {
+        return Ok(Arc::new(EmptyTable::new(schema)));
+    }
+    let urls = files
         .iter()
-        .map(|s| {
-            (
-                code(serde_json::to_value(s).unwrap_or_default()),
-                code(serde_json::to_value(s.outcome_group()).unwrap_or_default()),
-            )
-        })
-        .unzip();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("status", DataType::Utf8, false),
-        Field::new("outcome_group", DataType::Utf8, false),
-    ]));
-    let batch = RecordBatch::try_new(
-        schema.clone(),
-        vec![
-            Arc::new(StringArray::from(statuses)),
-            Arc::new(StringArray::from(groups)),
-        ],
-    )?;
-    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+        .map(|f| ListingTableUrl::parse(f.display().to_string()))
+        .collect::<DfResult<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(schema);
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }

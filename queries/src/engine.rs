@@ -11,13 +11,13 @@ use std::time::Duration;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use utfall_events::ProgramName;
+use utfall_projections::lake::Manifest;
 
 use crate::evaluation::Evaluation;
 use crate::{QueryError, Snapshot, bounded_functions, catalog, nesting, read_only};
@@ -57,7 +57,8 @@ pub struct Answer {
 
 #[derive(Clone)]
 pub struct Analytics {
-    events_dir: PathBuf,
+    /// The lake's folder.
+    lake: PathBuf,
     limits: Limits,
     /// Only these programmes' events, when set.
     programmes: Option<Vec<ProgramName>>,
@@ -85,10 +86,10 @@ impl Drop for Running {
 }
 
 impl Analytics {
-    /// Queries the lake whose `events` files are in `events_dir`.
-    pub fn new(events_dir: &Path, limits: Limits) -> Self {
+    /// Queries the lake in the folder `lake`.
+    pub fn new(lake: &Path, limits: Limits) -> Self {
         Self {
-            events_dir: events_dir.to_path_buf(),
+            lake: lake.to_path_buf(),
             limits,
             programmes: None,
             evaluation: None,
@@ -98,6 +99,11 @@ impl Analytics {
 
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// The version of the lake's latest commit (0 before the first).
+    pub fn lake_version(&self) -> Result<u64, QueryError> {
+        Ok(Manifest::load(&self.lake)?.map_or(0, |m| m.version))
     }
 
     /// Queries and reports running now.
@@ -123,22 +129,21 @@ impl Analytics {
         }
     }
 
-    /// A session whose catalog answers for `snapshot`.
+    /// A session whose catalog answers for `snapshot`, over the lake's
+    /// latest commit: every table of the session reads that one commit.
     pub async fn context(&self, snapshot: &Snapshot) -> Result<SessionContext, QueryError> {
-        // No listing cache: a long-lived session (the Postgres wire
-        // endpoint's) must see parts appended or merged since it started.
+        let manifest = Manifest::load(&self.lake)?.unwrap_or_else(Manifest::empty);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
-            .with_cache_manager(CacheManagerConfig::default().with_list_files_cache_limit(0))
             .build_arc()?;
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public");
-        // Decode the events' JSON only for rows that pass the filters (type,
-        // programme, dates): most of a query's time is that column.
+        // Decode other columns only for rows that pass the filters
+        // (programme, dates).
         config.options_mut().execution.parquet.pushdown_filters = true;
         let ctx = session(config, runtime);
-        catalog::register(&ctx, &self.events_dir, snapshot, self.programmes.as_deref()).await?;
+        catalog::register(&ctx, &self.lake, &manifest, snapshot, self.programmes.as_deref()).await?;
         match &self.evaluation {
             Some(evaluation) => evaluation.restrict(&ctx).await,
             None => Ok(ctx),

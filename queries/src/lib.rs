@@ -1,5 +1,5 @@
 //! The analytics layer: DESIGN's SQL catalog in DataFusion, derived from the
-//! lake's events as of a valid-time date and as known at a transaction time;
+//! lake's typed tables as of a valid-time date and as known at a transaction time;
 //! the outcome metrics (one SQL file each, under `queries/sql/metrics/`) and
 //! their statistics; read-only SQL for evaluators.
 
@@ -51,6 +51,9 @@ pub enum QueryError {
     /// The engine failed (I/O, memory limit, a broken lake file).
     #[error("query failed: {0}")]
     Engine(String),
+    /// The lake's manifest could not be read.
+    #[error("query failed: {0}")]
+    Lake(#[from] utfall_projections::ProjectionError),
 }
 
 impl From<DataFusionError> for QueryError {

@@ -21,7 +21,7 @@ pub async fn current(store: &StoreArgs, limits: Limits) -> anyhow::Result<Analyt
     catch_up(log.as_ref(), &lake, CATCH_UP_PAGE)
         .await
         .context("cannot bring the analytics lake up to date")?;
-    Ok(Analytics::new(lake.events_dir(), limits))
+    Ok(Analytics::new(lake.root(), limits))
 }
 
 async fn analytics(args: &SnapshotArgs) -> anyhow::Result<Analytics> {

@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         store: "embedded (bench)".into(),
         models,
         projector: projector.clone(),
-        analytics: Analytics::new(lake.events_dir(), Limits::default()),
+        analytics: Analytics::new(lake.root(), Limits::default()),
         lake,
         lake_projector: Arc::new(ProjectorStatus::default()),
         extracts: Arc::new(Vec::new()),

@@ -161,7 +161,7 @@ async fn main() {
         timeout: std::time::Duration::from_secs(3600),
         ..Limits::default()
     };
-    let analytics = Analytics::new(lake.events_dir(), limits);
+    let analytics = Analytics::new(lake.root(), limits);
     let now = Snapshot::default();
     let report = analytics.outcomes(&now, None).await.expect("outcomes").len();
     let from_events_all = best(|| async {

@@ -24,7 +24,7 @@ async fn main() {
         timeout: std::time::Duration::from_secs(3600),
         ..Limits::default()
     };
-    let analytics = Analytics::new(lake.events_dir(), limits);
+    let analytics = Analytics::new(lake.root(), limits);
     let schedule = work.path().join("schedule.toml");
     std::fs::write(
         &schedule,

@@ -30,7 +30,7 @@ async fn router(dir: &std::path::Path) -> (axum::Router, String) {
         store: "embedded (test)".into(),
         models: Arc::new(ReadModels::connect(&sqlite_url(dir)).await.expect("read models")),
         projector: Arc::new(ProjectorStatus::default()),
-        analytics: Analytics::new(lake.events_dir(), Limits::default()),
+        analytics: Analytics::new(lake.root(), Limits::default()),
         lake,
         lake_projector: Arc::new(ProjectorStatus::default()),
         extracts: Arc::new(Vec::new()),

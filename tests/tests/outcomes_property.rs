@@ -315,7 +315,7 @@ async fn every_metric_equals_a_naive_fold_of_random_histories() {
     let log = store.open().await;
     let lake_dir = tempfile::tempdir().expect("temporary directory");
     let lake = Arc::new(Lake::open(lake_dir.path()).expect("lake"));
-    let analytics = Analytics::new(lake.events_dir(), Limits::default());
+    let analytics = Analytics::new(lake.root(), Limits::default());
     for seed in 0..10u64 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let program = format!("prop-{seed}");

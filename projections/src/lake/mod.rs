@@ -1,26 +1,32 @@
-//! The analytics lake: every event as Arrow record batches in Parquet files
-//! under `<lake>/events/`, appended in log order. The lake keeps events, not
-//! folded tables, because the analytics layer answers "as of" a valid-time
-//! date and "as known at" a transaction time, which needs every event with
-//! its `recorded_at`; whether an event is retracted depends on that too, so
-//! it is not stored here.
+//! The analytics lake: the log's events as Parquet tables under one folder —
+//! `events` (every event, its data as JSON text, for the catalog's
+//! `events`) and the typed tables of [`FACTS`] (one per kind of fact,
+//! data in typed columns, for everything else). Tables are appended in log
+//! order and keep every event, not a folded state, because the analytics
+//! layer answers "as of" a valid-time date and "as known at" a
+//! transaction time: each row carries both, and a retraction is a row of
+//! its own.
 //!
-//! Each file is named for the positions it holds (`part-<first>-<last>`), so
-//! the file set is the lake's checkpoint: a file is written under a
-//! temporary name, synced and renamed into place, and a crash leaves either
-//! the old set or the new. Files are compacted in tiers (four files of about
-//! the same size become one), so their count grows with the logarithm of the
-//! log. One process writes a lake at a time.
+//! Each append writes one file per table for its range of log positions
+//! and commits them in the [`Manifest`], the lake's checkpoint and the one
+//! thing readers consult: a crash leaves either the old commit or the new.
+//! Ranges are compacted in tiers (four of about the same size become one),
+//! so the file count grows with the logarithm of the log. One process
+//! writes a lake at a time.
 
+mod facts;
+mod manifest;
 mod parts;
 mod schema;
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
+use chrono::Utc;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
@@ -28,47 +34,74 @@ use parquet::file::properties::WriterProperties;
 use utfall_events::{EventLog, StoredEvent};
 
 use crate::ProjectionError;
+pub use facts::{FACTS, FactTable};
+pub use manifest::{GRACE, Manifest, PartFiles};
 pub use parts::Part;
 pub use schema::events_schema;
 
-/// Files of one size tier merged together.
+/// The table of every event as stored.
+pub const EVENTS: &str = "events";
+
+/// Ranges of one size tier merged together.
 const MERGE_WIDTH: usize = 4;
 
 pub struct Lake {
-    dir: PathBuf,
+    root: PathBuf,
+}
+
+/// Every table's name and columns, `events` first.
+pub fn tables() -> impl Iterator<Item = (&'static str, SchemaRef)> {
+    std::iter::once((EVENTS, events_schema())).chain(FACTS.iter().map(|t| (t.name, t.schema())))
 }
 
 impl Lake {
     /// Opens the lake under `root`, creating it, and tidies what a crash may
-    /// have left: temporary files and files already merged into another.
+    /// have left: files no commit names. A lake without a manifest of this
+    /// format (an earlier layout) starts empty, to be refilled from the log.
     pub fn open(root: &Path) -> Result<Self, ProjectionError> {
-        let dir = root.join("events");
-        std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
-        let lake = Self { dir };
-        parts::tidy(&lake.dir)?;
+        std::fs::create_dir_all(root).map_err(|e| ProjectionError::file(root, e))?;
+        let lake = Self {
+            root: root.to_path_buf(),
+        };
+        let manifest = match Manifest::load(root)? {
+            Some(manifest) => manifest,
+            None => {
+                let empty = Manifest::empty();
+                empty.commit(root)?;
+                empty
+            }
+        };
+        lake.tidy(&manifest)?;
         Ok(lake)
     }
 
-    /// The folder of the `events` Parquet files, for query engines.
-    pub fn events_dir(&self) -> &Path {
-        &self.dir
+    /// The lake's folder (tables are its subfolders, `manifest.json` names
+    /// their files).
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
-    /// The files, in log order.
+    pub fn manifest(&self) -> Result<Manifest, ProjectionError> {
+        Manifest::load(&self.root)?
+            .ok_or_else(|| ProjectionError::Lake(format!("{}: no manifest", self.root.display())))
+    }
+
+    /// The ranges of log positions committed, in log order.
     pub fn parts(&self) -> Result<Vec<Part>, ProjectionError> {
-        parts::list(&self.dir)
+        Ok(self.manifest()?.parts.iter().map(PartFiles::part).collect())
     }
 
     /// The last position in the lake (0 when empty).
     pub fn position(&self) -> Result<u64, ProjectionError> {
-        Ok(self.parts()?.last().map_or(0, |p| p.last))
+        Ok(self.manifest()?.position)
     }
 
     /// Appends the events beyond the lake's position, read from the log
-    /// after position `after`, as one file, then compacts. Refuses a gap, as
-    /// the read models do.
+    /// after position `after`, as one file per table, then compacts; one
+    /// commit for both. Refuses a gap, as the read models do.
     pub fn append(&self, after: u64, events: &[StoredEvent]) -> Result<(), ProjectionError> {
-        let checkpoint = self.position()?;
+        let mut manifest = self.manifest()?;
+        let checkpoint = manifest.position;
         let new: Vec<&StoredEvent> = events.iter().filter(|e| e.position > checkpoint).collect();
         let (Some(first), Some(last)) = (new.first(), new.last()) else {
             return Ok(());
@@ -79,15 +112,26 @@ impl Lake {
                 next: first.position,
             });
         }
-        let batch = schema::to_batch(&new)?;
-        self.write(
-            Part {
-                first: first.position,
-                last: last.position,
-            },
-            &[batch],
-        )?;
-        self.compact()
+        let part = Part {
+            first: first.position,
+            last: last.position,
+        };
+        let mut files = BTreeMap::new();
+        let events_batch = schema::to_batch(&new)?;
+        files.insert(EVENTS.to_string(), self.write(EVENTS, part, &[events_batch])?);
+        for (table, batch) in FACTS.iter().zip(facts::to_batches(&new)?) {
+            if let Some(batch) = batch {
+                files.insert(table.name.to_string(), self.write(table.name, part, &[batch])?);
+            }
+        }
+        manifest.parts.push(PartFiles {
+            first: part.first,
+            last: part.last,
+            files,
+        });
+        manifest.position = part.last;
+        self.compact(&mut manifest)?;
+        self.commit(manifest)
     }
 
     /// Writes the whole log into a new lake beside `root`, then moves it into
@@ -100,72 +144,136 @@ impl Lake {
         let old = root.with_extension("old");
         let _ = std::fs::remove_dir_all(&old);
         if root.exists() {
-            std::fs::rename(root, &old).map_err(|e| io(root, e))?;
+            std::fs::rename(root, &old).map_err(|e| ProjectionError::file(root, e))?;
         }
-        std::fs::rename(&scratch, root).map_err(|e| io(root, e))?;
+        std::fs::rename(&scratch, root).map_err(|e| ProjectionError::file(root, e))?;
         let _ = std::fs::remove_dir_all(&old);
         Ok(position)
     }
 
-    /// Reads every event row back, in log order.
+    /// Reads every row of the `events` table back, in log order.
     pub fn read_all(&self) -> Result<Vec<RecordBatch>, ProjectionError> {
         let mut batches = Vec::new();
-        for part in self.parts()? {
-            batches.extend(self.read(&part)?);
+        for path in self.manifest()?.files(&self.root, EVENTS) {
+            batches.extend(read(&path)?);
         }
         Ok(batches)
     }
 
-    fn read(&self, part: &Part) -> Result<Vec<RecordBatch>, ProjectionError> {
-        let path = self.dir.join(part.file_name());
-        let file = File::open(&path).map_err(|e| io(&path, e))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
-        Ok(reader.collect::<Result<Vec<_>, _>>()?)
-    }
-
-    /// Writes a file under a temporary name, syncs it and renames it into place.
-    fn write(&self, part: Part, batches: &[RecordBatch]) -> Result<(), ProjectionError> {
-        let path = self.dir.join(part.file_name());
-        let temporary = self.dir.join(format!("{}{}", part.file_name(), parts::TEMPORARY));
-        let file = File::create(&temporary).map_err(|e| io(&temporary, e))?;
+    /// Writes one table's file of a range and syncs it; returns its path
+    /// relative to the lake. Only a commit makes it part of the lake.
+    fn write(&self, table: &str, part: Part, batches: &[RecordBatch]) -> Result<String, ProjectionError> {
+        let dir = self.root.join(table);
+        std::fs::create_dir_all(&dir).map_err(|e| ProjectionError::file(&dir, e))?;
+        let relative = format!("{table}/{}", part.file_name());
+        let path = self.root.join(&relative);
+        let file = File::create(&path).map_err(|e| ProjectionError::file(&path, e))?;
         let properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-        let mut writer = ArrowWriter::try_new(file, schema::events_schema(), Some(properties))?;
+        let schema = batches
+            .first()
+            .map(RecordBatch::schema)
+            .ok_or_else(|| ProjectionError::Lake(format!("{relative}: nothing to write")))?;
+        let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
         for batch in batches {
             writer.write(batch)?;
         }
-        let file = writer.into_inner()?;
-        file.sync_all().map_err(|e| io(&temporary, e))?;
-        std::fs::rename(&temporary, &path).map_err(|e| io(&path, e))?;
-        File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| io(&self.dir, e))
+        writer
+            .into_inner()?
+            .sync_all()
+            .map_err(|e| ProjectionError::file(&path, e))?;
+        manifest::sync_dir(&dir)?;
+        Ok(relative)
     }
 
-    /// Merges files until no span of neighbouring files holds
-    /// `MERGE_WIDTH` files of one tier and none larger.
-    fn compact(&self) -> Result<(), ProjectionError> {
+    /// Merges ranges until no span of neighbouring ranges holds
+    /// `MERGE_WIDTH` of one tier and none larger. The merged-away files are
+    /// retired, not deleted: a running query may still read them.
+    fn compact(&self, manifest: &mut Manifest) -> Result<(), ProjectionError> {
         loop {
-            let parts = self.parts()?;
+            let parts: Vec<Part> = manifest.parts.iter().map(PartFiles::part).collect();
             let Some(run) = parts::mergeable(&parts, MERGE_WIDTH) else {
                 return Ok(());
             };
             let merged = Part {
-                first: run[0].first,
-                last: run[run.len() - 1].last,
+                first: parts[run.start].first,
+                last: parts[run.end - 1].last,
             };
-            let mut batches = Vec::new();
-            for part in run {
-                batches.extend(self.read(part)?);
+            let mut files = BTreeMap::new();
+            for (table, _) in tables() {
+                let mut batches = Vec::new();
+                for input in manifest.parts[run.clone()].iter().filter_map(|p| p.files.get(table)) {
+                    batches.extend(read(&self.root.join(input))?);
+                }
+                if !batches.is_empty() {
+                    files.insert(table.to_string(), self.write(table, merged, &batches)?);
+                }
             }
-            self.write(merged, &batches)?;
-            for part in run {
-                let path = self.dir.join(part.file_name());
-                std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+            let now = Utc::now();
+            let replaced: Vec<PartFiles> = manifest
+                .parts
+                .splice(
+                    run,
+                    [PartFiles {
+                        first: merged.first,
+                        last: merged.last,
+                        files,
+                    }],
+                )
+                .collect();
+            manifest.retired.extend(
+                replaced
+                    .into_iter()
+                    .flat_map(|p| p.files.into_values())
+                    .map(|file| manifest::Retired { file, at: now }),
+            );
+        }
+    }
+
+    /// Commits `manifest` as the next version, then deletes the retired
+    /// files whose grace has passed.
+    fn commit(&self, mut manifest: Manifest) -> Result<(), ProjectionError> {
+        let cutoff = Utc::now() - GRACE;
+        let (expired, kept) = std::mem::take(&mut manifest.retired)
+            .into_iter()
+            .partition(|r| r.at < cutoff);
+        manifest.retired = kept;
+        manifest.version += 1;
+        manifest.commit(&self.root)?;
+        for retired in expired {
+            remove(&self.root.join(retired.file))?;
+        }
+        Ok(())
+    }
+
+    /// Removes files in the tables' folders that no commit names: what a
+    /// crash between writing and committing left, or an earlier layout.
+    fn tidy(&self, manifest: &Manifest) -> Result<(), ProjectionError> {
+        let known: std::collections::HashSet<&str> = manifest.known().collect();
+        for (table, _) in tables() {
+            let dir = self.root.join(table);
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.filter_map(Result::ok) {
+                let relative = format!("{table}/{}", entry.file_name().to_string_lossy());
+                if !known.contains(relative.as_str()) {
+                    remove(&entry.path())?;
+                }
             }
         }
+        Ok(())
     }
 }
 
-fn io(path: &Path, e: std::io::Error) -> ProjectionError {
-    ProjectionError::Lake(format!("{}: {e}", path.display()))
+fn read(path: &Path) -> Result<Vec<RecordBatch>, ProjectionError> {
+    let file = File::open(path).map_err(|e| ProjectionError::file(path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn remove(path: &Path) -> Result<(), ProjectionError> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(ProjectionError::file(path, e)),
+        _ => Ok(()),
+    }
 }

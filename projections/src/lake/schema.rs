@@ -1,14 +1,15 @@
 //! The lake's `events` table: DESIGN's `events` columns with real types,
 //! less `retracted` (which depends on the transaction time asked about).
+//! The catalog's `events` reads it; every other table reads the typed ones.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Date32Array, Int64Array, StringArray, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
-use chrono::NaiveDate;
 use utfall_events::StoredEvent;
 
+use super::facts::days_since_epoch;
 use crate::ProjectionError;
 
 pub fn events_schema() -> SchemaRef {
@@ -28,11 +29,6 @@ pub fn events_schema() -> SchemaRef {
         Field::new("recorded_by", DataType::Utf8, true),
         Field::new("data", DataType::Utf8, false),
     ]))
-}
-
-fn days_since_epoch(date: NaiveDate) -> i32 {
-    let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
-    (date - epoch).num_days() as i32
 }
 
 pub fn to_batch(events: &[&StoredEvent]) -> Result<RecordBatch, ProjectionError> {

@@ -1,4 +1,5 @@
--- One row per measurement; the composite is the mean of the items answered.
-SELECT program, participant, instrument, wave, occurred_on, avg(score) AS composite
-FROM internal.measurement_items
-GROUP BY position, program, participant, instrument, wave, occurred_on
+-- One row per measurement; the composite (the mean of the items answered)
+-- is computed once, when the lake takes the event in.
+SELECT program, participant, instrument, wave, occurred_on, composite
+FROM internal.measurement_records
+WHERE composite IS NOT NULL

@@ -2,10 +2,9 @@
 -- known at the known-at time, is withdrawn. The as-of date does not bring
 -- it back: a withdrawal holds for questions about any earlier date too.
 SELECT program AS withdrawn_program, participant AS withdrawn_participant
-FROM (SELECT e.program, e.participant, json_get_bool(e.data, 'given') AS given,
-             row_number() OVER (PARTITION BY e.program, e.participant ORDER BY e.occurred_on DESC, e.position DESC) AS latest
-      FROM internal.lake_events e
-      LEFT JOIN internal.retracted_events r ON r.event_id = e.event_id
-      WHERE e.type = 'consent_recorded' AND json_get_str(e.data, 'scope') = 'evaluation'
-        AND r.event_id IS NULL AND {transaction_time} AND {programme})
+FROM (SELECT c.program, c.participant, c.given,
+             row_number() OVER (PARTITION BY c.program, c.participant ORDER BY c.occurred_on DESC, c.position DESC) AS latest
+      FROM internal.lake_consents c
+      LEFT ANTI JOIN internal.retracted_events r ON r.event_id = c.event_id
+      WHERE c.scope = 'evaluation' AND {transaction_time} AND {programme})
 WHERE latest = 1 AND NOT given

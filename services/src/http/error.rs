@@ -158,7 +158,7 @@ impl IntoResponse for ApiError {
             ApiError::Append(AppendError::Log(_))
             | ApiError::Log(_)
             | ApiError::ReadModels(_)
-            | ApiError::Query(QueryError::Engine(_))
+            | ApiError::Query(QueryError::Engine(_) | QueryError::Lake(_))
             | ApiError::Access(_)
             | ApiError::Internal(_) => {
                 tracing::error!(error = %self, "internal error");

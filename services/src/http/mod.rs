@@ -136,7 +136,7 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> a
     let (lake_projection, status) = (Arc::new(lake.clone()), lake_projector.clone());
     tasks
         .spawn(follow(log.clone(), lake_projection, status).map(|()| Err(anyhow::anyhow!("the lake projector ended"))));
-    let analytics = Analytics::new(lake.events_dir(), args.limits.limits());
+    let analytics = Analytics::new(lake.root(), args.limits.limits());
     if let Some(address) = args.pg {
         let (analytics, max_connections) = (analytics.clone(), args.max_connections);
         let (access, key) = (access.clone(), pseudonym_key.clone());

@@ -1,8 +1,9 @@
 //! Which catalog a signed-in connection queries: an admin the whole one;
 //! an evaluator the restricted, pseudonymised view over their programmes;
 //! either as of the snapshot the session set. One session per (programmes,
-//! snapshot), made on first use and shared by every connection asking the
-//! same. The principal is looked up again for every statement, so a
+//! snapshot, lake commit), made on first use and shared by every connection
+//! asking the same; a new lake commit makes new sessions, so each statement
+//! reads the lake as it stands when the statement starts. The principal is looked up again for every statement, so a
 //! revoked or expired token stops working at once, also on a connection
 //! that is already open.
 
@@ -34,8 +35,9 @@ use crate::access::{Access, Principal, Role};
 /// is views over the lake, quick to make).
 const MAX_CATALOGS: usize = 64;
 
-/// An evaluator's programmes (none: the admin's whole catalog) and a snapshot.
-type Key = (Option<Vec<ProgramName>>, Snapshot);
+/// An evaluator's programmes (none: the admin's whole catalog), a snapshot
+/// and the version of the lake commit its catalog reads.
+type Key = (Option<Vec<ProgramName>>, Snapshot, u64);
 
 pub(super) struct Sessions {
     analytics: Analytics,
@@ -85,13 +87,14 @@ impl Sessions {
     /// Makes the admin's catalog at once, so that a lake it cannot read
     /// stops the server at start.
     pub async fn new(analytics: Analytics, access: Access, pseudonym_key: Arc<[u8]>) -> anyhow::Result<Self> {
+        let version = analytics.lake_version()?;
         let admin = service(analytics.context(&Snapshot::default()).await?).await?;
         Ok(Self {
             analytics,
             access,
             pseudonym_key,
             parser: admin.query_parser(),
-            sessions: Mutex::new(HashMap::from([((None, Snapshot::default()), admin)])),
+            sessions: Mutex::new(HashMap::from([((None, Snapshot::default(), version), admin)])),
         })
     }
 
@@ -120,7 +123,11 @@ impl Sessions {
                 principal.name
             )));
         }
-        let session = self.session((programmes, as_of::snapshot(client)?)).await?;
+        let version = self
+            .analytics
+            .lake_version()
+            .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+        let session = self.session((programmes, as_of::snapshot(client)?, version)).await?;
         Ok(Caller { principal, session })
     }
 
@@ -140,6 +147,9 @@ impl Sessions {
             .await
             .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
         let session = service(ctx).await.map_err(|e| PgWireError::ApiError(e.into()))?;
+        // Sessions over an older commit serve only the statements that
+        // already hold them.
+        sessions.retain(|k, _| k.2 == key.2);
         if sessions.len() >= MAX_CATALOGS {
             sessions.clear();
         }
