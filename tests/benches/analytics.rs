@@ -79,6 +79,18 @@ where
     times.into_iter().fold(f64::INFINITY, f64::min)
 }
 
+/// This process's peak resident memory (VmHWM), MiB.
+fn peak_rss_mib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
 fn pg_type(t: &DataType) -> &'static str {
     match t {
         DataType::Date32 => "date",
@@ -154,7 +166,10 @@ fn duckdb_python(tools: &Path) -> String {
 #[tokio::main]
 async fn main() {
     let work = tempfile::tempdir().expect("work directory");
+    let started = Instant::now();
     let (lake, written, participants) = bench_lake(10_000_000, work.path());
+    let lake_build = started.elapsed().as_secs_f64();
+    let lake_peak = peak_rss_mib();
 
     let limits = Limits {
         memory_bytes: 8 << 30,
@@ -164,18 +179,49 @@ async fn main() {
     let analytics = Analytics::new(lake.root(), limits);
     let now = Snapshot::default();
     let report = analytics.outcomes(&now, None).await.expect("outcomes").len();
-    let from_events_all = best(|| async {
+    let from_lake_all = best(|| async {
         analytics.outcomes(&now, None).await.expect("outcomes");
     })
     .await;
-    let from_events_quarter = best(|| async {
+    let from_lake_quarter = best(|| async {
         analytics.sql(&now, BY_QUARTER).await.expect("query");
     })
     .await;
-    let from_events_consultant = best(|| async {
+    let from_lake_consultant = best(|| async {
         analytics.sql(&now, BY_CONSULTANT).await.expect("query");
     })
     .await;
+    // As known a year before the last event was recorded.
+    let last_recorded = analytics
+        .sql(&now, "SELECT max(recorded_at) AS t FROM events")
+        .await
+        .expect("last recording");
+    let last_recorded = render::json(&last_recorded).expect("JSON");
+    let last_recorded: serde_json::Value = serde_json::from_slice(&last_recorded).expect("JSON");
+    let known_at = last_recorded[0]["t"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc) - chrono::Duration::days(365))
+        .expect("a last recording time");
+    let year_back = Snapshot::new(None, Some(known_at));
+    let from_lake_year_back = best(|| async {
+        analytics.outcomes(&year_back, None).await.expect("outcomes");
+    })
+    .await;
+    let programme = analytics
+        .outcomes(&now, None)
+        .await
+        .expect("outcomes")
+        .first()
+        .map(|o| o.program.clone())
+        .expect("a programme");
+    let one_programme =
+        analytics.for_programme(&utfall_events::ProgramName::new(programme.clone()).expect("programme name"));
+    let from_lake_one = best(|| async {
+        one_programme.outcomes(&now, None).await.expect("outcomes");
+    })
+    .await;
+    let answering_peak = peak_rss_mib();
 
     // The same catalog tables, once, for every engine.
     let parquet_dir = work.path().join("tables");
@@ -263,9 +309,42 @@ async fn main() {
         postgres.insert(name.clone(), times.into_iter().fold(f64::INFINITY, f64::min));
     }
 
+    let sum = |engine: &BTreeMap<String, f64>| {
+        queries
+            .iter()
+            .filter(|(n, _)| !n.starts_with("evaluator"))
+            .map(|(n, _)| engine[n])
+            .sum::<f64>()
+    };
     println!("\n{written} events, {participants} participants, best of {RUNS} runs, seconds");
     println!(
-        "utfall (DataFusion from the lake's events): all outcome metrics of all {report} programmes {from_events_all:.2} s; status by quarter {from_events_quarter:.2} s; COOP/WONCA by consultant {from_events_consultant:.2} s\n"
+        "utfall gen + lake build: {lake_build:.1} s, peak RSS {lake_peak} MiB; peak RSS while answering {answering_peak} MiB\n"
+    );
+    println!("{:<52} {:>12} {:>12} {:>12}", "", "utfall", "DuckDB", "PostgreSQL");
+    println!("{:<52} {:>12} {:>12} {:>12}", "", "(from log)", "(tables)", "(tables)");
+    println!(
+        "{:<52} {from_lake_all:>12.3} {:>12.3} {:>12.3}",
+        format!("all outcome reports, {report} programmes"),
+        sum(&duckdb),
+        sum(&postgres)
+    );
+    for (name, ours) in [
+        ("evaluator: status by quarter", from_lake_quarter),
+        ("evaluator: COOP/WONCA by consultant", from_lake_consultant),
+    ] {
+        println!(
+            "{name:<52} {ours:>12.3} {:>12.3} {:>12.3}",
+            duckdb[name], postgres[name]
+        );
+    }
+    println!(
+        "{:<52} {from_lake_one:>12.3}",
+        format!("outcome report of {programme} alone")
+    );
+    println!(
+        "{:<52} {from_lake_year_back:>12.3}   ({:.2}x the current report)\n",
+        "all outcome reports as known a year back",
+        from_lake_year_back / from_lake_all
     );
     println!(
         "{:<38} {:>11} {:>9} {:>11} {:>10}",

@@ -237,7 +237,7 @@ impl Cli {
             timeout: std::time::Duration::from_secs(120),
             ..utfall_queries::Limits::default()
         };
-        utfall_queries::Analytics::new(&self.lake.path().join("events"), limits)
+        utfall_queries::Analytics::new(self.lake.path(), limits)
     }
 
     /// Imports an event file; it must be accepted.

@@ -111,3 +111,72 @@ async fn a_rebuilt_lake_holds_the_same_events() {
     assert_eq!(positions_and_ids(&rebuilt), before);
     assert!(rebuilt.parts().expect("parts").len() < lake.parts().map(|p| p.len() + 1).unwrap_or(usize::MAX));
 }
+
+/// What tests/lake/read_lake.py counts from the lake's files.
+fn read_by_pyarrow(lake: &Lake) -> serde_json::Value {
+    let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lake/read_lake.py");
+    let out = std::process::Command::new(&python)
+        .arg(script)
+        .arg(lake.root())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} (set UTFALL_TEST_PYTHON to a Python with pandas, pyarrow): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "read_lake.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("read_lake.py prints JSON")
+}
+
+#[tokio::test]
+async fn another_engine_reads_the_lakes_tables_and_gets_utfalls_figures() {
+    let store = Store::embedded();
+    let log = fixtures_log(&store).await;
+    // Retract a job status, so the other engine has to honour retractions.
+    let events = log.read(0, 2000).await.expect("read");
+    let job = events
+        .iter()
+        .find(|e| {
+            e.event.program.as_str() == "optimist"
+                && matches!(&e.event.body, utfall_events::EventData::StatusChanged(s) if s.status == utfall_events::vocabulary::Status::Employed)
+        })
+        .expect("an employed status in OPTIMIST");
+    let retraction = format!(
+        r#"{{"program":"optimist","participant":"{}","type":"event_retracted","occurred_on":"{}","data":{{"event_id":"{}","reason":"entered_in_error"}}}}"#,
+        job.event.participant.as_ref().map(|p| p.as_str()).unwrap_or_default(),
+        job.event.occurred_on.0,
+        job.event.event_id
+    );
+    log.append(utfall_events::wire::parse_batch(retraction.as_bytes()).expect("parses"))
+        .await
+        .expect("append the retraction");
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let lake = Arc::new(Lake::open(dir.path()).expect("lake"));
+    catch_up(log.as_ref(), &lake, 97).await.expect("catch up");
+
+    let analytics = utfall_queries::Analytics::new(lake.root(), utfall_queries::Limits::default());
+    let reports = analytics
+        .outcomes(&utfall_queries::Snapshot::default(), None)
+        .await
+        .expect("outcomes");
+    let ours: serde_json::Map<String, serde_json::Value> = reports
+        .iter()
+        .map(|r| {
+            let job = r
+                .metrics
+                .iter()
+                .find(|m| m.metric == "job_share")
+                .map_or(0, |m| m.numerator);
+            (
+                r.program.clone(),
+                serde_json::json!({"enrolled": r.enrolled, "job": job}),
+            )
+        })
+        .collect();
+    assert_eq!(ours.len(), 2, "both fixtures' programmes: {ours:?}");
+    assert_eq!(read_by_pyarrow(&lake), serde_json::Value::Object(ours));
+}
