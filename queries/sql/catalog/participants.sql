@@ -22,7 +22,7 @@ WITH enrolment AS (
 )
 SELECT e.program, e.participant, e.enrolled_on, x.exited_on, x.exit_reason,
        e.birth_year, e.gender, e.referral_source,
-       CASE WHEN cardinality(e.target_groups) > 0 THEN e.target_groups END AS target_groups,
+       e.target_groups,
        e.income_source, e.prior_psychiatric_diagnosis, e.physical_challenges, e.consultant,
        c.status AS current_status,
        c.outcome_group AS current_outcome_group,
