@@ -85,8 +85,9 @@ pub struct PoorShare {
     pub ci_high: Option<f64>,
 }
 
-/// The tables every metric reads, computed once per report.
-const SHARED: [&str; 4] = ["status_spells", "participants", "measurement_scores", "measurements"];
+/// The tables several metrics read, computed once per report (only
+/// `poor_by_wave` reads `measurements`, and only a few of its items).
+const SHARED: [&str; 3] = ["status_spells", "participants", "measurement_scores"];
 
 impl Analytics {
     /// The outcome report of every programme defined by the as-of date,

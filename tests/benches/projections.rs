@@ -4,20 +4,17 @@
 //!
 //! With UTFALL_BENCH_EVENTS (default 1000000) `utfall gen` events in the
 //! embedded log, prints side by side: rebuild rate into SQLite and into
-//! PostgreSQL, PostgreSQL `COPY` of the very rows that rebuild wrote, and
-//! the time from `POST /v1/events` to visible in the summary under a steady
-//! load. Then kills `utfall project` ten times during a catch-up into
+//! PostgreSQL, and PostgreSQL `COPY` of the very rows that rebuild wrote.
+//! Then kills `utfall project` ten times during a catch-up into
 //! PostgreSQL and checks the result equals the clean rebuild.
 
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use serde_json::Value;
 use sqlx::Connection;
 use utfall_projections::ReadModels;
 use utfall_projections::read_models::schema::{SCHEMA, TABLES};
-use utfall_tests::wire::*;
-use utfall_tests::{Server, Store, fresh_database, project_with_kills, run_utfall, sqlite_url};
+use utfall_tests::{Store, fresh_database, project_with_kills, run_utfall, sqlite_url};
 
 const EVENTS_PER_PARTICIPANT: u64 = 46;
 
@@ -81,61 +78,6 @@ async fn copy_rows(from: &str) -> (u64, f64) {
     (rows, started.elapsed().as_secs_f64())
 }
 
-/// Posts one enrolment at a time while contacts stream in beside them;
-/// returns how long each enrolment took to show in the summary.
-async fn post_to_visible(samples: usize) -> Vec<Duration> {
-    let store = Store::embedded();
-    let server = Server::start(&store.args());
-    let client = reqwest::Client::new();
-    let setup = server
-        .post_events(&[program_defined("load"), enrolled("load", "L0", "2021-01-04")])
-        .await;
-    assert!(setup.is_success());
-
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let base = server.base.clone();
-    let background = tokio::spawn(async move {
-        let client = reqwest::Client::new();
-        while !*stopped.borrow() {
-            let batch: Vec<Value> = (0..10).map(|_| contact("load", "L0", "2021-02-01")).collect();
-            let _ = client
-                .post(format!("{base}/v1/events"))
-                .header("content-type", "application/x-ndjson")
-                .body(ndjson(&batch))
-                .send()
-                .await;
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-    let mut latencies = Vec::with_capacity(samples);
-    for i in 1..=samples {
-        let sent = server
-            .post_events(&[enrolled("load", &format!("V{i}"), "2021-03-01")])
-            .await;
-        assert!(sent.is_success());
-        let returned = Instant::now();
-        loop {
-            let summary: Value = client
-                .get(server.url("/v1/programs/load/summary"))
-                .send()
-                .await
-                .expect("get")
-                .json()
-                .await
-                .expect("json");
-            if summary["enrolled"].as_u64() == Some(i as u64 + 1) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
-        }
-        latencies.push(returned.elapsed());
-    }
-    let _ = stop.send(true);
-    let _ = background.await;
-    latencies.sort();
-    latencies
-}
-
 #[tokio::main]
 async fn main() {
     let events: u64 = std::env::var("UTFALL_BENCH_EVENTS")
@@ -165,8 +107,6 @@ async fn main() {
     let postgres = fresh_database().await;
     let (pg_events, pg_s) = timed_rebuild(&store, Some(&postgres));
     let (copied_rows, copy_s) = copy_rows(&postgres).await;
-    let latencies = post_to_visible(300).await;
-    let quantile = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
 
     println!();
     println!("read-model projection of {sqlite_events} `utfall gen` events (embedded log)");
@@ -185,12 +125,6 @@ async fn main() {
         "{:<60} {copy_s:>9.1} {:>9.0} rows/s",
         format!("PostgreSQL COPY of the same {copied_rows} read-model rows"),
         copied_rows as f64 / copy_s
-    );
-    println!(
-        "POST /v1/events -> visible in the summary (300 samples under load): p50 {:?}, p99 {:?}, max {:?}",
-        quantile(0.5),
-        quantile(0.99),
-        latencies[latencies.len() - 1]
     );
 
     let faulted = fresh_database().await;

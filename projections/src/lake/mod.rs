@@ -28,7 +28,7 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use chrono::Utc;
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use utfall_events::{EventLog, StoredEvent};
@@ -44,6 +44,9 @@ pub const EVENTS: &str = "events";
 
 /// Ranges of one size tier merged together.
 const MERGE_WIDTH: usize = 4;
+/// Rows per Parquet row group: small enough that a query filtering by
+/// date or programme skips most of a large file by its statistics.
+const ROW_GROUP: usize = 128 * 1024;
 
 pub struct Lake {
     root: PathBuf,
@@ -118,10 +121,16 @@ impl Lake {
         };
         let mut files = BTreeMap::new();
         let events_batch = schema::to_batch(&new)?;
-        files.insert(EVENTS.to_string(), self.write(EVENTS, part, &[events_batch])?);
+        files.insert(
+            EVENTS.to_string(),
+            self.write(EVENTS, events_schema(), part, [Ok(events_batch)])?,
+        );
         for (table, batch) in FACTS.iter().zip(facts::to_batches(&new)?) {
             if let Some(batch) = batch {
-                files.insert(table.name.to_string(), self.write(table.name, part, &[batch])?);
+                files.insert(
+                    table.name.to_string(),
+                    self.write(table.name, batch.schema(), part, [Ok(batch)])?,
+                );
             }
         }
         manifest.parts.push(PartFiles {
@@ -155,27 +164,35 @@ impl Lake {
     pub fn read_all(&self) -> Result<Vec<RecordBatch>, ProjectionError> {
         let mut batches = Vec::new();
         for path in self.manifest()?.files(&self.root, EVENTS) {
-            batches.extend(read(&path)?);
+            for batch in read(&path)? {
+                batches.push(batch?);
+            }
         }
         Ok(batches)
     }
 
-    /// Writes one table's file of a range and syncs it; returns its path
-    /// relative to the lake. Only a commit makes it part of the lake.
-    fn write(&self, table: &str, part: Part, batches: &[RecordBatch]) -> Result<String, ProjectionError> {
+    /// Writes one table's file of a range from `batches`, one at a time,
+    /// and syncs it; returns its path relative to the lake. Only a commit
+    /// makes it part of the lake.
+    fn write(
+        &self,
+        table: &str,
+        schema: SchemaRef,
+        part: Part,
+        batches: impl IntoIterator<Item = Result<RecordBatch, ProjectionError>>,
+    ) -> Result<String, ProjectionError> {
         let dir = self.root.join(table);
         std::fs::create_dir_all(&dir).map_err(|e| ProjectionError::file(&dir, e))?;
         let relative = format!("{table}/{}", part.file_name());
         let path = self.root.join(&relative);
         let file = File::create(&path).map_err(|e| ProjectionError::file(&path, e))?;
-        let properties = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-        let schema = batches
-            .first()
-            .map(RecordBatch::schema)
-            .ok_or_else(|| ProjectionError::Lake(format!("{relative}: nothing to write")))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP))
+            .build();
         let mut writer = ArrowWriter::try_new(file, schema, Some(properties))?;
         for batch in batches {
-            writer.write(batch)?;
+            writer.write(&batch?)?;
         }
         writer
             .into_inner()?
@@ -199,14 +216,23 @@ impl Lake {
                 last: parts[run.end - 1].last,
             };
             let mut files = BTreeMap::new();
-            for (table, _) in tables() {
-                let mut batches = Vec::new();
-                for input in manifest.parts[run.clone()].iter().filter_map(|p| p.files.get(table)) {
-                    batches.extend(read(&self.root.join(input))?);
+            for (table, schema) in tables() {
+                let inputs: Vec<PathBuf> = manifest.parts[run.clone()]
+                    .iter()
+                    .filter_map(|p| p.files.get(table))
+                    .map(|f| self.root.join(f))
+                    .collect();
+                if inputs.is_empty() {
+                    continue;
                 }
-                if !batches.is_empty() {
-                    files.insert(table.to_string(), self.write(table, merged, &batches)?);
-                }
+                // Batch by batch, so a merge holds one batch in memory, not
+                // the files.
+                let mut batches = inputs.iter().map(|path| read(path)).flat_map(|reader| match reader {
+                    Ok(reader) => Box::new(reader.map(|b| b.map_err(ProjectionError::from)))
+                        as Box<dyn Iterator<Item = Result<RecordBatch, ProjectionError>>>,
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                });
+                files.insert(table.to_string(), self.write(table, schema, merged, &mut batches)?);
             }
             let now = Utc::now();
             let replaced: Vec<PartFiles> = manifest
@@ -265,10 +291,9 @@ impl Lake {
     }
 }
 
-fn read(path: &Path) -> Result<Vec<RecordBatch>, ProjectionError> {
+fn read(path: &Path) -> Result<ParquetRecordBatchReader, ProjectionError> {
     let file = File::open(path).map_err(|e| ProjectionError::file(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    Ok(ParquetRecordBatchReaderBuilder::try_new(file)?.build()?)
 }
 
 fn remove(path: &Path) -> Result<(), ProjectionError> {
