@@ -3,6 +3,7 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use utfall_projections::follow::catch_up;
@@ -14,13 +15,32 @@ use crate::store::{open_lake, open_log};
 /// Events appended to the lake per file while catching up.
 const CATCH_UP_PAGE: usize = 50_000;
 
-/// The analytics engine over a lake that holds the whole log.
+/// How long to wait for another process (`utfall serve`) writing the lake
+/// to bring it up to the log.
+const WRITER_WAIT: Duration = Duration::from_secs(120);
+
+/// The analytics engine over a lake that holds the whole log: brought up
+/// to it here, or by the process that writes it (`utfall serve`).
 pub async fn current(store: &StoreArgs, limits: Limits) -> anyhow::Result<Analytics> {
     let log = open_log(store).await?;
     let lake = Arc::new(open_lake(store)?);
-    catch_up(log.as_ref(), &lake, CATCH_UP_PAGE)
-        .await
-        .context("cannot bring the analytics lake up to date")?;
+    if lake.is_writer() {
+        catch_up(log.as_ref(), &lake, CATCH_UP_PAGE)
+            .await
+            .context("cannot bring the analytics lake up to date")?;
+    } else {
+        let head = log.head().await?;
+        let started = Instant::now();
+        while lake.position()? < head {
+            anyhow::ensure!(
+                started.elapsed() < WRITER_WAIT,
+                "the analytics lake is at position {} of {head}, and the process writing it (utfall serve?) did not catch up within {} s",
+                lake.position()?,
+                WRITER_WAIT.as_secs()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     Ok(Analytics::new(lake.root(), limits))
 }
 

@@ -6,12 +6,12 @@ use std::sync::Arc;
 use utfall_projections::{Lake, ProjectorStatus, follow};
 
 use crate::cli::{ProjectArgs, RebuildArgs};
-use crate::store::{lake_dir, open_lake, open_log, open_read_models};
+use crate::store::{lake_dir, open_lake_to_write, open_log, open_read_models};
 
 pub async fn run(args: ProjectArgs) -> anyhow::Result<()> {
     let log = open_log(&args.store).await?;
     let models = Arc::new(open_read_models(&args.store).await?);
-    let lake = Arc::new(Arc::new(open_lake(&args.store)?));
+    let lake = Arc::new(Arc::new(open_lake_to_write(&args.store)?));
     tracing::info!(
         read_models = models.position().await?,
         lake = lake.position()?,

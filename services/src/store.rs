@@ -54,6 +54,18 @@ pub fn open_lake(args: &StoreArgs) -> anyhow::Result<Lake> {
     Lake::open(&dir).with_context(|| format!("cannot open the analytics lake at {}", dir.display()))
 }
 
+/// The analytics lake, for a process that keeps it up to date (`serve`,
+/// `project`): refused when another process already does.
+pub fn open_lake_to_write(args: &StoreArgs) -> anyhow::Result<Lake> {
+    let lake = open_lake(args)?;
+    anyhow::ensure!(
+        lake.is_writer(),
+        "another process (utfall serve or project) writes the analytics lake at {}; one writer per lake",
+        lake.root().display()
+    );
+    Ok(lake)
+}
+
 /// A short description of the store, for logs and health checks.
 pub fn describe(args: &StoreArgs) -> String {
     match &args.nats {

@@ -12,7 +12,8 @@
 //! thing readers consult: a crash leaves either the old commit or the new.
 //! Ranges are compacted in tiers (four of about the same size become one),
 //! so the file count grows with the logarithm of the log. One process
-//! writes a lake at a time.
+//! writes a lake at a time: the first to open it holds `writer.lock`;
+//! others open it to read, and wait for the writer to catch up.
 
 mod facts;
 mod manifest;
@@ -50,7 +51,13 @@ const ROW_GROUP: usize = 128 * 1024;
 
 pub struct Lake {
     root: PathBuf,
+    /// The lock that makes this process the lake's writer; None when
+    /// another process holds it.
+    writer: Option<File>,
 }
+
+/// The file whose lock marks the lake's one writer.
+const WRITER_LOCK: &str = "writer.lock";
 
 /// Every table's name and columns, `events` first.
 pub fn tables() -> impl Iterator<Item = (&'static str, SchemaRef)> {
@@ -58,14 +65,32 @@ pub fn tables() -> impl Iterator<Item = (&'static str, SchemaRef)> {
 }
 
 impl Lake {
-    /// Opens the lake under `root`, creating it, and tidies what a crash may
-    /// have left: files no commit names. A lake without a manifest of this
-    /// format (an earlier layout) starts empty, to be refilled from the log.
+    /// Opens the lake under `root`, creating it. As its writer, tidies what
+    /// a crash may have left: files no commit names; a lake without a
+    /// manifest of this format (an earlier layout) starts empty, to be
+    /// refilled from the log. When another process writes the lake, it is
+    /// opened to read only (see [`Lake::is_writer`]).
     pub fn open(root: &Path) -> Result<Self, ProjectionError> {
         std::fs::create_dir_all(root).map_err(|e| ProjectionError::file(root, e))?;
+        let lock_path = root.join(WRITER_LOCK);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| ProjectionError::file(&lock_path, e))?;
+        let writer = match lock.try_lock() {
+            Ok(()) => Some(lock),
+            Err(std::fs::TryLockError::WouldBlock) => None,
+            Err(std::fs::TryLockError::Error(e)) => return Err(ProjectionError::file(&lock_path, e)),
+        };
         let lake = Self {
             root: root.to_path_buf(),
+            writer,
         };
+        if !lake.is_writer() {
+            return Ok(lake);
+        }
         let manifest = match Manifest::load(root)? {
             Some(manifest) => manifest,
             None => {
@@ -78,15 +103,20 @@ impl Lake {
         Ok(lake)
     }
 
+    /// Whether this process writes the lake (another one does when not).
+    pub fn is_writer(&self) -> bool {
+        self.writer.is_some()
+    }
+
     /// The lake's folder (tables are its subfolders, `manifest.json` names
     /// their files).
     pub fn root(&self) -> &Path {
         &self.root
     }
 
+    /// The current commit (an empty one before the writer's first).
     pub fn manifest(&self) -> Result<Manifest, ProjectionError> {
-        Manifest::load(&self.root)?
-            .ok_or_else(|| ProjectionError::Lake(format!("{}: no manifest", self.root.display())))
+        Ok(Manifest::load(&self.root)?.unwrap_or_else(Manifest::empty))
     }
 
     /// The ranges of log positions committed, in log order.
@@ -103,6 +133,12 @@ impl Lake {
     /// after position `after`, as one file per table, then compacts; one
     /// commit for both. Refuses a gap, as the read models do.
     pub fn append(&self, after: u64, events: &[StoredEvent]) -> Result<(), ProjectionError> {
+        if !self.is_writer() {
+            return Err(ProjectionError::Lake(format!(
+                "{}: another process writes this lake",
+                self.root.display()
+            )));
+        }
         let mut manifest = self.manifest()?;
         let checkpoint = manifest.position;
         let new: Vec<&StoredEvent> = events.iter().filter(|e| e.position > checkpoint).collect();
@@ -145,7 +181,15 @@ impl Lake {
 
     /// Writes the whole log into a new lake beside `root`, then moves it into
     /// place (the old one is removed); returns the position reached.
+    /// Refused while another process writes the lake.
     pub async fn rebuild(root: &Path, log: &dyn EventLog, page: usize) -> Result<u64, ProjectionError> {
+        let live = Lake::open(root)?;
+        if !live.is_writer() {
+            return Err(ProjectionError::Lake(format!(
+                "{}: another process (utfall serve?) writes this lake; stop it before rebuilding",
+                root.display()
+            )));
+        }
         let scratch = root.with_extension("rebuild");
         let _ = std::fs::remove_dir_all(&scratch);
         let lake = Arc::new(Lake::open(&scratch)?);

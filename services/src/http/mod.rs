@@ -34,7 +34,7 @@ pub use guard::AllowedHosts;
 use utfall_queries::Analytics;
 
 use crate::schedule::{self, Scheduler};
-use crate::store::{describe, open_lake, open_log, open_read_models};
+use crate::store::{describe, open_lake_to_write, open_log, open_read_models};
 
 /// How often the extract scheduler looks for closed periods.
 const SCHEDULE_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
@@ -131,7 +131,7 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> a
     tasks.spawn(
         follow(log.clone(), read_models, status).map(|()| Err(anyhow::anyhow!("the read-model projector ended"))),
     );
-    let lake = Arc::new(open_lake(&args.store)?);
+    let lake = Arc::new(open_lake_to_write(&args.store)?);
     let lake_projector = Arc::new(ProjectorStatus::default());
     let (lake_projection, status) = (Arc::new(lake.clone()), lake_projector.clone());
     tasks
