@@ -3,21 +3,14 @@
 -- wave). Lower is better on every instrument (5 is worst), so `improved`
 -- means the last composite is lower than the first. Lowest and highest are
 -- over the paired first and last composites.
-WITH ordered AS (
-  SELECT m.program, m.participant, m.instrument, m.composite,
-         row_number() OVER (PARTITION BY m.program, m.participant, m.instrument
-                            ORDER BY m.occurred_on, m.wave, m.composite) AS from_first,
-         row_number() OVER (PARTITION BY m.program, m.participant, m.instrument
-                            ORDER BY m.occurred_on DESC, m.wave DESC, m.composite DESC) AS from_last,
-         count(*) OVER (PARTITION BY m.program, m.participant, m.instrument) AS measured
+WITH pairs AS (
+  SELECT m.program, m.participant, m.instrument,
+         first_value(m.composite ORDER BY m.occurred_on, m.wave, m.composite) AS first_composite,
+         last_value(m.composite ORDER BY m.occurred_on, m.wave, m.composite) AS last_composite
   FROM measurement_scores m
   JOIN participants p ON p.program = m.program AND p.participant = m.participant
-), pairs AS (
-  SELECT program, participant, instrument,
-         max(CASE WHEN from_first = 1 THEN composite END) AS first_composite,
-         max(CASE WHEN from_last = 1 THEN composite END) AS last_composite
-  FROM ordered WHERE measured >= 2
-  GROUP BY program, participant, instrument
+  GROUP BY m.program, m.participant, m.instrument
+  HAVING count(*) >= 2
 )
 SELECT program, instrument,
        count(*) AS paired,
