@@ -58,7 +58,12 @@ fn queries() -> Vec<(String, String)> {
         .map(|m| (m.name.to_string(), m.sql.to_string()))
         .collect();
     q.push(("status_distribution".into(), metrics::STATUS_DISTRIBUTION.into()));
-    q.push(("measurement_change".into(), metrics::MEASUREMENT_CHANGE.into()));
+    // utfall's definition uses DataFusion's ordered first_value/last_value
+    // aggregates; every engine here runs the same definition with windows.
+    q.push((
+        "measurement_change (windows)".into(),
+        include_str!("analytics/measurement_change_windows.sql").into(),
+    ));
     q.push(("poor_by_wave".into(), metrics::POOR_BY_WAVE.into()));
     q.push(("evaluator: status by quarter".into(), BY_QUARTER.into()));
     q.push(("evaluator: COOP/WONCA by consultant".into(), BY_CONSULTANT.into()));

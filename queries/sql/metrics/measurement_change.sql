@@ -2,12 +2,13 @@
 -- twice with an instrument, their first and last composite (by date, then
 -- wave). Lower is better on every instrument (5 is worst), so `improved`
 -- means the last composite is lower than the first. Lowest and highest are
--- over the paired first and last composites. (Ordered `array_agg`, not
--- `first_value`, so that DuckDB and PostgreSQL run the same SQL.)
+-- over the paired first and last composites. (`first_value`/`last_value`
+-- as ordered aggregates are DataFusion's; tests/benches/analytics.rs holds
+-- the same definition with windows, for engines without them.)
 WITH pairs AS (
   SELECT m.program, m.participant, m.instrument,
-         (array_agg(m.composite ORDER BY m.occurred_on, m.wave, m.composite))[1] AS first_composite,
-         (array_agg(m.composite ORDER BY m.occurred_on DESC, m.wave DESC, m.composite DESC))[1] AS last_composite
+         first_value(m.composite ORDER BY m.occurred_on, m.wave, m.composite) AS first_composite,
+         last_value(m.composite ORDER BY m.occurred_on, m.wave, m.composite) AS last_composite
   FROM measurement_scores m
   JOIN participants p ON p.program = m.program AND p.participant = m.participant
   GROUP BY m.program, m.participant, m.instrument
