@@ -1,7 +1,7 @@
 //! The query engine: a DataFusion session per query over the lake, with a
 //! memory limit, a time limit that covers planning, execution and rendering,
-//! and a bound on the size of an answer. A fresh session per query sees the
-//! lake's files as they are now (DataFusion caches a session's file list).
+//! and a bound on the size of an answer. A fresh session per query reads the
+//! lake's latest commit, all its tables from that one commit.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

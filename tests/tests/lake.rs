@@ -1,5 +1,7 @@
-//! The analytics lake: every event in Parquet, appended in log order,
-//! compacted to a bounded number of files, rebuilt on demand.
+//! The analytics lake: every event in Parquet and in typed tables, appended
+//! in log order, compacted to a bounded number of files, rebuilt on demand,
+//! written by one process, read by other engines, and folded by the catalog
+//! into the same tables as the read models.
 
 use std::sync::Arc;
 
