@@ -18,39 +18,17 @@ use utfall_tests::{Server, Store};
 const SAMPLES: usize = 300;
 
 /// How many participants of programme `load` each view shows.
-async fn shown(server: &Server, view: usize) -> Option<u64> {
-    let client = server.client();
-    let answer: Value = match view {
-        0 => client
-            .get(server.url("/v1/programs/load/summary"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?,
-        1 => {
-            let rows: Value = client
-                .post(server.url("/v1/sql"))
-                .header("content-type", "application/json")
-                .json(&json!({"sql": "SELECT count(*) AS enrolled FROM participants WHERE program = 'load'"}))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            rows[0].clone()
-        }
-        _ => client
-            .get(server.url("/v1/programs/load/outcomes"))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?,
+async fn shown(server: &Server, client: &reqwest::Client, view: usize) -> Option<u64> {
+    let request = match view {
+        0 => client.get(server.url("/v1/programs/load/summary")),
+        1 => client
+            .post(server.url("/v1/sql"))
+            .json(&json!({"sql": "SELECT count(*) AS enrolled FROM participants WHERE program = 'load'"})),
+        _ => client.get(server.url("/v1/programs/load/outcomes")),
     };
+    let answer: Value = request.send().await.ok()?.json().await.ok()?;
+    // SQL answers rows; the others one object.
+    let answer = if view == 1 { answer[0].clone() } else { answer };
     answer["enrolled"].as_u64()
 }
 
@@ -77,6 +55,7 @@ async fn main() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     });
+    let poller = server.client();
     let mut latencies: [Vec<Duration>; 3] = Default::default();
     for i in 1..=SAMPLES {
         let sent = server
@@ -87,9 +66,9 @@ async fn main() {
         // Each view polled on its own, so a slow one does not delay noticing
         // another.
         let until_shown = |view: usize| {
-            let server = &server;
+            let (server, client) = (&server, &poller);
             async move {
-                while shown(server, view).await != Some(i as u64 + 1) {
+                while shown(server, client, view).await != Some(i as u64 + 1) {
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
                 acknowledged.elapsed()

@@ -251,6 +251,26 @@ impl Cli {
     }
 }
 
+/// Runs a Python script of the tests (`script`, relative to the tests
+/// crate) on `arg` with UTFALL_TEST_PYTHON (scripts/test's, with openpyxl,
+/// pandas and pyarrow), and returns the JSON it prints.
+pub fn python_json(script: &str, arg: &Path) -> serde_json::Value {
+    let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join(script))
+        .arg(arg)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run {python} (set UTFALL_TEST_PYTHON to a Python with openpyxl, pandas, pyarrow): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "{script}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{script} prints JSON: {e}"))
+}
+
 /// Runs `utfall` with arguments, optionally feeding standard input.
 pub fn run_utfall(args: &[String], stdin: Option<&[u8]>) -> std::process::Output {
     let mut child = Command::new(utfall_bin())

@@ -166,21 +166,7 @@ for_both_stores!(optimist_2022_shows_the_published_figures_and_hides_the_small_o
 /// The extract in `dir` as read back by openpyxl (XLSX) and pandas (CSV,
 /// Parquet): see extracts/read_back.py.
 fn read_back(dir: &Path) -> serde_json::Value {
-    let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/extracts/read_back.py");
-    let out = std::process::Command::new(&python)
-        .arg(script)
-        .arg(dir)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {python} (set UTFALL_TEST_PYTHON to a Python with openpyxl, pandas, pyarrow): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "read_back.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("read_back.py prints JSON")
+    utfall_tests::python_json("tests/extracts/read_back.py", dir)
 }
 
 /// The row of a read-back table whose first cell is `key`.

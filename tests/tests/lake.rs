@@ -9,6 +9,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Date32Type, Int64Type};
 use utfall_projections::Lake;
 use utfall_projections::follow::catch_up;
+use utfall_projections::read_models::schema::TABLES;
 use utfall_tests::{Store, fixture, run_utfall};
 
 async fn fixtures_log(store: &Store) -> Arc<dyn utfall_events::EventLog> {
@@ -127,21 +128,7 @@ async fn a_rebuilt_lake_holds_the_same_events() {
 
 /// What tests/lake/read_lake.py counts from the lake's files.
 fn read_by_pyarrow(lake: &Lake) -> serde_json::Value {
-    let python = std::env::var("UTFALL_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/lake/read_lake.py");
-    let out = std::process::Command::new(&python)
-        .arg(script)
-        .arg(lake.root())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run {python} (set UTFALL_TEST_PYTHON to a Python with pandas, pyarrow): {e}")
-        });
-    assert!(
-        out.status.success(),
-        "read_lake.py: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("read_lake.py prints JSON")
+    utfall_tests::python_json("tests/lake/read_lake.py", lake.root())
 }
 
 #[tokio::test]
@@ -253,16 +240,8 @@ async fn the_catalog_equals_the_read_models_on_a_generated_history() {
     let analytics = utfall_queries::Analytics::new(lake.root(), utfall_queries::Limits::default());
 
     let now = utfall_queries::Snapshot::default();
-    for table in [
-        "programs",
-        "targets",
-        "participants",
-        "status_spells",
-        "measurements",
-        "measurement_scores",
-        "contacts",
-        "services",
-    ] {
+    // Every table but `events`, which is stored, not derived.
+    for table in TABLES.into_iter().filter(|t| *t != "events") {
         let answer = analytics
             .sql(&now, &format!("SELECT * FROM {table}"))
             .await
