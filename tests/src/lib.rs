@@ -351,6 +351,27 @@ impl Server {
         self.client().get(self.url(path)).send().await.expect("GET")
     }
 
+    /// Waits (at most 30 s) until every projection has folded the whole log
+    /// (`/v1/projections` shows no lag), so what the log held when the
+    /// server started is in the read models and the lake.
+    pub async fn caught_up(&self) {
+        let started = std::time::Instant::now();
+        loop {
+            let standings: serde_json::Value = self.get("/v1/projections").await.json().await.expect("JSON");
+            let done = standings
+                .as_array()
+                .is_some_and(|all| !all.is_empty() && all.iter().all(|p| p["lag"] == 0));
+            if done {
+                return;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "the projections did not catch up: {standings}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+
     /// Posts `events` to `POST /v1/events` as NDJSON; the answer's status.
     pub async fn post_events(&self, events: &[serde_json::Value]) -> reqwest::StatusCode {
         self.client()

@@ -71,6 +71,7 @@ async fn valid_jwts_sign_in_and_every_forged_one_is_refused() {
         || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
         "the Postgres endpoint",
     );
+    server.caught_up().await;
     let summary = |jwt: String| {
         let request = client_with(&jwt).get(server.url("/v1/programs/optimist/summary"));
         async move { request.send().await.expect("GET").status() }
