@@ -84,6 +84,8 @@ pub async fn register(
     let fill = |body: &str| {
         body.replace("{valid_time}", &snapshot.valid_time())
             .replace("{transaction_time}", &snapshot.transaction_time())
+            .replace("{valid_interval}", &snapshot.valid_interval())
+            .replace("{recorded_interval}", &snapshot.recorded_interval())
             .replace("{programme}", &scope)
     };
     let state = ctx.state_ref();

@@ -87,7 +87,7 @@ pub struct PoorShare {
 
 /// The tables several metrics read, computed once per report (only
 /// `poor_by_wave` reads `measurements`, and only a few of its items).
-const SHARED: [&str; 3] = ["status_spells", "participants", "measurement_scores"];
+const SHARED: [&str; 2] = ["participants", "measurement_scores"];
 
 impl Analytics {
     /// The outcome report of every programme defined by the as-of date,

@@ -41,6 +41,27 @@ impl Snapshot {
         }
     }
 
+    /// The SQL condition on a version's `valid_from`/`valid_to` (`to`
+    /// exclusive; null while open): in force on the as-of date.
+    pub(crate) fn valid_interval(&self) -> String {
+        match self.as_of {
+            Some(d) => format!("valid_from <= DATE '{d}' AND (valid_to IS NULL OR valid_to > DATE '{d}')"),
+            None => "valid_to IS NULL".into(),
+        }
+    }
+
+    /// The SQL condition on a version's `recorded_from`/`recorded_to`: in
+    /// the record at the known-at time.
+    pub(crate) fn recorded_interval(&self) -> String {
+        match self.known_at {
+            Some(t) => {
+                let t = timestamp(t);
+                format!("recorded_from <= {t} AND (recorded_to IS NULL OR recorded_to > {t})")
+            }
+            None => "recorded_to IS NULL".into(),
+        }
+    }
+
     /// The SQL condition on `recorded_at`.
     pub(crate) fn transaction_time(&self) -> String {
         match self.known_at {

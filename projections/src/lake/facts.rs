@@ -330,33 +330,41 @@ pub fn to_batches(events: &[&StoredEvent]) -> Result<Vec<Option<RecordBatch>>, P
             if rows.is_empty() {
                 return Ok(None);
             }
-            let schema = table.schema();
-            let mut decoder = ReaderBuilder::new(decoded(&schema))
-                .with_batch_size(rows.len())
-                .build_decoder()?;
-            decoder.serialize(&rows)?;
-            let Some(batch) = decoder.flush()? else {
-                return Ok(None);
-            };
-            let mut columns = batch.columns().to_vec();
-            let at = schema.index_of("recorded_at")?;
-            let micros = columns[at]
-                .as_primitive::<Int64Type>()
-                .reinterpret_cast::<TimestampMicrosecondType>();
-            columns[at] = Arc::new(micros.with_timezone("UTC"));
-            Ok(Some(RecordBatch::try_new(schema, columns)?))
+            serialize(&table.schema(), &rows).map(Some)
         })
         .collect()
 }
 
-/// `schema` with `recorded_at` as the integer it is serialised as: Arrow's
-/// JSON decoder knows time zones by offset only, not by name.
+/// `rows` (serde structs whose fields are `schema`'s columns, timestamps
+/// as microseconds since the epoch) as one batch of `schema`.
+pub(super) fn serialize<T: Serialize>(schema: &SchemaRef, rows: &[T]) -> Result<RecordBatch, ProjectionError> {
+    let mut decoder = ReaderBuilder::new(decoded(schema))
+        .with_batch_size(rows.len().max(1))
+        .build_decoder()?;
+    decoder.serialize(rows)?;
+    let Some(batch) = decoder.flush()? else {
+        return Ok(RecordBatch::new_empty(schema.clone()));
+    };
+    let mut columns = batch.columns().to_vec();
+    for (i, field) in schema.fields().iter().enumerate() {
+        if matches!(field.data_type(), DataType::Timestamp(..)) {
+            let micros = columns[i]
+                .as_primitive::<Int64Type>()
+                .reinterpret_cast::<TimestampMicrosecondType>();
+            columns[i] = Arc::new(micros.with_timezone("UTC"));
+        }
+    }
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
+}
+
+/// `schema` with its timestamps as the integers they are serialised as:
+/// Arrow's JSON decoder knows time zones by offset only, not by name.
 fn decoded(schema: &SchemaRef) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .map(|f| match f.name().as_str() {
-            "recorded_at" => Field::new("recorded_at", DataType::Int64, false),
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(..) => Field::new(f.name(), DataType::Int64, f.is_nullable()),
             _ => f.as_ref().clone(),
         })
         .collect();

@@ -21,7 +21,7 @@ use crate::ProjectionError;
 
 pub const FILE: &str = "manifest.json";
 /// The manifest's layout; a lake of another (or no) format is rebuilt.
-pub const FORMAT: u32 = 2;
+pub const FORMAT: u32 = 3;
 /// How long a file stays on disk after a commit dropped it: longer than a
 /// query may run by default (five minutes).
 pub const GRACE: Duration = Duration::from_secs(15 * 60);
@@ -33,6 +33,8 @@ pub struct Manifest {
     pub version: u64,
     /// The last log position the lake holds (0 when empty).
     pub position: u64,
+    /// The id the next participant version gets.
+    pub next_version: i64,
     /// The files of each range of log positions, in log order.
     pub parts: Vec<PartFiles>,
     /// Files no longer part of the lake, kept until `GRACE` has passed.

@@ -14,18 +14,24 @@
 //! so the file count grows with the logarithm of the log. One process
 //! writes a lake at a time: the first to open it holds `writer.lock`;
 //! others open it to read, and wait for the writer to catch up.
+//!
+//! One table is derived rather than appended: `participant_versions`, the
+//! catalog's participants as bitemporal rows (see [`participants`]).
 
 mod facts;
 mod manifest;
+mod participants;
 mod parts;
 mod schema;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use arrow::datatypes::SchemaRef;
+use arrow::array::{AsArray, BooleanArray, Int64Array};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::{Int64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use chrono::Utc;
 use parquet::arrow::ArrowWriter;
@@ -37,6 +43,8 @@ use utfall_events::{EventLog, StoredEvent};
 use crate::ProjectionError;
 pub use facts::{FACTS, FactTable};
 pub use manifest::{GRACE, Manifest, PartFiles};
+use participants::{Participants, versions_schema, voids_schema};
+pub use participants::{VERSIONS, VOIDS};
 pub use parts::Part;
 pub use schema::events_schema;
 
@@ -54,6 +62,9 @@ pub struct Lake {
     /// The lock that makes this process the lake's writer; None when
     /// another process holds it.
     writer: Option<File>,
+    /// The participants' fold as of the last commit; loaded from the lake
+    /// by the first append, dropped when an append fails.
+    participants: Mutex<Option<Participants>>,
 }
 
 /// The file whose lock marks the lake's one writer.
@@ -61,7 +72,9 @@ const WRITER_LOCK: &str = "writer.lock";
 
 /// Every table's name and columns, `events` first.
 pub fn tables() -> impl Iterator<Item = (&'static str, SchemaRef)> {
-    std::iter::once((EVENTS, events_schema())).chain(FACTS.iter().map(|t| (t.name, t.schema())))
+    std::iter::once((EVENTS, events_schema()))
+        .chain(FACTS.iter().map(|t| (t.name, t.schema())))
+        .chain([(VERSIONS, versions_schema()), (VOIDS, voids_schema())])
 }
 
 impl Lake {
@@ -87,6 +100,7 @@ impl Lake {
         let lake = Self {
             root: root.to_path_buf(),
             writer,
+            participants: Mutex::new(None),
         };
         if !lake.is_writer() {
             return Ok(lake);
@@ -155,18 +169,26 @@ impl Lake {
             first: first.position,
             last: last.position,
         };
+        let mut state = self
+            .participants
+            .lock()
+            .map_err(|_| ProjectionError::Lake("the participants' fold was poisoned".into()))?;
+        let mut participants = match state.take() {
+            Some(p) => p,
+            None => Participants::load(&self.root, &manifest)?,
+        };
+        let changes = participants.apply(&new, &mut manifest.next_version)?;
         let mut files = BTreeMap::new();
         let events_batch = schema::to_batch(&new)?;
         files.insert(
             EVENTS.to_string(),
             self.write(EVENTS, events_schema(), part, [Ok(events_batch)])?,
         );
-        for (table, batch) in FACTS.iter().zip(facts::to_batches(&new)?) {
+        let facts = FACTS.iter().map(|t| t.name).zip(facts::to_batches(&new)?);
+        let derived = [(VERSIONS, changes.versions), (VOIDS, changes.voids)];
+        for (table, batch) in facts.chain(derived) {
             if let Some(batch) = batch {
-                files.insert(
-                    table.name.to_string(),
-                    self.write(table.name, batch.schema(), part, [Ok(batch)])?,
-                );
+                files.insert(table.to_string(), self.write(table, batch.schema(), part, [Ok(batch)])?);
             }
         }
         manifest.parts.push(PartFiles {
@@ -176,7 +198,9 @@ impl Lake {
         });
         manifest.position = part.last;
         self.compact(&mut manifest)?;
-        self.commit(manifest)
+        self.commit(manifest)?;
+        *state = Some(participants);
+        Ok(())
     }
 
     /// Writes the whole log into a new lake beside `root`, then moves it into
@@ -260,24 +284,20 @@ impl Lake {
                 last: parts[run.end - 1].last,
             };
             let mut files = BTreeMap::new();
-            for (table, schema) in tables() {
-                let inputs: Vec<PathBuf> = manifest.parts[run.clone()]
+            let inputs = |table: &str| -> Vec<PathBuf> {
+                manifest.parts[run.clone()]
                     .iter()
                     .filter_map(|p| p.files.get(table))
                     .map(|f| self.root.join(f))
-                    .collect();
-                if inputs.is_empty() {
-                    continue;
+                    .collect()
+            };
+            for (table, schema) in tables().filter(|(t, _)| *t != VERSIONS && *t != VOIDS) {
+                let inputs = inputs(table);
+                if !inputs.is_empty() {
+                    files.insert(table.to_string(), self.write(table, schema, merged, batches(&inputs))?);
                 }
-                // Batch by batch, so a merge holds one batch in memory, not
-                // the files.
-                let mut batches = inputs.iter().map(|path| read(path)).flat_map(|reader| match reader {
-                    Ok(reader) => Box::new(reader.map(|b| b.map_err(ProjectionError::from)))
-                        as Box<dyn Iterator<Item = Result<RecordBatch, ProjectionError>>>,
-                    Err(e) => Box::new(std::iter::once(Err(e))),
-                });
-                files.insert(table.to_string(), self.write(table, schema, merged, &mut batches)?);
             }
+            files.extend(self.merge_versions(merged, &inputs(VERSIONS), &inputs(VOIDS))?);
             let now = Utc::now();
             let replaced: Vec<PartFiles> = manifest
                 .parts
@@ -297,6 +317,53 @@ impl Lake {
                     .map(|file| manifest::Retired { file, at: now }),
             );
         }
+    }
+
+    /// Merges participant versions, leaving out those voided in the same
+    /// span; the voids of versions in earlier spans are kept.
+    fn merge_versions(
+        &self,
+        merged: Part,
+        versions: &[PathBuf],
+        voids: &[PathBuf],
+    ) -> Result<Vec<(String, String)>, ProjectionError> {
+        let mut voided = HashSet::new();
+        for batch in batches(voids) {
+            voided.extend(batch?.column(0).as_primitive::<Int64Type>().values().iter().copied());
+        }
+        let mut applied = HashSet::new();
+        let mut files = Vec::new();
+        if !versions.is_empty() {
+            let kept = batches(versions).map(|batch| {
+                let batch = batch?;
+                let ids = batch.column(0).as_primitive::<Int64Type>();
+                let keep: BooleanArray = ids
+                    .values()
+                    .iter()
+                    .map(|id| {
+                        let void = voided.contains(id);
+                        if void {
+                            applied.insert(*id);
+                        }
+                        Some(!void)
+                    })
+                    .collect();
+                Ok(filter_record_batch(&batch, &keep)?)
+            });
+            files.push((
+                VERSIONS.to_string(),
+                self.write(VERSIONS, versions_schema(), merged, kept)?,
+            ));
+        }
+        let left: Vec<i64> = voided.difference(&applied).copied().collect();
+        if !left.is_empty() {
+            let batch = RecordBatch::try_new(voids_schema(), vec![Arc::new(Int64Array::from(left))])?;
+            files.push((
+                VOIDS.to_string(),
+                self.write(VOIDS, voids_schema(), merged, [Ok(batch)])?,
+            ));
+        }
+        Ok(files)
     }
 
     /// Commits `manifest` as the next version, then deletes the retired
@@ -333,6 +400,16 @@ impl Lake {
         }
         Ok(())
     }
+}
+
+/// The batches of `files`, one at a time, so a merge holds one batch in
+/// memory, not the files.
+fn batches(files: &[PathBuf]) -> impl Iterator<Item = Result<RecordBatch, ProjectionError>> + '_ {
+    files.iter().map(|path| read(path)).flat_map(|reader| match reader {
+        Ok(reader) => Box::new(reader.map(|b| b.map_err(ProjectionError::from)))
+            as Box<dyn Iterator<Item = Result<RecordBatch, ProjectionError>>>,
+        Err(e) => Box::new(std::iter::once(Err(e))),
+    })
 }
 
 fn read(path: &Path) -> Result<ParquetRecordBatchReader, ProjectionError> {
