@@ -384,6 +384,45 @@ async fn participant_versions_equal_the_fold_of_the_facts_at_every_snapshot() {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
 
+    // A merge applies the voids of the versions it merges: what is left
+    // in a span voids versions of earlier spans only.
+    let ids = |file: &std::path::Path| -> Vec<i64> {
+        let file = std::fs::File::open(file).expect("lake file");
+        parquet::arrow::arrow_reader::ParquetRecordBatchReader::try_new(file, 8192)
+            .expect("Parquet")
+            .flat_map(|b| {
+                b.expect("batch")
+                    .column(0)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    };
+    let manifest = lake.manifest().expect("manifest");
+    let mut voids_left = 0;
+    for part in &manifest.parts {
+        let of = |table: &str| {
+            part.files
+                .get(table)
+                .map(|f| ids(&lake.root().join(f)))
+                .unwrap_or_default()
+        };
+        let (versions, voids) = (
+            of(utfall_projections::lake::VERSIONS),
+            of(utfall_projections::lake::VOIDS),
+        );
+        assert!(
+            voids.iter().all(|v| !versions.contains(v)),
+            "a merge leaves no void of its own versions"
+        );
+        voids_left += voids.len();
+    }
+    assert!(
+        manifest.parts.len() > 1 && voids_left > 0,
+        "the test leaves voids across spans"
+    );
+
     let analytics = Analytics::new(lake.root(), Limits::default());
     let reference = include_str!("lake/participants_from_facts.sql");
     let order = " ORDER BY program, participant";

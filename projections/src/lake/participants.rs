@@ -556,3 +556,123 @@ fn named<'de, T: Deserialize<'de>>(name: &'de str) -> Result<T, ProjectionError>
     T::deserialize(StrDeserializer::<ValueError>::new(name))
         .map_err(|_| ProjectionError::Lake(format!("{name:?} in the lake is not a known value")))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::DateTime;
+    use utfall_events::RecordedEvent;
+
+    use super::*;
+
+    const EVENTS: &str = r#"{"event_id":"00000000-0000-7000-8000-000000000001","program":"p","participant":"a","type":"participant_enrolled","occurred_on":"2020-01-01","data":{}}
+{"event_id":"00000000-0000-7000-8000-000000000002","program":"p","participant":"a","type":"status_changed","occurred_on":"2020-03-01","data":{"status":"employed"}}
+{"event_id":"00000000-0000-7000-8000-000000000003","program":"p","participant":"a","type":"status_changed","occurred_on":"2020-02-01","data":{"status":"education"}}
+{"event_id":"00000000-0000-7000-8000-000000000004","program":"p","participant":"a","type":"event_retracted","occurred_on":"2020-03-02","data":{"event_id":"00000000-0000-7000-8000-000000000002","reason":"entered_in_error"}}
+"#;
+
+    /// The events in log order, recorded at these seconds: the third
+    /// before the second, as when clocks disagree.
+    fn stored() -> Vec<StoredEvent> {
+        utfall_events::wire::parse_batch(EVENTS.as_bytes())
+            .unwrap_or_default()
+            .into_iter()
+            .zip([(1, 100), (2, 300), (3, 200), (4, 400)])
+            .map(|(e, (position, seconds))| StoredEvent {
+                position,
+                event: RecordedEvent {
+                    event_id: e.event_id,
+                    program: e.program,
+                    participant: e.participant,
+                    version: 1,
+                    occurred_on: e.occurred_on,
+                    recorded_at: DateTime::from_timestamp(seconds, 0).unwrap_or_default(),
+                    recorded_by: e.recorded_by,
+                    schema_version: 1,
+                    body: e.body,
+                },
+            })
+            .collect()
+    }
+
+    fn day(text: &str) -> i32 {
+        facts::days_since_epoch(text.parse().unwrap_or_default())
+    }
+
+    /// The version in force on `as_of` as known at `seconds`, by the
+    /// catalog's predicates.
+    fn at(versions: &[Version], as_of: &str, seconds: i64) -> Option<State> {
+        let (d, t) = (day(as_of), seconds * 1_000_000);
+        let found: Vec<&Version> = versions
+            .iter()
+            .filter(|v| v.tile.0 <= d && v.tile.1.is_none_or(|to| to > d))
+            .filter(|v| v.recorded_from <= t && v.recorded_to.is_none_or(|to| to > t))
+            .collect();
+        assert!(found.len() <= 1, "one version at a time: {found:?}");
+        found.first().map(|v| v.tile.2)
+    }
+
+    #[test]
+    fn versions_follow_recording_times_not_log_order() {
+        let events = stored();
+        assert_eq!(events.len(), 4, "the test's events parse");
+        let mut participants = Participants::default();
+        let mut next = 0;
+        participants
+            .apply(&events.iter().collect::<Vec<_>>(), &mut next)
+            .expect("apply");
+        let history = participants.histories.values().next().expect("one participant");
+        let all = versions(history);
+        let status = |as_of, seconds| at(&all, as_of, seconds).map(|s| (s.status.map(|s| s.1), s.first_job_on));
+        assert_eq!(at(&all, "2019-12-31", 450), None, "not yet enrolled");
+        assert_eq!(status("2020-12-31", 150), Some((None, None)));
+        assert_eq!(status("2020-12-31", 250), Some((Some(Status::Education), None)));
+        assert_eq!(
+            status("2020-12-31", 350),
+            Some((Some(Status::Employed), Some(day("2020-03-01"))))
+        );
+        assert_eq!(status("2020-02-15", 350), Some((Some(Status::Education), None)));
+        assert_eq!(status("2020-12-31", 450), Some((Some(Status::Education), None)));
+    }
+
+    #[test]
+    fn pages_write_the_versions_one_page_would_and_void_the_rest() {
+        let events = stored();
+        let (mut whole, mut paged) = (Participants::default(), Participants::default());
+        let (mut next_whole, mut next_paged) = (0, 0);
+        whole
+            .apply(&events.iter().collect::<Vec<_>>(), &mut next_whole)
+            .expect("apply");
+        let mut written: Vec<(i64, i32, i64)> = Vec::new();
+        let mut voided = Vec::new();
+        for page in events.chunks(1) {
+            let changes = paged
+                .apply(&page.iter().collect::<Vec<_>>(), &mut next_paged)
+                .expect("apply");
+            if let Some(batch) = changes.versions {
+                let ids = batch.column(0).as_primitive::<Int64Type>();
+                let from = batch.column(3).as_primitive::<Date32Type>();
+                let recorded = batch.column(5).as_primitive::<TimestampMicrosecondType>();
+                written.extend((0..batch.num_rows()).map(|i| (ids.value(i), from.value(i), recorded.value(i))));
+            }
+            if let Some(batch) = changes.voids {
+                voided.extend(batch.column(0).as_primitive::<Int64Type>().values().iter().copied());
+            }
+        }
+        assert!(!voided.is_empty(), "later pages void earlier versions");
+        let mut live: Vec<(i32, i64)> = written
+            .iter()
+            .filter(|(id, ..)| !voided.contains(id))
+            .map(|(_, from, recorded)| (*from, *recorded))
+            .collect();
+        live.sort_unstable();
+        let expected: Vec<(i32, i64)> = whole
+            .histories
+            .values()
+            .flat_map(|h| versions(h).iter().map(Version::key).collect::<Vec<_>>())
+            .collect();
+        assert_eq!(live, expected);
+        let ids = |p: &Participants| p.histories.values().map(|h| h.ids.len()).sum::<usize>();
+        assert_eq!(ids(&paged), expected.len(), "every version in force has its id");
+        assert_eq!(ids(&whole), expected.len());
+    }
+}
