@@ -3,8 +3,9 @@
 //! `queries/sql/catalog/`) from the rows a [`Snapshot`] sees — by their
 //! valid-time date, transaction time and the retractions recorded by then
 //! — so a figure can be asked as of any date and as known at any time,
-//! with no JSON parsed on the way. Helpers live in the `internal` schema,
-//! out of the evaluators' way.
+//! with no JSON parsed on the way. `participants` picks, by the same
+//! snapshot, one of the versions the lake projector keeps. Helpers live in
+//! the `internal` schema, out of the evaluators' way.
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
