@@ -1,7 +1,9 @@
 """Reads the analytics lake as another engine would: the manifest names
 each table's files, pyarrow reads them, pandas counts. Prints one JSON
-object: programme -> {"enrolled": participants enrolled, "job": of them,
-those with a status in outcome group `job`}, retracted events left out."""
+object, {"facts": counts, "versions": counts}, where counts is programme ->
+{"enrolled": participants enrolled, "job": of them, those with a status in
+outcome group `job`}: once from the typed facts, retracted events left out,
+once from the participants' current versions, voided ones left out."""
 import json
 import sys
 from pathlib import Path
@@ -27,11 +29,24 @@ statuses = statuses[~statuses["event_id"].isin(retracted)]
 enrolled = enrolments[["program", "participant"]].drop_duplicates()
 job = statuses[statuses["outcome_group"] == "job"][["program", "participant"]].drop_duplicates()
 job = job.merge(enrolled, on=["program", "participant"])
-out = {
+facts = {
     program: {
         "enrolled": int((enrolled["program"] == program).sum()),
         "job": int((job["program"] == program).sum()),
     }
     for program in sorted(enrolled["program"].unique())
 }
-print(json.dumps(out))
+
+voided = set(table("participant_voids")["version"])
+versions = table("participant_versions")
+current = versions[
+    versions["valid_to"].isna() & versions["recorded_to"].isna() & ~versions["version"].isin(voided)
+]
+from_versions = {
+    program: {
+        "enrolled": int(len(rows)),
+        "job": int(rows["first_job_on"].notna().sum()),
+    }
+    for program, rows in current.groupby("program")
+}
+print(json.dumps({"facts": facts, "versions": from_versions}))
