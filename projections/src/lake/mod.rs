@@ -24,6 +24,7 @@ mod participants;
 mod parts;
 mod schema;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -320,7 +321,10 @@ impl Lake {
     }
 
     /// Merges participant versions, leaving out those voided in the same
-    /// span; the voids of versions in earlier spans are kept.
+    /// span; the voids of versions in earlier spans are kept. Versions
+    /// still so (open in transaction time, then also in valid time) are
+    /// written first, so their row groups hold little else and a query for
+    /// the present skips the rest by the row groups' null counts.
     fn merge_versions(
         &self,
         merged: Part,
@@ -331,30 +335,45 @@ impl Lake {
         for batch in batches(voids) {
             voided.extend(batch?.column(0).as_primitive::<Int64Type>().values().iter().copied());
         }
-        let mut applied = HashSet::new();
+        let applied = RefCell::new(HashSet::new());
         let mut files = Vec::new();
         if !versions.is_empty() {
-            let kept = batches(versions).map(|batch| {
-                let batch = batch?;
-                let ids = batch.column(0).as_primitive::<Int64Type>();
-                let keep: BooleanArray = ids
-                    .values()
-                    .iter()
-                    .map(|id| {
-                        let void = voided.contains(id);
-                        if void {
-                            applied.insert(*id);
-                        }
-                        Some(!void)
-                    })
-                    .collect();
-                Ok(filter_record_batch(&batch, &keep)?)
+            let schema = versions_schema();
+            let (valid_to, recorded_to) = (schema.index_of("valid_to")?, schema.index_of("recorded_to")?);
+            // 0: in force now; 1: in the record, for earlier dates; 2: no
+            // longer in the record.
+            let class = |batch: &RecordBatch, row: usize| match (
+                batch.column(recorded_to).is_null(row),
+                batch.column(valid_to).is_null(row),
+            ) {
+                (true, true) => 0,
+                (true, false) => 1,
+                (false, _) => 2,
+            };
+            let (voided, applied, class) = (&voided, &applied, &class);
+            let kept = (0..3).flat_map(|pass| {
+                batches(versions).map(move |batch| {
+                    let batch = batch?;
+                    let ids = batch.column(0).as_primitive::<Int64Type>();
+                    let keep: BooleanArray = (0..batch.num_rows())
+                        .map(|row| {
+                            let id = ids.value(row);
+                            if voided.contains(&id) {
+                                applied.borrow_mut().insert(id);
+                                return Some(false);
+                            }
+                            Some(class(&batch, row) == pass)
+                        })
+                        .collect();
+                    Ok(filter_record_batch(&batch, &keep)?)
+                })
             });
             files.push((
                 VERSIONS.to_string(),
-                self.write(VERSIONS, versions_schema(), merged, kept)?,
+                self.write(VERSIONS, schema.clone(), merged, kept)?,
             ));
         }
+        let applied = applied.into_inner();
         let left: Vec<i64> = voided.difference(&applied).copied().collect();
         if !left.is_empty() {
             let batch = RecordBatch::try_new(voids_schema(), vec![Arc::new(Int64Array::from(left))])?;

@@ -186,29 +186,32 @@ impl Fold {
 }
 
 /// The participant's row for every valid-time date, from the facts in
-/// force: one tile per date a fact happened on, while enrolled.
-fn tiles(mut live: Vec<&Fact>) -> Vec<Tile> {
-    live.sort_by_key(|f| (f.occurred_on, f.position));
+/// force (in valid-time order, same day in log order): one tile per date a
+/// fact happened on, while enrolled. Written into `tiles`.
+fn tiles<'a>(live: impl Iterator<Item = &'a Fact>, tiles: &mut Vec<Tile>) {
+    tiles.clear();
     let mut fold = Fold::default();
-    let mut tiles = Vec::new();
-    let mut i = 0;
-    while let Some(first) = live.get(i) {
+    let mut live = live.peekable();
+    while let Some(first) = live.next() {
         let day = first.occurred_on;
-        while let Some(fact) = live.get(i).filter(|f| f.occurred_on == day) {
+        fold.add(first);
+        while let Some(fact) = live.next_if(|f| f.occurred_on == day) {
             fold.add(fact);
-            i += 1;
         }
         if let Some(state) = fold.state() {
-            tiles.push((day, live.get(i).map(|f| f.occurred_on), state));
+            tiles.push((day, live.peek().map(|f| f.occurred_on), state));
         }
     }
-    tiles
 }
 
 /// Every version of the participant's row, ordered by [`Version::key`]:
 /// the tiles in force at each transaction time a fact or retraction was
-/// recorded at, each kept as one version while it stays in force.
+/// recorded at, each kept as one version while it stays in force. (Runs
+/// for every participant a page touches, twice: it allocates per call,
+/// not per transaction time.)
 fn versions(history: &History) -> Vec<Version> {
+    let mut facts: Vec<&Fact> = history.facts.iter().collect();
+    facts.sort_unstable_by_key(|f| (f.occurred_on, f.position));
     let mut times: Vec<i64> = history
         .facts
         .iter()
@@ -219,30 +222,32 @@ fn versions(history: &History) -> Vec<Version> {
     times.dedup();
     let mut open: Vec<(Tile, i64)> = Vec::new();
     let mut out = Vec::new();
+    let mut now = Vec::new();
     for t in times {
-        let retracted: HashSet<Uuid> = history
-            .retractions
-            .iter()
-            .filter(|r| r.recorded_at <= t)
-            .map(|r| r.target)
-            .collect();
-        let now = tiles(
+        let retracted = |f: &Fact| {
             history
-                .facts
+                .retractions
                 .iter()
-                .filter(|f| f.recorded_at <= t && !retracted.contains(&f.event_id))
-                .collect(),
+                .any(|r| r.recorded_at <= t && r.target == f.event_id)
+        };
+        tiles(
+            facts.iter().copied().filter(|f| f.recorded_at <= t && !retracted(f)),
+            &mut now,
         );
-        let (kept, closed): (Vec<_>, Vec<_>) = std::mem::take(&mut open)
-            .into_iter()
-            .partition(|(tile, _)| now.contains(tile));
-        out.extend(closed.into_iter().map(|(tile, from)| Version {
-            tile,
-            recorded_from: from,
-            recorded_to: Some(t),
-        }));
-        open = kept;
-        for tile in now {
+        let mut i = 0;
+        while let Some((tile, from)) = open.get(i).copied() {
+            if now.contains(&tile) {
+                i += 1;
+            } else {
+                open.swap_remove(i);
+                out.push(Version {
+                    tile,
+                    recorded_from: from,
+                    recorded_to: Some(t),
+                });
+            }
+        }
+        for tile in now.drain(..) {
             if !open.iter().any(|(o, _)| *o == tile) {
                 open.push((tile, t));
             }
@@ -253,7 +258,7 @@ fn versions(history: &History) -> Vec<Version> {
         recorded_from: from,
         recorded_to: None,
     }));
-    out.sort_by_key(Version::key);
+    out.sort_unstable_by_key(Version::key);
     out
 }
 
@@ -280,7 +285,7 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn of(version: i64, (program, participant): &'a (String, String), v: &Version) -> Self {
+    fn of(version: i64, program: &'a str, participant: &'a str, v: &Version) -> Self {
         let (valid_from, valid_to, s) = v.tile;
         Row {
             version,
@@ -321,20 +326,23 @@ impl Participants {
     /// Takes in a page's events; new versions get ids from `next_id` on.
     pub fn apply(&mut self, events: &[&StoredEvent], next_id: &mut i64) -> Result<Changes, ProjectionError> {
         // Participants in a fixed order, so ids do not depend on hashing.
-        let mut page: BTreeMap<(String, String), Vec<&StoredEvent>> = BTreeMap::new();
+        let mut page: BTreeMap<(&str, &str), Vec<&StoredEvent>> = BTreeMap::new();
         for stored in events {
             if let Some(participant) = &stored.event.participant
                 && relevant(&stored.event.body)
             {
-                page.entry((stored.event.program.to_string(), participant.to_string()))
+                page.entry((stored.event.program.as_str(), participant.as_str()))
                     .or_default()
                     .push(stored);
             }
         }
         let mut rows = Vec::new();
         let mut voids = Vec::new();
-        for (key, page_events) in &page {
-            let history = self.histories.entry(key.clone()).or_default();
+        for (&(program, participant), page_events) in &page {
+            let history = self
+                .histories
+                .entry((program.to_string(), participant.to_string()))
+                .or_default();
             let before = versions(history);
             for stored in page_events {
                 let event = &stored.event;
@@ -374,7 +382,7 @@ impl Participants {
                 let id = *next_id;
                 *next_id += 1;
                 ids.push(id);
-                rows.push(Row::of(id, key, version));
+                rows.push(Row::of(id, program, participant, version));
             }
             voids.extend(old.map(|(_, id)| id));
             history.ids = ids;
