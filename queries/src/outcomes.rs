@@ -85,8 +85,7 @@ pub struct PoorShare {
     pub ci_high: Option<f64>,
 }
 
-/// The tables several metrics read, computed once per report (only
-/// `poor_by_wave` reads `measurements`, and only a few of its items).
+/// The tables several metrics read, computed once per report.
 const SHARED: [&str; 2] = ["participants", "measurement_scores"];
 
 impl Analytics {

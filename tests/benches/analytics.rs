@@ -235,6 +235,23 @@ async fn main() {
     })
     .await;
     let answering_peak = peak_rss_mib();
+    // Where a report's time goes: each piece on its own over utfall's own
+    // path (each one derives the catalog tables it reads).
+    let mut pieces = vec![
+        ("participants".to_string(), "SELECT count(*) FROM participants".to_string()),
+        ("measurement_scores".into(), "SELECT count(*) FROM measurement_scores".into()),
+        ("measurement_change".into(), metrics::MEASUREMENT_CHANGE.into()),
+        ("poor_by_wave".into(), metrics::POOR_BY_WAVE.into()),
+        ("time_to_first_job".into(), metrics::TIME_TO_FIRST_JOB.into()),
+    ];
+    pieces.extend(metrics::SHARES.iter().map(|m| (m.name.to_string(), m.sql.to_string())));
+    for (name, sql) in &pieces {
+        let seconds = best(|| async {
+            analytics.sql(&now, sql).await.expect("query");
+        })
+        .await;
+        println!("utfall, {name} alone: {seconds:.3} s");
+    }
     println!(
         "utfall: all reports {from_lake_all:.3} s, by quarter {from_lake_quarter:.3} s, by consultant {from_lake_consultant:.3} s, {programme} alone {from_lake_one:.3} s, a year back {from_lake_year_back:.3} s; peak RSS {answering_peak} MiB"
     );
