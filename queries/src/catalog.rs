@@ -36,7 +36,7 @@ const IN_FORCE: &str = include_str!("../sql/catalog/in_force.sql");
 
 /// Views in the order they must be created (each uses only those before
 /// it); the typed tables' in-force views come right after the first.
-const VIEWS: [(&str, &str); 13] = [
+const VIEWS: [(&str, &str); 14] = [
     (
         "internal.retracted_events",
         include_str!("../sql/catalog/retracted_events.sql"),
@@ -51,6 +51,10 @@ const VIEWS: [(&str, &str); 13] = [
     ("targets", include_str!("../sql/catalog/targets.sql")),
     ("status_spells", include_str!("../sql/catalog/status_spells.sql")),
     ("participants", include_str!("../sql/catalog/participants.sql")),
+    (
+        "internal.measurement_pairs",
+        include_str!("../sql/catalog/measurement_pairs.sql"),
+    ),
     ("measurements", include_str!("../sql/catalog/measurements.sql")),
     (
         "measurement_scores",

@@ -86,7 +86,7 @@ pub struct PoorShare {
 }
 
 /// The tables several metrics read, computed once per report.
-const SHARED: [&str; 2] = ["participants", "measurement_scores"];
+const SHARED: [&str; 1] = ["participants"];
 
 impl Analytics {
     /// The outcome report of every programme defined by the as-of date,

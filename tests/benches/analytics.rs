@@ -238,8 +238,14 @@ async fn main() {
     // Where a report's time goes: each piece on its own over utfall's own
     // path (each one derives the catalog tables it reads).
     let mut pieces = vec![
-        ("participants".to_string(), "SELECT count(*) FROM participants".to_string()),
-        ("measurement_scores".into(), "SELECT count(*) FROM measurement_scores".into()),
+        (
+            "participants".to_string(),
+            "SELECT count(*) FROM participants".to_string(),
+        ),
+        (
+            "measurement_scores".into(),
+            "SELECT count(*) FROM measurement_scores".into(),
+        ),
         ("measurement_change".into(), metrics::MEASUREMENT_CHANGE.into()),
         ("poor_by_wave".into(), metrics::POOR_BY_WAVE.into()),
         ("time_to_first_job".into(), metrics::TIME_TO_FIRST_JOB.into()),

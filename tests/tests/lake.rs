@@ -259,9 +259,9 @@ async fn the_catalog_equals_the_read_models_on_a_generated_history() {
     }
 }
 
-/// Per generated participant: their enrolment, first status change and
-/// exit, as (event id, date).
-type Milestones = Vec<((String, String), [Option<(String, String)>; 3])>;
+/// Per generated participant: their enrolment, first status change, exit
+/// and first measurement, as (event id, date).
+type Milestones = Vec<((String, String), [Option<(String, String)>; 4])>;
 
 fn milestones(events: &[utfall_events::NewEvent]) -> Milestones {
     use utfall_events::vocabulary::EventData;
@@ -272,11 +272,12 @@ fn milestones(events: &[utfall_events::NewEvent]) -> Milestones {
             EventData::ParticipantEnrolled(_) => 0,
             EventData::StatusChanged(_) => 1,
             EventData::ParticipantExited(_) => 2,
+            EventData::MeasurementRecorded(_) => 3,
             _ => continue,
         };
         let key = (e.program.to_string(), participant.to_string());
         if slot == 0 {
-            found.push((key.clone(), [None, None, None]));
+            found.push((key.clone(), [None, None, None, None]));
         }
         if let Some((_, m)) = found.iter_mut().rev().find(|(k, _)| *k == key) {
             m[slot].get_or_insert((e.event_id.to_string(), e.occurred_on.0.to_string()));
@@ -285,10 +286,11 @@ fn milestones(events: &[utfall_events::NewEvent]) -> Milestones {
     found
 }
 
-/// Corrections in three recordings: late records (a status and a
-/// psychiatric treatment on the enrolment day, after what the log already
-/// holds for that day), retractions of statuses, exits and enrolments, and
-/// new enrolments of those whose enrolment was retracted.
+/// Corrections in three recordings: late records (a status, a psychiatric
+/// treatment and a measurement on the enrolment day, after what the log
+/// already holds for that day), retractions of statuses, exits,
+/// measurements and enrolments, and new enrolments of those whose
+/// enrolment was retracted.
 fn corrections(milestones: &Milestones) -> [Vec<serde_json::Value>; 3] {
     use serde_json::json;
     use utfall_tests::wire::id;
@@ -305,7 +307,7 @@ fn corrections(milestones: &Milestones) -> [Vec<serde_json::Value>; 3] {
         )
     };
     let mut rounds: [Vec<serde_json::Value>; 3] = Default::default();
-    for (i, (key, [enrolment, status, exit])) in milestones.iter().enumerate() {
+    for (i, (key, [enrolment, status, exit, measurement])) in milestones.iter().enumerate() {
         let Some((_, enrolled_on)) = enrolment else { continue };
         if i % 4 == 0 {
             rounds[0].push(event(
@@ -324,6 +326,9 @@ fn corrections(milestones: &Milestones) -> [Vec<serde_json::Value>; 3] {
         if let Some(status) = status.as_ref().filter(|_| i % 3 == 0) {
             rounds[1].push(retract(key, status));
         }
+        if let Some(measurement) = measurement.as_ref().filter(|_| i % 3 == 1) {
+            rounds[1].push(retract(key, measurement));
+        }
         if let Some(exit) = exit.as_ref().filter(|_| i % 5 == 0) {
             rounds[1].push(retract(key, exit));
         }
@@ -340,11 +345,12 @@ fn corrections(milestones: &Milestones) -> [Vec<serde_json::Value>; 3] {
     rounds
 }
 
-/// The lake keeps participants as bitemporal versions; the catalog once
-/// folded them from the typed facts in SQL. On a generated history,
-/// appended in several recordings and then corrected (late records,
-/// retractions, new enrolments) with the lake reopened midway (its fold
-/// reloaded from its files), the two agree for every as-of date and
+/// The lake keeps participants and measurement pairs as bitemporal
+/// versions; the catalog once folded them from the typed facts in SQL. On a
+/// generated history, appended in several recordings and then corrected
+/// (late records, retractions, new enrolments) with the lake reopened
+/// midway (its folds reloaded from its files), the two agree — the
+/// participants table and measurement change — for every as-of date and
 /// known-at time asked.
 #[tokio::test]
 async fn participant_versions_equal_the_fold_of_the_facts_at_every_snapshot() {
@@ -430,7 +436,7 @@ async fn participant_versions_equal_the_fold_of_the_facts_at_every_snapshot() {
     let reference = include_str!("lake/participants_from_facts.sql");
     let order = " ORDER BY program, participant";
     let dates = ["2020-06-30", "2021-03-31", "2022-01-15", "2023-12-31"].map(|d| d.parse::<chrono::NaiveDate>().ok());
-    let mut compared = 0;
+    let (mut compared, mut paired) = (0, 0);
     for known_at in recorded.iter().copied().map(Some).chain([None]) {
         for as_of in dates.into_iter().chain([None]) {
             let snapshot = Snapshot::new(as_of, known_at);
@@ -445,10 +451,39 @@ async fn participant_versions_equal_the_fold_of_the_facts_at_every_snapshot() {
             let (ours, folded) = (as_dumped(&ours.batches), as_dumped(&folded.batches));
             assert_eq!(ours, folded, "as of {as_of:?}, known at {known_at:?}");
             compared += ours.len();
+
+            let change = |sql: &str| {
+                format!(
+                    "SELECT program, instrument, paired, round(mean_first, 9) AS f, round(mean_last, 9) AS l,
+                            improved, unchanged, worse, lowest_composite, highest_composite
+                     FROM ({sql}) ORDER BY program, instrument"
+                )
+            };
+            let ours = analytics
+                .sql(&snapshot, &change(utfall_queries::metrics::MEASUREMENT_CHANGE))
+                .await
+                .expect("measurement change");
+            let folded = analytics
+                .sql(
+                    &snapshot,
+                    &change(include_str!("lake/measurement_change_from_scores.sql")),
+                )
+                .await
+                .expect("measurement change from the scores");
+            let (ours, folded) = (as_dumped(&ours.batches), as_dumped(&folded.batches));
+            assert_eq!(
+                ours, folded,
+                "measurement change as of {as_of:?}, known at {known_at:?}"
+            );
+            paired += ours.len();
         }
     }
     assert!(
         compared > 1000,
         "the snapshots hold participants ({compared} rows compared)"
+    );
+    assert!(
+        paired > 50,
+        "the snapshots hold measurement change ({paired} rows compared)"
     );
 }

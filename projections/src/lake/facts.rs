@@ -251,7 +251,7 @@ impl<'a> Fact<'a> {
             EventData::MeasurementRecorded(d) => Fact::Measurement(Measurement {
                 instrument: d.instrument,
                 wave: d.wave,
-                composite: (!d.scores.is_empty()).then(|| d.scores.values().sum::<f64>() / d.scores.len() as f64),
+                composite: composite(&d.scores),
                 scores: d
                     .scores
                     .iter()
@@ -298,6 +298,12 @@ impl<'a> Fact<'a> {
             Fact::Retracted { .. } => 10,
         }
     }
+}
+
+/// A measurement's composite: the mean of the items answered (none when
+/// none were).
+pub(super) fn composite(scores: &std::collections::BTreeMap<String, f64>) -> Option<f64> {
+    (!scores.is_empty()).then(|| scores.values().sum::<f64>() / scores.len() as f64)
 }
 
 pub(super) fn days_since_epoch(date: NaiveDate) -> i32 {

@@ -23,6 +23,7 @@ mod manifest;
 mod participants;
 mod parts;
 mod schema;
+mod versions;
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashSet};
@@ -44,8 +45,8 @@ use utfall_events::{EventLog, StoredEvent};
 use crate::ProjectionError;
 pub use facts::{FACTS, FactTable};
 pub use manifest::{GRACE, Manifest, PartFiles};
-use participants::{Participants, versions_schema, voids_schema};
-pub use participants::{VERSIONS, VOIDS};
+pub use participants::{PAIRS, VERSIONS, VOIDS};
+use participants::{Participants, pairs_schema, versions_schema, voids_schema};
 pub use parts::Part;
 pub use schema::events_schema;
 
@@ -75,7 +76,11 @@ const WRITER_LOCK: &str = "writer.lock";
 pub fn tables() -> impl Iterator<Item = (&'static str, SchemaRef)> {
     std::iter::once((EVENTS, events_schema()))
         .chain(FACTS.iter().map(|t| (t.name, t.schema())))
-        .chain([(VERSIONS, versions_schema()), (VOIDS, voids_schema())])
+        .chain([
+            (VERSIONS, versions_schema()),
+            (PAIRS, pairs_schema()),
+            (VOIDS, voids_schema()),
+        ])
 }
 
 impl Lake {
@@ -186,7 +191,11 @@ impl Lake {
             self.write(EVENTS, events_schema(), part, [Ok(events_batch)])?,
         );
         let facts = FACTS.iter().map(|t| t.name).zip(facts::to_batches(&new)?);
-        let derived = [(VERSIONS, changes.versions), (VOIDS, changes.voids)];
+        let derived = [
+            (VERSIONS, changes.versions),
+            (PAIRS, changes.pairs),
+            (VOIDS, changes.voids),
+        ];
         for (table, batch) in facts.chain(derived) {
             if let Some(batch) = batch {
                 files.insert(table.to_string(), self.write(table, batch.schema(), part, [Ok(batch)])?);
@@ -292,13 +301,13 @@ impl Lake {
                     .map(|f| self.root.join(f))
                     .collect()
             };
-            for (table, schema) in tables().filter(|(t, _)| *t != VERSIONS && *t != VOIDS) {
+            for (table, schema) in tables().filter(|(t, _)| ![VERSIONS, PAIRS, VOIDS].contains(t)) {
                 let inputs = inputs(table);
                 if !inputs.is_empty() {
                     files.insert(table.to_string(), self.write(table, schema, merged, batches(&inputs))?);
                 }
             }
-            files.extend(self.merge_versions(merged, &inputs(VERSIONS), &inputs(VOIDS))?);
+            files.extend(self.merge_versions(merged, &[VERSIONS, PAIRS].map(|t| (t, inputs(t))), &inputs(VOIDS))?);
             let now = Utc::now();
             let replaced: Vec<PartFiles> = manifest
                 .parts
@@ -328,7 +337,7 @@ impl Lake {
     fn merge_versions(
         &self,
         merged: Part,
-        versions: &[PathBuf],
+        tables: &[(&str, Vec<PathBuf>)],
         voids: &[PathBuf],
     ) -> Result<Vec<(String, String)>, ProjectionError> {
         let mut voided = HashSet::new();
@@ -337,8 +346,10 @@ impl Lake {
         }
         let applied = RefCell::new(HashSet::new());
         let mut files = Vec::new();
-        if !versions.is_empty() {
-            let schema = versions_schema();
+        for (table, versions) in tables.iter().filter(|(_, files)| !files.is_empty()) {
+            let Some((_, schema)) = self::tables().find(|(t, _)| t == table) else {
+                continue;
+            };
             let (valid_to, recorded_to) = (schema.index_of("valid_to")?, schema.index_of("recorded_to")?);
             // 0: in force now; 1: in the record, for earlier dates; 2: no
             // longer in the record.
@@ -368,10 +379,7 @@ impl Lake {
                     Ok(filter_record_batch(&batch, &keep)?)
                 })
             });
-            files.push((
-                VERSIONS.to_string(),
-                self.write(VERSIONS, schema.clone(), merged, kept)?,
-            ));
+            files.push((table.to_string(), self.write(table, schema, merged, kept)?));
         }
         let applied = applied.into_inner();
         let left: Vec<i64> = voided.difference(&applied).copied().collect();

@@ -1,58 +1,70 @@
-//! DESIGN's `participants` table kept by the lake projector as bitemporal
-//! versions (`participant_versions`), so a query finds each participant's
-//! row by predicates on four columns instead of folding their events.
-//!
-//! A version is a participant's row as it stood on the valid-time dates
-//! `valid_from..valid_to`, in the record of the transaction times
-//! `recorded_from..recorded_to` (ends exclusive; null = still so). It is a
-//! pure function of the participant's enrolments, exits, status changes,
-//! psychiatric treatments and retractions, by the catalog's rules (a fact
-//! counts from its recording, a retraction from its own; same-day facts in
-//! log order). So the fold keeps those facts per participant and, when a
-//! page brings new ones, derives the participant's versions again and
-//! writes the difference: the new versions, and in `participant_voids` the
-//! ids of versions no longer so (Parquet files are immutable; a merge
-//! drops voided rows together with their voids).
+//! What the lake projector derives per participant, so a query picks rows
+//! by predicates instead of folding events: DESIGN's `participants` as
+//! bitemporal versions (`participant_versions`), and each participant's
+//! first and last measurement per instrument once measured twice
+//! (`measurement_pairs`, what measurement change reads). When a page
+//! brings a participant's facts, their versions are derived again
+//! ([`versions`]) and the difference written: new versions, and in
+//! `participant_voids` the ids of versions no longer so (Parquet files are
+//! immutable; a merge drops voided rows together with their voids).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Date32Type, Field, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType};
+use arrow::array::{Array, AsArray, Int64Array, RecordBatch};
+use arrow::datatypes::{
+    DataType, Date32Type, Field, Float64Type, Int64Type, Schema, SchemaRef, TimeUnit, TimestampMicrosecondType,
+};
 use serde::de::value::{Error as ValueError, StrDeserializer};
 use serde::{Deserialize, Serialize};
 use utfall_events::StoredEvent;
+use utfall_events::instrument::Instrument;
 use utfall_events::vocabulary::{EventData, ExitReason, OutcomeGroup, Status};
 use uuid::Uuid;
 
 use super::manifest::Manifest;
+use super::versions::{Fact, Fold, History, Kind, Retraction, Version, assign_ids, refold, versions};
 use super::{facts, read};
 use crate::ProjectionError;
 
 /// The versions of every participant's row.
 pub const VERSIONS: &str = "participant_versions";
-/// Ids of versions that are no longer so.
+/// The versions of every participant's first and last measurement with an
+/// instrument.
+pub const PAIRS: &str = "measurement_pairs";
+/// Ids of versions (of either table) that are no longer so.
 pub const VOIDS: &str = "participant_voids";
 
-pub fn versions_schema() -> SchemaRef {
-    let date = |name: &str, nullable| Field::new(name, DataType::Date32, nullable);
-    let time = |name: &str, nullable| {
-        Field::new(
-            name,
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-            nullable,
-        )
-    };
-    let text = |name: &str| Field::new(name, DataType::Utf8, true);
-    Arc::new(Schema::new(vec![
-        Field::new("version", DataType::Int64, false),
-        Field::new("program", DataType::Utf8, false),
-        Field::new("participant", DataType::Utf8, false),
+fn date(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Date32, nullable)
+}
+
+fn time(name: &str, nullable: bool) -> Field {
+    Field::new(
+        name,
+        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+        nullable,
+    )
+}
+
+/// The columns every versions table starts with.
+fn validity(key: &[&str]) -> Vec<Field> {
+    let mut fields = vec![Field::new("version", DataType::Int64, false)];
+    fields.extend(key.iter().map(|k| Field::new(*k, DataType::Utf8, false)));
+    fields.extend([
         date("valid_from", false),
         date("valid_to", true),
         time("recorded_from", false),
         time("recorded_to", true),
+    ]);
+    fields
+}
+
+pub fn versions_schema() -> SchemaRef {
+    let text = |name: &str| Field::new(name, DataType::Utf8, true);
+    let mut fields = validity(&["program", "participant"]);
+    fields.extend([
         // The log position of the enrolment in force: its attributes are
         // read from `enrolments`, not copied into every version.
         Field::new("enrolment", DataType::Int64, false),
@@ -65,48 +77,24 @@ pub fn versions_schema() -> SchemaRef {
         date("first_job_on", true),
         date("first_education_on", true),
         date("psychiatric_treatment_on", true),
-    ]))
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+pub fn pairs_schema() -> SchemaRef {
+    let mut fields = validity(&["program", "participant", "instrument"]);
+    fields.extend([
+        Field::new("first_composite", DataType::Float64, false),
+        Field::new("last_composite", DataType::Float64, false),
+    ]);
+    Arc::new(Schema::new(fields))
 }
 
 pub fn voids_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("version", DataType::Int64, false)]))
 }
 
-#[derive(Clone, Copy, Debug)]
-enum Kind {
-    Enrolment,
-    Exit(ExitReason),
-    Status(Status),
-    Psychiatric,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Fact {
-    event_id: Uuid,
-    position: u64,
-    /// Days since 1970-01-01.
-    occurred_on: i32,
-    /// Microseconds since 1970-01-01T00:00Z.
-    recorded_at: i64,
-    kind: Kind,
-}
-
-#[derive(Clone, Copy, Debug)]
-struct Retraction {
-    target: Uuid,
-    recorded_at: i64,
-}
-
-/// One participant's facts, and the ids of their versions in force in the
-/// lake, in the order [`versions`] derives them.
-#[derive(Debug, Default)]
-struct History {
-    facts: Vec<Fact>,
-    retractions: Vec<Retraction>,
-    ids: Vec<i64>,
-}
-
-/// A version's columns after its validity.
+/// A participant's row after its validity.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct State {
     enrolment: u64,
@@ -118,27 +106,9 @@ struct State {
     psychiatric_treatment_on: Option<i32>,
 }
 
-/// A state over the valid-time dates `from..to`.
-type Tile = (i32, Option<i32>, State);
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-struct Version {
-    tile: Tile,
-    recorded_from: i64,
-    recorded_to: Option<i64>,
-}
-
-impl Version {
-    /// Unique among one participant's versions: at one transaction time
-    /// one tile starts on a date.
-    fn key(&self) -> (i32, i64) {
-        (self.tile.0, self.recorded_from)
-    }
-}
-
-/// The catalog's participant columns folded over facts in valid-time order.
+/// The catalog's participant columns.
 #[derive(Default)]
-struct Fold {
+struct ParticipantFold {
     enrolment: Option<(u64, i32)>,
     exit: Option<(u64, i32, ExitReason)>,
     status: Option<(i32, Status)>,
@@ -147,7 +117,9 @@ struct Fold {
     psychiatric_treatment_on: Option<i32>,
 }
 
-impl Fold {
+impl Fold for ParticipantFold {
+    type State = State;
+
     fn add(&mut self, fact: &Fact) {
         let day = fact.occurred_on;
         match fact.kind {
@@ -167,7 +139,7 @@ impl Fold {
                 }
             }
             Kind::Psychiatric => _ = self.psychiatric_treatment_on.get_or_insert(day),
-            Kind::Enrolment | Kind::Exit(_) => {}
+            _ => {}
         }
     }
 
@@ -185,84 +157,47 @@ impl Fold {
     }
 }
 
-/// The participant's row for every valid-time date, from the facts in
-/// force (in valid-time order, same day in log order): one tile per date a
-/// fact happened on, while enrolled. Written into `tiles`.
-fn tiles<'a>(live: impl Iterator<Item = &'a Fact>, tiles: &mut Vec<Tile>) {
-    tiles.clear();
-    let mut fold = Fold::default();
-    let mut live = live.peekable();
-    while let Some(first) = live.next() {
-        let day = first.occurred_on;
-        fold.add(first);
-        while let Some(fact) = live.next_if(|f| f.occurred_on == day) {
-            fold.add(fact);
-        }
-        if let Some(state) = fold.state() {
-            tiles.push((day, live.peek().map(|f| f.occurred_on), state));
-        }
-    }
+/// A measurement's place in measurement change's order: by date, then
+/// wave (none last), then composite.
+type Ordered = (i32, Option<i64>, f64);
+
+fn precedes(a: &Ordered, b: &Ordered) -> bool {
+    // Composites are means of scores from 1 to 5: positive, so their bits
+    // order as their values do.
+    (a.0, a.1.is_none(), a.1, a.2.to_bits()) < (b.0, b.1.is_none(), b.1, b.2.to_bits())
 }
 
-/// Every version of the participant's row, ordered by [`Version::key`]:
-/// the tiles in force at each transaction time a fact or retraction was
-/// recorded at, each kept as one version while it stays in force. (Runs
-/// for every participant a page touches, twice: it allocates per call,
-/// not per transaction time.)
-fn versions(history: &History) -> Vec<Version> {
-    let mut facts: Vec<&Fact> = history.facts.iter().collect();
-    facts.sort_unstable_by_key(|f| (f.occurred_on, f.position));
-    let mut times: Vec<i64> = history
-        .facts
-        .iter()
-        .map(|f| f.recorded_at)
-        .chain(history.retractions.iter().map(|r| r.recorded_at))
-        .collect();
-    times.sort_unstable();
-    times.dedup();
-    let mut open: Vec<(Tile, i64)> = Vec::new();
-    let mut out = Vec::new();
-    let mut now = Vec::new();
-    for t in times {
-        let retracted = |f: &Fact| {
-            history
-                .retractions
-                .iter()
-                .any(|r| r.recorded_at <= t && r.target == f.event_id)
-        };
-        tiles(
-            facts.iter().copied().filter(|f| f.recorded_at <= t && !retracted(f)),
-            &mut now,
-        );
-        let mut i = 0;
-        while let Some((tile, from)) = open.get(i).copied() {
-            if now.contains(&tile) {
-                i += 1;
-            } else {
-                open.swap_remove(i);
-                out.push(Version {
-                    tile,
-                    recorded_from: from,
-                    recorded_to: Some(t),
-                });
+/// The first and last composite of one instrument's measurements, once
+/// there are two.
+#[derive(Default)]
+struct PairFold {
+    measured: u8,
+    first: Option<Ordered>,
+    last: Option<Ordered>,
+}
+
+impl Fold for PairFold {
+    type State = (f64, f64);
+
+    fn add(&mut self, fact: &Fact) {
+        if let Kind::Measurement(_, wave, composite) = fact.kind {
+            let m = (fact.occurred_on, wave, composite);
+            self.measured = self.measured.saturating_add(1);
+            if self.first.is_none_or(|f| precedes(&m, &f)) {
+                self.first = Some(m);
             }
-        }
-        for tile in now.drain(..) {
-            if !open.iter().any(|(o, _)| *o == tile) {
-                open.push((tile, t));
+            if self.last.is_none_or(|l| !precedes(&m, &l)) {
+                self.last = Some(m);
             }
         }
     }
-    out.extend(open.into_iter().map(|(tile, from)| Version {
-        tile,
-        recorded_from: from,
-        recorded_to: None,
-    }));
-    out.sort_unstable_by_key(Version::key);
-    out
+
+    fn state(&self) -> Option<(f64, f64)> {
+        (self.measured >= 2).then_some((self.first?.2, self.last?.2))
+    }
 }
 
-/// A version as the columns of [`versions_schema`].
+/// A participant version as the columns of [`versions_schema`].
 #[derive(Serialize)]
 struct Row<'a> {
     version: i64,
@@ -285,7 +220,7 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn of(version: i64, program: &'a str, participant: &'a str, v: &Version) -> Self {
+    fn of(version: i64, program: &'a str, participant: &'a str, v: &Version<State>) -> Self {
         let (valid_from, valid_to, s) = v.tile;
         Row {
             version,
@@ -309,97 +244,170 @@ impl<'a> Row<'a> {
     }
 }
 
-/// What one page changes: new versions and the ids of voided ones.
+/// A measurement pair version as the columns of [`pairs_schema`].
+#[derive(Serialize)]
+struct PairRow<'a> {
+    version: i64,
+    program: &'a str,
+    participant: &'a str,
+    instrument: Instrument,
+    valid_from: i32,
+    valid_to: Option<i32>,
+    recorded_from: i64,
+    recorded_to: Option<i64>,
+    first_composite: f64,
+    last_composite: f64,
+}
+
+/// What one page changes: new versions of each table and voided ids.
 pub struct Changes {
     pub versions: Option<RecordBatch>,
+    pub pairs: Option<RecordBatch>,
     pub voids: Option<RecordBatch>,
 }
 
-/// Every participant's facts and versions in force, by (programme,
-/// participant).
+type Participant = (String, String);
+type Series = (String, String, Instrument);
+
+/// Every participant's facts and versions in force.
 #[derive(Debug, Default)]
 pub struct Participants {
-    histories: HashMap<(String, String), History>,
+    histories: HashMap<Participant, History>,
+    series: HashMap<Series, History>,
+}
+
+/// A page's facts and retractions of one participant.
+#[derive(Default)]
+struct Page {
+    facts: Vec<Fact>,
+    retractions: Vec<Retraction>,
 }
 
 impl Participants {
     /// Takes in a page's events; new versions get ids from `next_id` on.
     pub fn apply(&mut self, events: &[&StoredEvent], next_id: &mut i64) -> Result<Changes, ProjectionError> {
         // Participants in a fixed order, so ids do not depend on hashing.
-        let mut page: BTreeMap<(&str, &str), Vec<&StoredEvent>> = BTreeMap::new();
+        let mut page: BTreeMap<(&str, &str), Page> = BTreeMap::new();
         for stored in events {
-            if let Some(participant) = &stored.event.participant
-                && relevant(&stored.event.body)
-            {
-                page.entry((stored.event.program.as_str(), participant.as_str()))
-                    .or_default()
-                    .push(stored);
-            }
-        }
-        let mut rows = Vec::new();
-        let mut voids = Vec::new();
-        for (&(program, participant), page_events) in &page {
-            let history = self
-                .histories
-                .entry((program.to_string(), participant.to_string()))
-                .or_default();
-            let before = versions(history);
-            for stored in page_events {
-                let event = &stored.event;
-                let fact = |kind| Fact {
+            let event = &stored.event;
+            let Some(participant) = &event.participant else {
+                continue;
+            };
+            let recorded_at = event.recorded_at.timestamp_micros();
+            let kind = match &event.body {
+                EventData::ParticipantEnrolled(_) => Kind::Enrolment,
+                EventData::ParticipantExited(d) => Kind::Exit(d.reason),
+                EventData::StatusChanged(d) => Kind::Status(d.status),
+                EventData::PsychiatricTreatmentStarted(_) => Kind::Psychiatric,
+                EventData::MeasurementRecorded(d) => match facts::composite(&d.scores) {
+                    Some(composite) => Kind::Measurement(d.instrument, d.wave.map(i64::from), composite),
+                    None => continue,
+                },
+                EventData::EventRetracted(r) => {
+                    page.entry((event.program.as_str(), participant.as_str()))
+                        .or_default()
+                        .retractions
+                        .push(Retraction {
+                            target: r.event_id,
+                            recorded_at,
+                        });
+                    continue;
+                }
+                _ => continue,
+            };
+            page.entry((event.program.as_str(), participant.as_str()))
+                .or_default()
+                .facts
+                .push(Fact {
                     event_id: event.event_id,
                     position: stored.position,
                     occurred_on: facts::days_since_epoch(event.occurred_on.0),
-                    recorded_at: event.recorded_at.timestamp_micros(),
+                    recorded_at,
                     kind,
-                };
-                match &event.body {
-                    EventData::ParticipantEnrolled(_) => history.facts.push(fact(Kind::Enrolment)),
-                    EventData::ParticipantExited(d) => history.facts.push(fact(Kind::Exit(d.reason))),
-                    EventData::StatusChanged(d) => history.facts.push(fact(Kind::Status(d.status))),
-                    EventData::PsychiatricTreatmentStarted(_) => history.facts.push(fact(Kind::Psychiatric)),
-                    EventData::EventRetracted(r) => history.retractions.push(Retraction {
-                        target: r.event_id,
-                        recorded_at: event.recorded_at.timestamp_micros(),
+                });
+        }
+        let (mut rows, mut pair_rows, mut voids) = (Vec::new(), Vec::new(), Vec::new());
+        for (&(program, participant), page) in &page {
+            let own = |f: &&Fact| !matches!(f.kind, Kind::Measurement(..));
+            if page.facts.iter().any(|f| own(&f)) || !page.retractions.is_empty() {
+                let history = self
+                    .histories
+                    .entry((program.to_string(), participant.to_string()))
+                    .or_default();
+                let before = versions::<ParticipantFold>(history);
+                history.facts.extend(page.facts.iter().filter(own));
+                history.retractions.extend(&page.retractions);
+                refold::<ParticipantFold>(history, &before, next_id, &mut voids, |id, v| {
+                    rows.push(Row::of(id, program, participant, v));
+                });
+            }
+            let mut instruments: BTreeSet<Instrument> = page
+                .facts
+                .iter()
+                .filter_map(|f| match f.kind {
+                    Kind::Measurement(instrument, ..) => Some(instrument),
+                    _ => None,
+                })
+                .collect();
+            if !page.retractions.is_empty() {
+                instruments.extend(
+                    [
+                        Instrument::CoopWonca,
+                        Instrument::SelfRatedMentalHealth,
+                        Instrument::SelfRatedPhysicalHealth,
+                    ]
+                    .into_iter()
+                    .filter(|i| {
+                        self.series
+                            .contains_key(&(program.to_string(), participant.to_string(), *i))
                     }),
-                    _ => {}
-                }
+                );
             }
-            let after = versions(history);
-            let mut ids = Vec::with_capacity(after.len());
-            let mut old = before.iter().zip(history.ids.iter().copied()).peekable();
-            for version in &after {
-                while let Some((_, id)) = old.next_if(|(o, _)| o.key() < version.key()) {
-                    voids.push(id);
-                }
-                if let Some((same, id)) = old.next_if(|(o, _)| o.key() == version.key()) {
-                    if same == version {
-                        ids.push(id);
-                        continue;
-                    }
-                    voids.push(id);
-                }
-                let id = *next_id;
-                *next_id += 1;
-                ids.push(id);
-                rows.push(Row::of(id, program, participant, version));
+            for instrument in instruments {
+                let history = self
+                    .series
+                    .entry((program.to_string(), participant.to_string(), instrument))
+                    .or_default();
+                let before = versions::<PairFold>(history);
+                history.facts.extend(
+                    page.facts
+                        .iter()
+                        .filter(|f| matches!(f.kind, Kind::Measurement(i, ..) if i == instrument)),
+                );
+                history.retractions.extend(&page.retractions);
+                refold::<PairFold>(history, &before, next_id, &mut voids, |id, v| {
+                    let (valid_from, valid_to, (first, last)) = v.tile;
+                    pair_rows.push(PairRow {
+                        version: id,
+                        program,
+                        participant,
+                        instrument,
+                        valid_from,
+                        valid_to,
+                        recorded_from: v.recorded_from,
+                        recorded_to: v.recorded_to,
+                        first_composite: first,
+                        last_composite: last,
+                    });
+                });
             }
-            voids.extend(old.map(|(_, id)| id));
-            history.ids = ids;
         }
         let versions = (!rows.is_empty())
             .then(|| facts::serialize(&versions_schema(), &rows))
             .transpose()?;
-        let voids = (!voids.is_empty())
-            .then(|| RecordBatch::try_new(voids_schema(), vec![Arc::new(arrow::array::Int64Array::from(voids))]))
+        let pairs = (!pair_rows.is_empty())
+            .then(|| facts::serialize(&pairs_schema(), &pair_rows))
             .transpose()?;
-        Ok(Changes { versions, voids })
+        let voids = (!voids.is_empty())
+            .then(|| RecordBatch::try_new(voids_schema(), vec![Arc::new(Int64Array::from(voids))]))
+            .transpose()?;
+        Ok(Changes { versions, pairs, voids })
     }
 
-    /// The fold as the lake commit `manifest` left it: the facts from the
-    /// typed tables, the ids of the versions in force from
-    /// `participant_versions` less `participant_voids`. Refuses a lake
-    /// whose versions are not those its facts give.
+    /// The folds as the lake commit `manifest` left them: the facts from
+    /// the typed tables, the ids of the versions in force from the versions
+    /// tables less `participant_voids`. Refuses a lake whose versions are
+    /// not those its facts give.
     pub fn load(root: &Path, manifest: &Manifest) -> Result<Self, ProjectionError> {
         let mut this = Self::default();
         let batches = |table: &str| -> Result<Vec<RecordBatch>, ProjectionError> {
@@ -411,100 +419,129 @@ impl Participants {
             }
             Ok(all)
         };
-        for (table, kind) in [
-            ("enrolments", None),
-            ("exits", Some("reason")),
-            ("status_changes", Some("status")),
-            ("psychiatric_treatments", None),
-            ("retractions", Some("retracted_event_id")),
+        for table in [
+            "enrolments",
+            "exits",
+            "status_changes",
+            "psychiatric_treatments",
+            "measurement_records",
+            "retractions",
         ] {
             for batch in batches(table)? {
                 let keys = Keys::of(&batch)?;
-                let extra = kind.map(|k| text(&batch, k)).transpose()?;
                 for row in 0..batch.num_rows() {
-                    let history = this.histories.entry(keys.participant(row)?).or_default();
-                    let value = extra.map(|c| c.value(row)).unwrap_or_default();
-                    if table == "retractions" {
-                        history.retractions.push(Retraction {
-                            target: uuid(value)?,
-                            recorded_at: keys.recorded_at.value(row),
-                        });
-                        continue;
-                    }
+                    let participant = keys.participant(row)?;
+                    let recorded_at = keys.recorded_at.value(row);
                     let kind = match table {
                         "enrolments" => Kind::Enrolment,
-                        "exits" => Kind::Exit(named(value)?),
-                        "status_changes" => Kind::Status(named(value)?),
-                        _ => Kind::Psychiatric,
+                        "exits" => Kind::Exit(named(text(&batch, "reason")?.value(row))?),
+                        "status_changes" => Kind::Status(named(text(&batch, "status")?.value(row))?),
+                        "psychiatric_treatments" => Kind::Psychiatric,
+                        "measurement_records" => {
+                            let composite = column(&batch, "composite")?.as_primitive::<Float64Type>();
+                            if composite.is_null(row) {
+                                continue;
+                            }
+                            let wave = column(&batch, "wave")?.as_primitive::<Int64Type>();
+                            Kind::Measurement(
+                                named(text(&batch, "instrument")?.value(row))?,
+                                (!wave.is_null(row)).then(|| wave.value(row)),
+                                composite.value(row),
+                            )
+                        }
+                        _ => {
+                            let target = uuid(text(&batch, "retracted_event_id")?.value(row))?;
+                            this.histories
+                                .entry(participant)
+                                .or_default()
+                                .retractions
+                                .push(Retraction { target, recorded_at });
+                            continue;
+                        }
                     };
-                    history.facts.push(Fact {
+                    let fact = Fact {
                         event_id: uuid(keys.event_id.value(row))?,
                         position: keys.position.value(row) as u64,
                         occurred_on: keys.occurred_on.value(row),
-                        recorded_at: keys.recorded_at.value(row),
+                        recorded_at,
                         kind,
-                    });
+                    };
+                    match kind {
+                        Kind::Measurement(instrument, ..) => this
+                            .series
+                            .entry((participant.0, participant.1, instrument))
+                            .or_default()
+                            .facts
+                            .push(fact),
+                        _ => this.histories.entry(participant).or_default().facts.push(fact),
+                    }
                 }
             }
         }
-        let voided: HashSet<i64> = batches(VOIDS)?
+        // A participant's retractions reach their measurement series too
+        // (a retraction of another fact changes none of its versions).
+        for ((program, participant, _), series) in &mut this.series {
+            if let Some(h) = this.histories.get(&(program.clone(), participant.clone())) {
+                series.retractions.extend(&h.retractions);
+            }
+        }
+
+        let voided: std::collections::HashSet<i64> = batches(VOIDS)?
             .iter()
             .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
             .collect();
-        let mut stored: HashMap<(String, String), Vec<((i32, i64), i64)>> = HashMap::new();
+        let mut stored: HashMap<Participant, Vec<((i32, i64), i64)>> = HashMap::new();
         for batch in batches(VERSIONS)? {
-            let column = |name: &str| {
-                batch
-                    .column_by_name(name)
-                    .ok_or_else(|| ProjectionError::Lake(format!("{VERSIONS} has no column {name}")))
-            };
-            let ids = column("version")?.as_primitive::<Int64Type>();
-            let programs = column("program")?.as_string::<i32>();
-            let participants = column("participant")?.as_string::<i32>();
-            let from = column("valid_from")?.as_primitive::<Date32Type>();
-            let recorded = column("recorded_from")?.as_primitive::<TimestampMicrosecondType>();
-            for row in 0..batch.num_rows() {
-                let id = ids.value(row);
-                if !voided.contains(&id) {
-                    stored
-                        .entry((programs.value(row).to_string(), participants.value(row).to_string()))
-                        .or_default()
-                        .push(((from.value(row), recorded.value(row)), id));
-                }
+            let v = Validity::of(&batch)?;
+            for row in (0..batch.num_rows()).filter(|r| !voided.contains(&v.ids.value(*r))) {
+                stored
+                    .entry((
+                        text(&batch, "program")?.value(row).into(),
+                        text(&batch, "participant")?.value(row).into(),
+                    ))
+                    .or_default()
+                    .push(v.entry(row));
             }
         }
-        for (key, history) in &mut this.histories {
-            let mut kept = stored.remove(key).unwrap_or_default();
-            kept.sort_unstable();
-            let derived: Vec<(i32, i64)> = versions(history).iter().map(Version::key).collect();
-            if kept.iter().map(|k| k.0).ne(derived.iter().copied()) {
-                return Err(disagree(key));
+        assign_ids::<_, ParticipantFold>(&mut this.histories, stored, VERSIONS)?;
+        let mut stored: HashMap<Series, Vec<((i32, i64), i64)>> = HashMap::new();
+        for batch in batches(PAIRS)? {
+            let v = Validity::of(&batch)?;
+            for row in (0..batch.num_rows()).filter(|r| !voided.contains(&v.ids.value(*r))) {
+                stored
+                    .entry((
+                        text(&batch, "program")?.value(row).into(),
+                        text(&batch, "participant")?.value(row).into(),
+                        named(text(&batch, "instrument")?.value(row))?,
+                    ))
+                    .or_default()
+                    .push(v.entry(row));
             }
-            history.ids = kept.into_iter().map(|k| k.1).collect();
         }
-        if let Some(key) = stored.keys().next() {
-            return Err(disagree(key));
-        }
+        assign_ids::<_, PairFold>(&mut this.series, stored, PAIRS)?;
         Ok(this)
     }
 }
 
-fn disagree((program, participant): &(String, String)) -> ProjectionError {
-    ProjectionError::Lake(format!(
-        "{VERSIONS} of {program}/{participant} are not what their events give; rebuild the lake (utfall rebuild --projection lake)"
-    ))
+/// A versions table's id and key columns.
+struct Validity<'a> {
+    ids: &'a arrow::array::Int64Array,
+    from: &'a arrow::array::Date32Array,
+    recorded: &'a arrow::array::TimestampMicrosecondArray,
 }
 
-/// Whether an event can change a participant's row.
-fn relevant(body: &EventData) -> bool {
-    matches!(
-        body,
-        EventData::ParticipantEnrolled(_)
-            | EventData::ParticipantExited(_)
-            | EventData::StatusChanged(_)
-            | EventData::PsychiatricTreatmentStarted(_)
-            | EventData::EventRetracted(_)
-    )
+impl<'a> Validity<'a> {
+    fn of(batch: &'a RecordBatch) -> Result<Self, ProjectionError> {
+        Ok(Self {
+            ids: column(batch, "version")?.as_primitive::<Int64Type>(),
+            from: column(batch, "valid_from")?.as_primitive::<Date32Type>(),
+            recorded: column(batch, "recorded_from")?.as_primitive::<TimestampMicrosecondType>(),
+        })
+    }
+
+    fn entry(&self, row: usize) -> ((i32, i64), i64) {
+        ((self.from.value(row), self.recorded.value(row)), self.ids.value(row))
+    }
 }
 
 /// The key columns every typed table starts with.
@@ -519,22 +556,17 @@ struct Keys<'a> {
 
 impl<'a> Keys<'a> {
     fn of(batch: &'a RecordBatch) -> Result<Self, ProjectionError> {
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .ok_or_else(|| ProjectionError::Lake(format!("a lake table has no column {name}")))
-        };
         Ok(Self {
-            position: column("position")?.as_primitive::<Int64Type>(),
+            position: column(batch, "position")?.as_primitive::<Int64Type>(),
             event_id: text(batch, "event_id")?,
             program: text(batch, "program")?,
             participant: text(batch, "participant")?,
-            occurred_on: column("occurred_on")?.as_primitive::<Date32Type>(),
-            recorded_at: column("recorded_at")?.as_primitive::<TimestampMicrosecondType>(),
+            occurred_on: column(batch, "occurred_on")?.as_primitive::<Date32Type>(),
+            recorded_at: column(batch, "recorded_at")?.as_primitive::<TimestampMicrosecondType>(),
         })
     }
 
-    fn participant(&self, row: usize) -> Result<(String, String), ProjectionError> {
+    fn participant(&self, row: usize) -> Result<Participant, ProjectionError> {
         if self.participant.is_null(row) {
             return Err(ProjectionError::Lake(format!(
                 "the participant event at position {} names no participant",
@@ -546,6 +578,12 @@ impl<'a> Keys<'a> {
             self.participant.value(row).to_string(),
         ))
     }
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::ArrayRef, ProjectionError> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| ProjectionError::Lake(format!("a lake table has no column {name}")))
 }
 
 fn text<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::StringArray, ProjectionError> {
@@ -608,9 +646,9 @@ mod tests {
 
     /// The version in force on `as_of` as known at `seconds`, by the
     /// catalog's predicates.
-    fn at(versions: &[Version], as_of: &str, seconds: i64) -> Option<State> {
+    fn at(versions: &[Version<State>], as_of: &str, seconds: i64) -> Option<State> {
         let (d, t) = (day(as_of), seconds * 1_000_000);
-        let found: Vec<&Version> = versions
+        let found: Vec<&Version<State>> = versions
             .iter()
             .filter(|v| v.tile.0 <= d && v.tile.1.is_none_or(|to| to > d))
             .filter(|v| v.recorded_from <= t && v.recorded_to.is_none_or(|to| to > t))
@@ -629,7 +667,7 @@ mod tests {
             .apply(&events.iter().collect::<Vec<_>>(), &mut next)
             .expect("apply");
         let history = participants.histories.values().next().expect("one participant");
-        let all = versions(history);
+        let all = versions::<ParticipantFold>(history);
         let status = |as_of, seconds| at(&all, as_of, seconds).map(|s| (s.status.map(|s| s.1), s.first_job_on));
         assert_eq!(at(&all, "2019-12-31", 450), None, "not yet enrolled");
         assert_eq!(status("2020-12-31", 150), Some((None, None)));
@@ -676,7 +714,12 @@ mod tests {
         let expected: Vec<(i32, i64)> = whole
             .histories
             .values()
-            .flat_map(|h| versions(h).iter().map(Version::key).collect::<Vec<_>>())
+            .flat_map(|h| {
+                versions::<ParticipantFold>(h)
+                    .iter()
+                    .map(Version::key)
+                    .collect::<Vec<_>>()
+            })
             .collect();
         assert_eq!(live, expected);
         let ids = |p: &Participants| p.histories.values().map(|h| h.ids.len()).sum::<usize>();

@@ -2,17 +2,14 @@
 -- twice with an instrument, their first and last composite (by date, then
 -- wave). Lower is better on every instrument (5 is worst), so `improved`
 -- means the last composite is lower than the first. Lowest and highest are
--- over the paired first and last composites. (`first_value`/`last_value`
--- as ordered aggregates are DataFusion's; tests/benches/analytics.rs holds
--- the same definition with windows, for engines without them.)
+-- over the paired first and last composites. The pairs are kept by the lake
+-- projector (`internal.measurement_pairs`); tests/benches/analytics.rs
+-- holds the same definition over `measurement_scores` with windows, for
+-- other engines.
 WITH pairs AS (
-  SELECT m.program, m.participant, m.instrument,
-         first_value(m.composite ORDER BY m.occurred_on, m.wave, m.composite) AS first_composite,
-         last_value(m.composite ORDER BY m.occurred_on, m.wave, m.composite) AS last_composite
-  FROM measurement_scores m
+  SELECT m.program, m.instrument, m.first_composite, m.last_composite
+  FROM internal.measurement_pairs m
   JOIN participants p ON p.program = m.program AND p.participant = m.participant
-  GROUP BY m.program, m.participant, m.instrument
-  HAVING count(*) >= 2
 )
 SELECT program, instrument,
        count(*) AS paired,
