@@ -310,6 +310,11 @@ impl Server {
     /// Starts `utfall <command>` for a command that ends up serving HTTP.
     pub fn start_command(command: &str, extra: &[String]) -> Self {
         let mut args = vec![command.to_string(), "--http".into(), "127.0.0.1:0".into()];
+        // The demo takes port 5433 for SQL when it looks free: two demos
+        // started at once (tests run in parallel) would race for it.
+        if command == "demo" && !extra.iter().any(|a| a == "--pg") {
+            args.extend(["--pg".into(), "127.0.0.1:0".into()]);
+        }
         args.extend_from_slice(extra);
         let mut child = Command::new(utfall_bin())
             .args(&args)
