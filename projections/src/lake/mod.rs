@@ -183,24 +183,30 @@ impl Lake {
             Some(p) => p,
             None => Participants::load(&self.root, &manifest)?,
         };
-        let changes = participants.apply(&new, &mut manifest.next_version)?;
-        let mut files = BTreeMap::new();
-        let events_batch = schema::to_batch(&new)?;
-        files.insert(
-            EVENTS.to_string(),
-            self.write(EVENTS, events_schema(), part, [Ok(events_batch)])?,
-        );
-        let facts = FACTS.iter().map(|t| t.name).zip(facts::to_batches(&new)?);
-        let derived = [
-            (VERSIONS, changes.versions),
-            (PAIRS, changes.pairs),
-            (VOIDS, changes.voids),
-        ];
-        for (table, batch) in facts.chain(derived) {
-            if let Some(batch) = batch {
-                files.insert(table.to_string(), self.write(table, batch.schema(), part, [Ok(batch)])?);
-            }
-        }
+        // The events table (the largest, its data as JSON) is written on a
+        // thread of its own, beside the typed and derived tables.
+        let (events_file, files) = std::thread::scope(|scope| {
+            let events = scope.spawn(|| self.write(EVENTS, events_schema(), part, [schema::to_batch(&new)]));
+            let files = (|| -> Result<BTreeMap<String, String>, ProjectionError> {
+                let changes = participants.apply(&new, &mut manifest.next_version)?;
+                let facts = FACTS.iter().map(|t| t.name).zip(facts::to_batches(&new)?);
+                let derived = [
+                    (VERSIONS, changes.versions),
+                    (PAIRS, changes.pairs),
+                    (VOIDS, changes.voids),
+                ];
+                let mut files = BTreeMap::new();
+                for (table, batch) in facts.chain(derived) {
+                    if let Some(batch) = batch {
+                        files.insert(table.to_string(), self.write(table, batch.schema(), part, [Ok(batch)])?);
+                    }
+                }
+                Ok(files)
+            })();
+            (joined(events.join()), files)
+        });
+        let mut files = files?;
+        files.insert(EVENTS.to_string(), events_file?);
         manifest.parts.push(PartFiles {
             first: part.first,
             last: part.last,
@@ -301,13 +307,35 @@ impl Lake {
                     .map(|f| self.root.join(f))
                     .collect()
             };
-            for (table, schema) in tables().filter(|(t, _)| ![VERSIONS, PAIRS, VOIDS].contains(t)) {
-                let inputs = inputs(table);
-                if !inputs.is_empty() {
-                    files.insert(table.to_string(), self.write(table, schema, merged, batches(&inputs))?);
-                }
+            // The events table merges on a thread of its own, beside the rest.
+            let events = inputs(EVENTS);
+            let (events_file, rest) = std::thread::scope(|scope| {
+                let merged_events = scope.spawn(|| {
+                    (!events.is_empty())
+                        .then(|| self.write(EVENTS, events_schema(), merged, batches(&events)))
+                        .transpose()
+                });
+                let rest = (|| -> Result<BTreeMap<String, String>, ProjectionError> {
+                    let mut files = BTreeMap::new();
+                    for (table, schema) in tables().filter(|(t, _)| ![EVENTS, VERSIONS, PAIRS, VOIDS].contains(t)) {
+                        let inputs = inputs(table);
+                        if !inputs.is_empty() {
+                            files.insert(table.to_string(), self.write(table, schema, merged, batches(&inputs))?);
+                        }
+                    }
+                    files.extend(self.merge_versions(
+                        merged,
+                        &[VERSIONS, PAIRS].map(|t| (t, inputs(t))),
+                        &inputs(VOIDS),
+                    )?);
+                    Ok(files)
+                })();
+                (joined(merged_events.join()), rest)
+            });
+            files.extend(rest?);
+            if let Some(file) = events_file? {
+                files.insert(EVENTS.to_string(), file);
             }
-            files.extend(self.merge_versions(merged, &[VERSIONS, PAIRS].map(|t| (t, inputs(t))), &inputs(VOIDS))?);
             let now = Utc::now();
             let replaced: Vec<PartFiles> = manifest
                 .parts
@@ -427,6 +455,11 @@ impl Lake {
         }
         Ok(())
     }
+}
+
+/// A writer thread's result (a panic in it as an error).
+fn joined<T>(result: std::thread::Result<Result<T, ProjectionError>>) -> Result<T, ProjectionError> {
+    result.unwrap_or_else(|_| Err(ProjectionError::Lake("a lake writer thread panicked".into())))
 }
 
 /// The batches of `files`, one at a time, so a merge holds one batch in
