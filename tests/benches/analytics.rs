@@ -4,12 +4,14 @@
 //!
 //! With UTFALL_BENCH_EVENTS (default 10 000 000) `utfall gen` events written
 //! into a lake (as the lake projector writes it), prints side by side:
-//! utfall's own path (DataFusion deriving the catalog from the events,
-//! then every outcome metric of every programme; the two evaluator
-//! queries the same way), and the same metric SQL over the same catalog
-//! tables exported once to Parquet, in DataFusion, in DuckDB (PyPI
-//! `duckdb`, installed into target/test-tools/clients when missing) and in
-//! PostgreSQL (tables loaded with COPY, indexed as the read models are).
+//! utfall's own path (DataFusion over the lake's typed tables and the
+//! versions the projector keeps, for the snapshot asked, then every
+//! outcome metric of every programme; the two evaluator queries the same
+//! way; and each piece of a report on its own), and the same metric SQL
+//! over the same catalog tables exported once to Parquet, in DataFusion,
+//! in DuckDB (PyPI `duckdb`, installed into target/test-tools/clients when
+//! missing) and in PostgreSQL (tables loaded with COPY, indexed as the
+//! read models are).
 //! Each figure is the best of three runs.
 
 use std::collections::BTreeMap;

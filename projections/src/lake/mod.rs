@@ -15,8 +15,9 @@
 //! writes a lake at a time: the first to open it holds `writer.lock`;
 //! others open it to read, and wait for the writer to catch up.
 //!
-//! One table is derived rather than appended: `participant_versions`, the
-//! catalog's participants as bitemporal rows (see [`participants`]).
+//! Two tables are derived rather than appended: `participant_versions`
+//! (the catalog's participants) and `measurement_pairs`, as bitemporal
+//! versions the projector keeps up to date (see [`participants`]).
 
 mod facts;
 mod manifest;

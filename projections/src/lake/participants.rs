@@ -24,7 +24,7 @@ use utfall_events::vocabulary::{EventData, ExitReason, OutcomeGroup, Status};
 use uuid::Uuid;
 
 use super::manifest::Manifest;
-use super::versions::{Fact, Fold, History, Kind, Retraction, Version, assign_ids, refold, versions};
+use super::versions::{Fact, Fold, History, Kind, Retraction, Stored, Version, assign_ids, refold, versions};
 use super::{facts, read};
 use crate::ProjectionError;
 
@@ -267,13 +267,13 @@ pub struct Changes {
 }
 
 type Participant = (String, String);
-type Series = (String, String, Instrument);
 
-/// Every participant's facts and versions in force.
+/// Every participant's facts and versions in force: of their row, and of
+/// their measurement series per instrument.
 #[derive(Debug, Default)]
 pub struct Participants {
     histories: HashMap<Participant, History>,
-    series: HashMap<Series, History>,
+    series: HashMap<Participant, BTreeMap<Instrument, History>>,
 }
 
 /// A page's facts and retractions of one participant.
@@ -341,6 +341,11 @@ impl Participants {
                     rows.push(Row::of(id, program, participant, v));
                 });
             }
+            // Retractions go to every measurement series the participant has.
+            let series = self
+                .series
+                .entry((program.to_string(), participant.to_string()))
+                .or_default();
             let mut instruments: BTreeSet<Instrument> = page
                 .facts
                 .iter()
@@ -350,24 +355,10 @@ impl Participants {
                 })
                 .collect();
             if !page.retractions.is_empty() {
-                instruments.extend(
-                    [
-                        Instrument::CoopWonca,
-                        Instrument::SelfRatedMentalHealth,
-                        Instrument::SelfRatedPhysicalHealth,
-                    ]
-                    .into_iter()
-                    .filter(|i| {
-                        self.series
-                            .contains_key(&(program.to_string(), participant.to_string(), *i))
-                    }),
-                );
+                instruments.extend(series.keys());
             }
             for instrument in instruments {
-                let history = self
-                    .series
-                    .entry((program.to_string(), participant.to_string(), instrument))
-                    .or_default();
+                let history = series.entry(instrument).or_default();
                 let before = versions::<PairFold>(history);
                 history.facts.extend(
                     page.facts
@@ -469,7 +460,9 @@ impl Participants {
                     match kind {
                         Kind::Measurement(instrument, ..) => this
                             .series
-                            .entry((participant.0, participant.1, instrument))
+                            .entry(participant)
+                            .or_default()
+                            .entry(instrument)
                             .or_default()
                             .facts
                             .push(fact),
@@ -480,9 +473,11 @@ impl Participants {
         }
         // A participant's retractions reach their measurement series too
         // (a retraction of another fact changes none of its versions).
-        for ((program, participant, _), series) in &mut this.series {
-            if let Some(h) = this.histories.get(&(program.clone(), participant.clone())) {
-                series.retractions.extend(&h.retractions);
+        for (participant, series) in &mut this.series {
+            if let Some(h) = this.histories.get(participant) {
+                for history in series.values_mut() {
+                    history.retractions.extend(&h.retractions);
+                }
             }
         }
 
@@ -490,7 +485,7 @@ impl Participants {
             .iter()
             .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
             .collect();
-        let mut stored: HashMap<Participant, Vec<((i32, i64), i64)>> = HashMap::new();
+        let mut stored: HashMap<Participant, Stored> = HashMap::new();
         for batch in batches(VERSIONS)? {
             let v = Validity::of(&batch)?;
             for row in (0..batch.num_rows()).filter(|r| !voided.contains(&v.ids.value(*r))) {
@@ -503,22 +498,28 @@ impl Participants {
                     .push(v.entry(row));
             }
         }
-        assign_ids::<_, ParticipantFold>(&mut this.histories, stored, VERSIONS)?;
-        let mut stored: HashMap<Series, Vec<((i32, i64), i64)>> = HashMap::new();
+        assign_ids::<_, ParticipantFold>(this.histories.iter_mut().map(|(k, h)| (k.clone(), h)), stored, VERSIONS)?;
+        let mut stored: HashMap<(Participant, Instrument), Stored> = HashMap::new();
         for batch in batches(PAIRS)? {
             let v = Validity::of(&batch)?;
             for row in (0..batch.num_rows()).filter(|r| !voided.contains(&v.ids.value(*r))) {
                 stored
                     .entry((
-                        text(&batch, "program")?.value(row).into(),
-                        text(&batch, "participant")?.value(row).into(),
+                        (
+                            text(&batch, "program")?.value(row).into(),
+                            text(&batch, "participant")?.value(row).into(),
+                        ),
                         named(text(&batch, "instrument")?.value(row))?,
                     ))
                     .or_default()
                     .push(v.entry(row));
             }
         }
-        assign_ids::<_, PairFold>(&mut this.series, stored, PAIRS)?;
+        let series = this
+            .series
+            .iter_mut()
+            .flat_map(|(p, series)| series.iter_mut().map(move |(i, h)| ((p.clone(), *i), h)));
+        assign_ids::<_, PairFold>(series, stored, PAIRS)?;
         Ok(this)
     }
 }

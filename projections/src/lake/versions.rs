@@ -188,12 +188,14 @@ pub fn refold<F: Fold>(
     history.ids = ids;
 }
 
-/// Gives every history the ids of its versions stored in the lake
-/// (`stored`: per series, (key, id) of each version not voided). Refuses
-/// when they are not the versions its facts give.
-pub fn assign_ids<K: Eq + Hash + std::fmt::Debug, F: Fold>(
-    histories: &mut HashMap<K, History>,
-    mut stored: HashMap<K, Vec<((i32, i64), i64)>>,
+/// A series' versions stored in the lake and not voided: (key, id) each.
+pub type Stored = Vec<((i32, i64), i64)>;
+
+/// Gives every history the ids of its versions stored in the lake.
+/// Refuses when they are not the versions its facts give.
+pub fn assign_ids<'a, K: Eq + Hash + std::fmt::Debug, F: Fold>(
+    histories: impl Iterator<Item = (K, &'a mut History)>,
+    mut stored: HashMap<K, Stored>,
     table: &str,
 ) -> Result<(), ProjectionError> {
     let disagree = |key: &K| {
@@ -201,12 +203,12 @@ pub fn assign_ids<K: Eq + Hash + std::fmt::Debug, F: Fold>(
             "{table} of {key:?} are not what its events give; rebuild the lake (utfall rebuild --projection lake)"
         ))
     };
-    for (key, history) in histories.iter_mut() {
-        let mut kept = stored.remove(key).unwrap_or_default();
+    for (key, history) in histories {
+        let mut kept = stored.remove(&key).unwrap_or_default();
         kept.sort_unstable();
         let derived = versions::<F>(history);
         if kept.iter().map(|k| k.0).ne(derived.iter().map(Version::key)) {
-            return Err(disagree(key));
+            return Err(disagree(&key));
         }
         history.ids = kept.into_iter().map(|k| k.1).collect();
     }
