@@ -60,11 +60,11 @@ fn queries() -> Vec<(String, String)> {
         .map(|m| (m.name.to_string(), m.sql.to_string()))
         .collect();
     q.push(("status_distribution".into(), metrics::STATUS_DISTRIBUTION.into()));
-    // utfall's definition uses DataFusion's ordered first_value/last_value
-    // aggregates; every engine here runs the same definition with windows.
+    // utfall's definition reads the pairs the lake projector keeps; every
+    // engine here runs it over pairs derived from the catalog with windows.
     q.push((
         "measurement_change (windows)".into(),
-        include_str!("analytics/measurement_change_windows.sql").into(),
+        utfall_tests::measurement_change_over_scores(),
     ));
     q.push(("poor_by_wave".into(), metrics::POOR_BY_WAVE.into()));
     q.push(("evaluator: status by quarter".into(), BY_QUARTER.into()));

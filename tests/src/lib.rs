@@ -192,6 +192,16 @@ pub async fn append_generated(log: &dyn EventLog, participants: u64, seed: u64) 
     log.append(events).await.expect("generated events are valid").len() as u64
 }
 
+/// utfall's measurement change metric over pairs derived from
+/// `measurement_scores` by window functions instead of the pairs the lake
+/// projector keeps: the same figures, from the catalog alone, in SQL that
+/// DuckDB and PostgreSQL run too.
+pub fn measurement_change_over_scores() -> String {
+    let pairs = include_str!("measurement_pairs_windows.sql");
+    utfall_queries::metrics::MEASUREMENT_CHANGE
+        .replace("FROM internal.measurement_pairs m", &format!("FROM ({pairs}) m"))
+}
+
 /// A store plus an analytics lake folder of the test's own, driven through
 /// the `utfall` binary.
 pub struct Cli {

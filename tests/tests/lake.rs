@@ -464,10 +464,7 @@ async fn participant_versions_equal_the_fold_of_the_facts_at_every_snapshot() {
                 .await
                 .expect("measurement change");
             let folded = analytics
-                .sql(
-                    &snapshot,
-                    &change(include_str!("lake/measurement_change_from_scores.sql")),
-                )
+                .sql(&snapshot, &change(&utfall_tests::measurement_change_over_scores()))
                 .await
                 .expect("measurement change from the scores");
             let (ours, folded) = (as_dumped(&ours.batches), as_dumped(&folded.batches));

@@ -381,7 +381,6 @@ fn decoded(schema: &SchemaRef) -> SchemaRef {
 mod tests {
     use arrow::array::Array;
     use arrow::datatypes::{Date32Type, Float64Type};
-    use utfall_events::RecordedEvent;
 
     use super::*;
 
@@ -394,25 +393,7 @@ mod tests {
 
     fn stored() -> Vec<StoredEvent> {
         let recorded_at = chrono::DateTime::from_timestamp(1_600_000_000, 123_000).unwrap_or_default();
-        utfall_events::wire::parse_batch(EVENTS.as_bytes())
-            .unwrap_or_default()
-            .into_iter()
-            .zip(1..)
-            .map(|(e, position)| StoredEvent {
-                position,
-                event: RecordedEvent {
-                    event_id: e.event_id,
-                    program: e.program,
-                    participant: e.participant,
-                    version: 1,
-                    occurred_on: e.occurred_on,
-                    recorded_at,
-                    recorded_by: e.recorded_by,
-                    schema_version: 1,
-                    body: e.body,
-                },
-            })
-            .collect()
+        super::super::stored_events(EVENTS, |_| recorded_at)
     }
 
     fn table(batches: &[Option<RecordBatch>], name: &str) -> RecordBatch {

@@ -313,7 +313,7 @@ impl Lake {
             let (events_file, rest) = std::thread::scope(|scope| {
                 let merged_events = scope.spawn(|| {
                     (!events.is_empty())
-                        .then(|| self.write(EVENTS, events_schema(), merged, batches(&events)))
+                        .then(|| self.write(EVENTS, events_schema(), merged, batches(events.clone())))
                         .transpose()
                 });
                 let rest = (|| -> Result<BTreeMap<String, String>, ProjectionError> {
@@ -321,7 +321,7 @@ impl Lake {
                     for (table, schema) in tables().filter(|(t, _)| ![EVENTS, VERSIONS, PAIRS, VOIDS].contains(t)) {
                         let inputs = inputs(table);
                         if !inputs.is_empty() {
-                            files.insert(table.to_string(), self.write(table, schema, merged, batches(&inputs))?);
+                            files.insert(table.to_string(), self.write(table, schema, merged, batches(inputs))?);
                         }
                     }
                     files.extend(self.merge_versions(
@@ -370,7 +370,7 @@ impl Lake {
         voids: &[PathBuf],
     ) -> Result<Vec<(String, String)>, ProjectionError> {
         let mut voided = HashSet::new();
-        for batch in batches(voids) {
+        for batch in batches(voids.to_vec()) {
             voided.extend(batch?.column(0).as_primitive::<Int64Type>().values().iter().copied());
         }
         let applied = RefCell::new(HashSet::new());
@@ -392,7 +392,7 @@ impl Lake {
             };
             let (voided, applied, class) = (&voided, &applied, &class);
             let kept = (0..3).flat_map(|pass| {
-                batches(versions).map(move |batch| {
+                batches(versions.to_vec()).map(move |batch| {
                     let batch = batch?;
                     let ids = batch.column(0).as_primitive::<Int64Type>();
                     let keep: BooleanArray = (0..batch.num_rows())
@@ -458,6 +458,31 @@ impl Lake {
     }
 }
 
+/// Test events from NDJSON at log positions 1, 2, …, each recorded at the
+/// time `recorded_at` gives for its position.
+#[cfg(test)]
+fn stored_events(ndjson: &str, recorded_at: impl Fn(u64) -> chrono::DateTime<Utc>) -> Vec<StoredEvent> {
+    utfall_events::wire::parse_batch(ndjson.as_bytes())
+        .unwrap_or_default()
+        .into_iter()
+        .zip(1..)
+        .map(|(e, position)| StoredEvent {
+            position,
+            event: utfall_events::RecordedEvent {
+                event_id: e.event_id,
+                program: e.program,
+                participant: e.participant,
+                version: 1,
+                occurred_on: e.occurred_on,
+                recorded_at: recorded_at(position),
+                recorded_by: e.recorded_by,
+                schema_version: 1,
+                body: e.body,
+            },
+        })
+        .collect()
+}
+
 /// A writer thread's result (a panic in it as an error).
 fn joined<T>(result: std::thread::Result<Result<T, ProjectionError>>) -> Result<T, ProjectionError> {
     result.unwrap_or_else(|_| Err(ProjectionError::Lake("a lake writer thread panicked".into())))
@@ -465,12 +490,15 @@ fn joined<T>(result: std::thread::Result<Result<T, ProjectionError>>) -> Result<
 
 /// The batches of `files`, one at a time, so a merge holds one batch in
 /// memory, not the files.
-fn batches(files: &[PathBuf]) -> impl Iterator<Item = Result<RecordBatch, ProjectionError>> + '_ {
-    files.iter().map(|path| read(path)).flat_map(|reader| match reader {
-        Ok(reader) => Box::new(reader.map(|b| b.map_err(ProjectionError::from)))
-            as Box<dyn Iterator<Item = Result<RecordBatch, ProjectionError>>>,
-        Err(e) => Box::new(std::iter::once(Err(e))),
-    })
+fn batches(files: impl IntoIterator<Item = PathBuf>) -> impl Iterator<Item = Result<RecordBatch, ProjectionError>> {
+    files
+        .into_iter()
+        .map(|path| read(&path))
+        .flat_map(|reader| match reader {
+            Ok(reader) => Box::new(reader.map(|b| b.map_err(ProjectionError::from)))
+                as Box<dyn Iterator<Item = Result<RecordBatch, ProjectionError>>>,
+            Err(e) => Box::new(std::iter::once(Err(e))),
+        })
 }
 
 fn read(path: &Path) -> Result<ParquetRecordBatchReader, ProjectionError> {

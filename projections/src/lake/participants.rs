@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use super::manifest::Manifest;
 use super::versions::{Fact, Fold, History, Kind, Retraction, Stored, Version, assign_ids, refold, versions};
-use super::{facts, read};
+use super::{batches, facts};
 use crate::ProjectionError;
 
 /// The versions of every participant's row.
@@ -401,15 +401,8 @@ impl Participants {
     /// not those its facts give.
     pub fn load(root: &Path, manifest: &Manifest) -> Result<Self, ProjectionError> {
         let mut this = Self::default();
-        let batches = |table: &str| -> Result<Vec<RecordBatch>, ProjectionError> {
-            let mut all = Vec::new();
-            for path in manifest.files(root, table) {
-                for batch in read(&path)? {
-                    all.push(batch?);
-                }
-            }
-            Ok(all)
-        };
+        // Batch by batch, so loading holds one batch of a table, not the table.
+        let batches = |table: &str| batches(manifest.files(root, table));
         for table in [
             "enrolments",
             "exits",
@@ -418,7 +411,8 @@ impl Participants {
             "measurement_records",
             "retractions",
         ] {
-            for batch in batches(table)? {
+            for batch in batches(table) {
+                let batch = batch?;
                 let keys = Keys::of(&batch)?;
                 for row in 0..batch.num_rows() {
                     let participant = keys.participant(row)?;
@@ -481,40 +475,24 @@ impl Participants {
             }
         }
 
-        let voided: std::collections::HashSet<i64> = batches(VOIDS)?
-            .iter()
-            .flat_map(|b| b.column(0).as_primitive::<Int64Type>().values().to_vec())
-            .collect();
-        let mut stored: HashMap<Participant, Stored> = HashMap::new();
-        for batch in batches(VERSIONS)? {
-            let v = Validity::of(&batch)?;
-            for row in (0..batch.num_rows()).filter(|r| !voided.contains(&v.ids.value(*r))) {
-                stored
-                    .entry((
-                        text(&batch, "program")?.value(row).into(),
-                        text(&batch, "participant")?.value(row).into(),
-                    ))
-                    .or_default()
-                    .push(v.entry(row));
-            }
+        let mut voided = std::collections::HashSet::new();
+        for batch in batches(VOIDS) {
+            voided.extend(batch?.column(0).as_primitive::<Int64Type>().values().iter().copied());
         }
+        let stored = stored_versions(batches(VERSIONS), &voided, |batch, row| {
+            Ok((
+                text(batch, "program")?.value(row).into(),
+                text(batch, "participant")?.value(row).into(),
+            ))
+        })?;
         assign_ids::<_, ParticipantFold>(this.histories.iter_mut().map(|(k, h)| (k.clone(), h)), stored, VERSIONS)?;
-        let mut stored: HashMap<(Participant, Instrument), Stored> = HashMap::new();
-        for batch in batches(PAIRS)? {
-            let v = Validity::of(&batch)?;
-            for row in (0..batch.num_rows()).filter(|r| !voided.contains(&v.ids.value(*r))) {
-                stored
-                    .entry((
-                        (
-                            text(&batch, "program")?.value(row).into(),
-                            text(&batch, "participant")?.value(row).into(),
-                        ),
-                        named(text(&batch, "instrument")?.value(row))?,
-                    ))
-                    .or_default()
-                    .push(v.entry(row));
-            }
-        }
+        let stored = stored_versions(batches(PAIRS), &voided, |batch, row| {
+            let participant = (
+                text(batch, "program")?.value(row).into(),
+                text(batch, "participant")?.value(row).into(),
+            );
+            Ok((participant, named(text(batch, "instrument")?.value(row))?))
+        })?;
         let series = this
             .series
             .iter_mut()
@@ -524,25 +502,27 @@ impl Participants {
     }
 }
 
-/// A versions table's id and key columns.
-struct Validity<'a> {
-    ids: &'a arrow::array::Int64Array,
-    from: &'a arrow::array::Date32Array,
-    recorded: &'a arrow::array::TimestampMicrosecondArray,
-}
-
-impl<'a> Validity<'a> {
-    fn of(batch: &'a RecordBatch) -> Result<Self, ProjectionError> {
-        Ok(Self {
-            ids: column(batch, "version")?.as_primitive::<Int64Type>(),
-            from: column(batch, "valid_from")?.as_primitive::<Date32Type>(),
-            recorded: column(batch, "recorded_from")?.as_primitive::<TimestampMicrosecondType>(),
-        })
+/// A versions table's versions not voided, by the series `series` names
+/// for a row.
+fn stored_versions<K: Eq + std::hash::Hash>(
+    batches: impl Iterator<Item = Result<RecordBatch, ProjectionError>>,
+    voided: &std::collections::HashSet<i64>,
+    series: impl Fn(&RecordBatch, usize) -> Result<K, ProjectionError>,
+) -> Result<HashMap<K, Stored>, ProjectionError> {
+    let mut stored: HashMap<K, Stored> = HashMap::new();
+    for batch in batches {
+        let batch = batch?;
+        let ids = column(&batch, "version")?.as_primitive::<Int64Type>();
+        let from = column(&batch, "valid_from")?.as_primitive::<Date32Type>();
+        let recorded = column(&batch, "recorded_from")?.as_primitive::<TimestampMicrosecondType>();
+        for row in (0..batch.num_rows()).filter(|r| !voided.contains(&ids.value(*r))) {
+            stored
+                .entry(series(&batch, row)?)
+                .or_default()
+                .push(((from.value(row), recorded.value(row)), ids.value(row)));
+        }
     }
-
-    fn entry(&self, row: usize) -> ((i32, i64), i64) {
-        ((self.from.value(row), self.recorded.value(row)), self.ids.value(row))
-    }
+    Ok(stored)
 }
 
 /// The key columns every typed table starts with.
@@ -607,7 +587,6 @@ fn named<'de, T: Deserialize<'de>>(name: &'de str) -> Result<T, ProjectionError>
 #[cfg(test)]
 mod tests {
     use chrono::DateTime;
-    use utfall_events::RecordedEvent;
 
     use super::*;
 
@@ -620,25 +599,10 @@ mod tests {
     /// The events in log order, recorded at these seconds: the third
     /// before the second, as when clocks disagree.
     fn stored() -> Vec<StoredEvent> {
-        utfall_events::wire::parse_batch(EVENTS.as_bytes())
-            .unwrap_or_default()
-            .into_iter()
-            .zip([(1, 100), (2, 300), (3, 200), (4, 400)])
-            .map(|(e, (position, seconds))| StoredEvent {
-                position,
-                event: RecordedEvent {
-                    event_id: e.event_id,
-                    program: e.program,
-                    participant: e.participant,
-                    version: 1,
-                    occurred_on: e.occurred_on,
-                    recorded_at: DateTime::from_timestamp(seconds, 0).unwrap_or_default(),
-                    recorded_by: e.recorded_by,
-                    schema_version: 1,
-                    body: e.body,
-                },
-            })
-            .collect()
+        let seconds = [100, 300, 200, 400];
+        super::super::stored_events(EVENTS, |position| {
+            DateTime::from_timestamp(seconds[(position - 1) as usize % 4], 0).unwrap_or_default()
+        })
     }
 
     fn day(text: &str) -> i32 {

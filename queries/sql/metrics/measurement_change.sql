@@ -3,9 +3,9 @@
 -- wave). Lower is better on every instrument (5 is worst), so `improved`
 -- means the last composite is lower than the first. Lowest and highest are
 -- over the paired first and last composites. The pairs are kept by the lake
--- projector (`internal.measurement_pairs`); tests/benches/analytics.rs
--- holds the same definition over `measurement_scores` with windows, for
--- other engines.
+-- projector (`internal.measurement_pairs`); the tests and benchmarks derive
+-- the same pairs from `measurement_scores` with windows
+-- (tests/src/measurement_pairs_windows.sql), which other engines run too.
 WITH pairs AS (
   SELECT m.program, m.instrument, m.first_composite, m.last_composite
   FROM internal.measurement_pairs m
