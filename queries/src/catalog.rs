@@ -25,6 +25,7 @@ use datafusion::prelude::SessionContext;
 use utfall_events::ProgramName;
 use utfall_projections::lake::{self, Manifest};
 
+use crate::computed_once::ComputedOnce;
 use crate::{QueryError, Snapshot};
 
 /// DESIGN's tables, the catalog every user of SQL sees (the read models
@@ -64,6 +65,9 @@ const VIEWS: [(&str, &str); 14] = [
     ("services", include_str!("../sql/catalog/services.sql")),
     ("internal.snapshot", ""),
 ];
+
+/// Tables read by every outcome metric, kept in memory once computed.
+const COMPUTED_ONCE: [&str; 1] = ["participants"];
 
 /// The lake's table of retractions, read only by `internal.retracted_events`.
 const RETRACTIONS: &str = "retractions";
@@ -122,7 +126,12 @@ pub async fn register(
     for name in TABLES {
         let view = ctx.table_provider(name).await?;
         ctx.deregister_table(name)?;
-        ctx.register_table(name, Arc::new(CatalogTable(view)))?;
+        let table: Arc<dyn TableProvider> = if COMPUTED_ONCE.contains(&name) {
+            Arc::new(ComputedOnce::new(view))
+        } else {
+            Arc::new(CatalogTable(view))
+        };
+        ctx.register_table(name, table)?;
     }
     Ok(())
 }

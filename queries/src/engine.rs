@@ -1,6 +1,6 @@
 //! The query engine: a DataFusion session per query over the lake, with a
 //! memory limit, a time limit that covers planning, execution and rendering,
-//! and a bound on the size of an answer. A fresh session per query reads the
+//! and a bound on the size of an answer. A session per query reads the
 //! lake's latest commit, all its tables from that one commit.
 
 use std::collections::HashSet;
@@ -11,14 +11,20 @@ use std::time::Duration;
 
 use arrow::array::{Array, RecordBatch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
+use datafusion::execution::cache::cache_manager::{
+    CacheManagerConfig, DEFAULT_FILE_STATISTICS_MEMORY_LIMIT, DEFAULT_METADATA_CACHE_LIMIT,
+};
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::logical_expr::LogicalPlan;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use utfall_events::ProgramName;
 use utfall_projections::lake::Manifest;
 
+use crate::catalogs::Catalogs;
 use crate::evaluation::Evaluation;
 use crate::{QueryError, Snapshot, bounded_functions, catalog, nesting, read_only};
 
@@ -66,6 +72,13 @@ pub struct Analytics {
     evaluation: Option<Evaluation>,
     /// Queries running now, for `/metrics` (shared by the clones).
     running: Arc<AtomicUsize>,
+    /// Parquet footers and file statistics, shared by every query and
+    /// clone: a lake file never changes once written (a merge writes new
+    /// ones), so what was read from it stays true, and a query need not
+    /// read every footer of the lake again before it starts.
+    file_caches: CacheManagerConfig,
+    /// Catalogs of the latest commit (shared by the clones).
+    catalogs: Catalogs,
 }
 
 /// Counts a query as running while it lives: dropped when it ends, times
@@ -94,6 +107,14 @@ impl Analytics {
             programmes: None,
             evaluation: None,
             running: Arc::default(),
+            file_caches: CacheManagerConfig::default()
+                .with_file_metadata_cache(Some(Arc::new(
+                    DefaultCache::new(DEFAULT_METADATA_CACHE_LIMIT).with_name("lake footers"),
+                )))
+                .with_file_statistics_cache(Some(Arc::new(
+                    DefaultCache::new(DEFAULT_FILE_STATISTICS_MEMORY_LIMIT).with_name("lake statistics"),
+                ))),
+            catalogs: Catalogs::default(),
         }
     }
 
@@ -131,19 +152,47 @@ impl Analytics {
 
     /// A session whose catalog answers for `snapshot`, over the lake's
     /// latest commit: every table of the session reads that one commit.
+    /// The catalog is made once per commit, snapshot and scope; each
+    /// session gets a memory pool of its own.
     pub async fn context(&self, snapshot: &Snapshot) -> Result<SessionContext, QueryError> {
         let manifest = Manifest::load(&self.lake)?.unwrap_or_else(Manifest::empty);
-        let runtime = RuntimeEnvBuilder::new()
+        let key = (
+            *snapshot,
+            self.programmes.clone(),
+            self.evaluation.as_ref().map(Evaluation::identity),
+        );
+        let catalog = match self.catalogs.get(manifest.version, &key) {
+            Some(catalog) => catalog,
+            None => {
+                let catalog = self.catalog(&manifest, snapshot).await?;
+                self.catalogs.keep(manifest.version, key, catalog.clone());
+                catalog
+            }
+        };
+        let state = SessionStateBuilder::new_from_existing(catalog.state())
+            .with_runtime_env(self.runtime()?)
+            .build();
+        Ok(SessionContext::new_with_state(state))
+    }
+
+    /// A runtime with this engine's memory limit and the shared file caches.
+    fn runtime(&self) -> Result<Arc<RuntimeEnv>, QueryError> {
+        Ok(RuntimeEnvBuilder::new()
             .with_memory_limit(self.limits.memory_bytes, 1.0)
-            .build_arc()?;
+            .with_cache_manager(self.file_caches.clone())
+            .build_arc()?)
+    }
+
+    /// The catalog over commit `manifest` as `snapshot` sees it.
+    async fn catalog(&self, manifest: &Manifest, snapshot: &Snapshot) -> Result<SessionContext, QueryError> {
         let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_default_catalog_and_schema("datafusion", "public");
         // Decode other columns only for rows that pass the filters
         // (programme, dates).
         config.options_mut().execution.parquet.pushdown_filters = true;
-        let ctx = session(config, runtime);
-        catalog::register(&ctx, &self.lake, &manifest, snapshot, self.programmes.as_deref()).await?;
+        let ctx = session(config, self.runtime()?);
+        catalog::register(&ctx, &self.lake, manifest, snapshot, self.programmes.as_deref()).await?;
         match &self.evaluation {
             Some(evaluation) => evaluation.restrict(&ctx).await,
             None => Ok(ctx),
@@ -187,7 +236,10 @@ impl Analytics {
             let mut attempt = 1;
             loop {
                 match work(self.context(snapshot).await?).await {
-                    Err(QueryError::LakeChanged) if attempt < RETRIES => attempt += 1,
+                    Err(QueryError::LakeChanged) if attempt < RETRIES => {
+                        self.catalogs.forget();
+                        attempt += 1;
+                    }
                     other => return other,
                 }
             }

@@ -52,6 +52,11 @@ impl Evaluation {
         }
     }
 
+    /// What tells one evaluator's view from another's.
+    pub(crate) fn identity(&self) -> (Vec<ProgramName>, Arc<[u8]>) {
+        (self.programmes.clone(), self.key.clone())
+    }
+
     /// The pseudonym of `participant`: HMAC-SHA-256 under the deployment's
     /// key, 128 bits in hex. Stable for a key; no one without it can
     /// compute or reverse one.

@@ -5,6 +5,8 @@
 
 pub mod bounded_functions;
 pub mod catalog;
+mod catalogs;
+mod computed_once;
 pub mod engine;
 pub mod evaluation;
 pub mod extract;

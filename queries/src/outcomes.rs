@@ -3,10 +3,8 @@
 //! time to first job, as of a date and as known at a time.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
@@ -85,9 +83,6 @@ pub struct PoorShare {
     pub ci_high: Option<f64>,
 }
 
-/// The tables several metrics read, computed once per report.
-const SHARED: [&str; 1] = ["participants"];
-
 impl Analytics {
     /// The outcome report of every programme defined by the as-of date,
     /// or of `only` that one (none when it was not defined by then).
@@ -122,7 +117,6 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
     if only.is_some() && reports.is_empty() {
         return Ok(Vec::new());
     }
-    materialize(ctx).await?;
     add_shares(ctx, &mut reports).await?;
     add_distribution(ctx, &mut reports).await?;
     add_measurement_change(ctx, &mut reports).await?;
@@ -161,18 +155,6 @@ async fn head(ctx: &SessionContext) -> Result<Outcomes, QueryError> {
         poor_by_wave: Vec::new(),
         time_to_first_job: Vec::new(),
     })
-}
-
-/// Computes the tables every metric reads once, in place of their views.
-async fn materialize(ctx: &SessionContext) -> Result<(), QueryError> {
-    for table in SHARED {
-        let frame = ctx.table(table).await?;
-        let schema = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
-        ctx.deregister_table(table)?;
-        ctx.register_table(table, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
-    }
-    Ok(())
 }
 
 /// A share of `k` out of `n`: value and 95 % interval (none for n = 0).

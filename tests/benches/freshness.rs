@@ -8,12 +8,19 @@
 //! in the dashboard's summary (the read models), in SQL (`POST /v1/sql`,
 //! the lake) and in the outcome report (the lake). Prints p50, p99 and the
 //! maximum of each.
+//!
+//! With `UTFALL_BENCH_EVENTS=N` the store first holds a generated history
+//! of about N events (`utfall gen`, `utfall import`), and before the load
+//! starts the server answers the analytics benchmark's questions over
+//! HTTP (every programme's outcome report, now and as known a year back,
+//! and the evaluators' two queries), printing each time and the server's
+//! peak resident memory.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use utfall_tests::wire::*;
-use utfall_tests::{Server, Store};
+use utfall_tests::{EVALUATOR_QUERIES, Server, Store, generated, peak_rss_mib, reset_peak_rss, run_utfall};
 
 const SAMPLES: usize = 300;
 
@@ -32,10 +39,118 @@ async fn shown(server: &Server, client: &reqwest::Client, view: usize) -> Option
     answer["enrolled"].as_u64()
 }
 
+/// Imports a generated history of about UTFALL_BENCH_EVENTS events into
+/// `store`; returns how many events that asked for (0: none).
+fn import_history(store: &Store) -> u64 {
+    let events = generated::bench_events(0);
+    if events == 0 {
+        return 0;
+    }
+    let work = tempfile::tempdir().expect("work directory");
+    let file = work.path().join("history.ndjson");
+    generated::generate(events, &file);
+    let started = Instant::now();
+    let mut args = vec!["import".to_string()];
+    args.extend(store.args());
+    args.push(file.display().to_string());
+    let out = run_utfall(&args, None);
+    assert!(out.status.success(), "import: {}", String::from_utf8_lossy(&out.stderr));
+    println!("utfall import: {:.1} s", started.elapsed().as_secs_f64());
+    events
+}
+
+/// Times `request` (which must succeed) and prints it under `name`.
+async fn timed(name: &str, request: reqwest::RequestBuilder) -> Value {
+    let started = Instant::now();
+    let answer = request.send().await.expect("request");
+    assert!(answer.status().is_success(), "{name}: {}", answer.status());
+    let body = answer.json().await.expect("JSON");
+    println!("{name:<50} {:>8.3} s", started.elapsed().as_secs_f64());
+    body
+}
+
+/// The analytics benchmark's questions over HTTP, each asked twice (the
+/// first pays for the catalog of the lake's commit); prints the server's
+/// peak memory while it answered.
+async fn answer_benchmark(server: &Server) {
+    let client = server.client();
+    let pid = server.pid();
+    reset_peak_rss(&pid);
+    let programmes: Value = client
+        .get(server.url("/v1/programs"))
+        .send()
+        .await
+        .expect("programmes")
+        .json()
+        .await
+        .expect("JSON");
+    let programmes: Vec<String> = programmes
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["program"].as_str().map(str::to_string))
+        .collect();
+    let last = timed(
+        "last recording",
+        client
+            .post(server.url("/v1/sql"))
+            .json(&json!({"sql": "SELECT max(recorded_at) AS t FROM events"})),
+    )
+    .await;
+    let year_back = last[0]["t"]
+        .as_str()
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| (t - chrono::Duration::days(365)).to_rfc3339())
+        .expect("a last recording time");
+    for round in ["first", "again"] {
+        let started = Instant::now();
+        for programme in &programmes {
+            client
+                .get(server.url(&format!("/v1/programs/{programme}/outcomes")))
+                .send()
+                .await
+                .expect("outcomes")
+                .error_for_status()
+                .expect("an outcome report");
+        }
+        println!(
+            "{:<50} {:>8.3} s",
+            format!("{} outcome reports ({round})", programmes.len()),
+            started.elapsed().as_secs_f64()
+        );
+        timed(
+            &format!("one outcome report a year back ({round})"),
+            client
+                .get(server.url(&format!("/v1/programs/{}/outcomes", programmes[0])))
+                .query(&[("known_at", &year_back)]),
+        )
+        .await;
+        for (name, sql) in EVALUATOR_QUERIES {
+            timed(
+                &format!("{name} ({round})"),
+                client.post(server.url("/v1/sql")).json(&json!({ "sql": sql })),
+            )
+            .await;
+        }
+    }
+    println!("serve peak RSS while answering: {} MiB", peak_rss_mib(&pid));
+}
+
 #[tokio::main]
 async fn main() {
     let store = Store::embedded();
+    let history = import_history(&store);
+    let started = Instant::now();
     let server = Server::start(&store.args());
+    if history > 0 {
+        server.caught_up_within(Duration::from_secs(4 * 3600)).await;
+        println!(
+            "serve caught up with the history: {:.1} s, peak RSS {} MiB",
+            started.elapsed().as_secs_f64(),
+            peak_rss_mib(&server.pid())
+        );
+        answer_benchmark(&server).await;
+    }
     let setup = server
         .post_events(&[program_defined("load"), enrolled("load", "L0", "2021-01-04")])
         .await;

@@ -13,7 +13,7 @@ use utfall_projections::Lake;
 const EVENTS_PER_PARTICIPANT: u64 = 46;
 
 /// UTFALL_BENCH_EVENTS, else `default`.
-fn bench_events(default: u64) -> u64 {
+pub fn bench_events(default: u64) -> u64 {
     std::env::var("UTFALL_BENCH_EVENTS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -45,7 +45,7 @@ pub fn bench_lake(default: u64, work: &Path) -> (Lake, u64, u64) {
 
 /// Writes about `events` generated events (seed 1) as NDJSON into `file`;
 /// returns the number of participants.
-fn generate(events: u64, file: &Path) -> u64 {
+pub fn generate(events: u64, file: &Path) -> u64 {
     let participants = (events / EVENTS_PER_PARTICIPANT).max(1);
     utfall::synthetic::run(utfall::cli::GenArgs {
         participants,

@@ -202,6 +202,34 @@ pub fn measurement_change_over_scores() -> String {
         .replace("FROM internal.measurement_pairs m", &format!("FROM ({pairs}) m"))
 }
 
+/// The evaluators' two benchmark queries, by name.
+pub const EVALUATOR_QUERIES: [(&str, &str); 2] = [
+    ("evaluator: status by quarter", include_str!("evaluator/status_by_quarter.sql")),
+    (
+        "evaluator: COOP/WONCA by consultant",
+        include_str!("evaluator/coop_wonca_by_consultant.sql"),
+    ),
+];
+
+/// The peak resident memory of process `pid` ("self" for this one), in
+/// MiB (0 where /proc cannot tell).
+pub fn peak_rss_mib(pid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// Starts process `pid`'s peak resident memory afresh (Linux: writing 5 to
+/// clear_refs), so the next reading is the peak of what follows.
+pub fn reset_peak_rss(pid: &str) {
+    let _ = std::fs::write(format!("/proc/{pid}/clear_refs"), "5");
+}
+
 /// A store plus an analytics lake folder of the test's own, driven through
 /// the `utfall` binary.
 pub struct Cli {
@@ -352,6 +380,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> String {
+        self.child.id().to_string()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -370,6 +403,11 @@ impl Server {
     /// (`/v1/projections` shows no lag), so what the log held when the
     /// server started is in the read models and the lake.
     pub async fn caught_up(&self) {
+        self.caught_up_within(std::time::Duration::from_secs(30)).await;
+    }
+
+    /// [`Server::caught_up`], waiting at most `limit`.
+    pub async fn caught_up_within(&self, limit: std::time::Duration) {
         let started = std::time::Instant::now();
         loop {
             let standings: serde_json::Value = self.get("/v1/projections").await.json().await.expect("JSON");
@@ -380,7 +418,7 @@ impl Server {
                 return;
             }
             assert!(
-                started.elapsed() < std::time::Duration::from_secs(30),
+                started.elapsed() < limit,
                 "the projections did not catch up: {standings}"
             );
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -1,7 +1,8 @@
 //! The analytics lake: every event in Parquet and in typed tables, appended
 //! in log order, compacted to a bounded number of files, rebuilt on demand,
 //! written by one process, read by other engines, and folded by the catalog
-//! into the same tables as the read models.
+//! into the same tables as the read models; the catalogs kept between
+//! queries answer for the latest commit.
 
 use std::sync::Arc;
 
@@ -483,4 +484,51 @@ async fn participant_versions_equal_the_fold_of_the_facts_at_every_snapshot() {
         paired > 50,
         "the snapshots hold measurement change ({paired} rows compared)"
     );
+}
+
+/// Counts participants as `analytics` answers for `snapshot`: in SQL and
+/// in the outcome report of `programme`.
+async fn enrolled(analytics: &utfall_queries::Analytics, snapshot: &utfall_queries::Snapshot) -> (i64, u64) {
+    let counted = analytics
+        .sql(snapshot, "SELECT count(*) AS n FROM participants")
+        .await
+        .expect("count");
+    let counted = counted.batches[0].column(0).as_primitive::<Int64Type>().value(0);
+    let reported = analytics
+        .outcomes(snapshot, Some("kept"))
+        .await
+        .expect("outcomes")
+        .first()
+        .map_or(0, |o| o.enrolled);
+    (counted, reported)
+}
+
+#[tokio::test]
+async fn the_catalogs_kept_between_queries_follow_every_commit() {
+    use utfall_queries::{Analytics, Limits, Snapshot};
+    use utfall_tests::wire::{enrolled as enrolment, program_defined};
+
+    let store = Store::embedded();
+    let log = store.open().await;
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let lake = Arc::new(Lake::open(dir.path()).expect("lake"));
+    let analytics = Analytics::new(lake.root(), Limits::default());
+    let scoped = analytics.for_programme(&utfall_events::ProgramName::new("kept".to_string()).expect("name"));
+    let now = Snapshot::default();
+    let before_march = Snapshot::new("2021-02-28".parse().ok(), None);
+    log.append(utfall_tests::wire::parse(&[program_defined("kept")]))
+        .await
+        .expect("valid events");
+    for i in 1..=3u64 {
+        log.append(utfall_tests::wire::parse(&[enrolment("kept", &format!("K{i}"), "2021-03-01")]))
+            .await
+            .expect("valid events");
+        catch_up(log.as_ref(), &lake, 10).await.expect("lake");
+        // Each asked twice: once making the catalog, once from the kept one.
+        for _ in 0..2 {
+            assert_eq!(enrolled(&analytics, &now).await, (i as i64, i), "commit {i}");
+            assert_eq!(enrolled(&scoped, &now).await, (i as i64, i), "commit {i}, one programme");
+            assert_eq!(enrolled(&analytics, &before_march).await, (0, 0), "commit {i}, as of February");
+        }
+    }
 }

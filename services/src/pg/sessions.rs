@@ -31,9 +31,10 @@ use super::sign_in::SignedIn;
 use crate::access::audit::AuditRecord;
 use crate::access::{Access, Principal, Role};
 
-/// Most catalogs kept at once; past it the cache starts again (a catalog
-/// is views over the lake, quick to make).
-const MAX_CATALOGS: usize = 64;
+/// Most catalogs kept at once; past it the cache starts again. A catalog
+/// may hold a computed `participants` (tens of MB at national scale), so
+/// as few as the analytics engine keeps itself.
+const MAX_CATALOGS: usize = 10;
 
 /// An evaluator's programmes (none: the admin's whole catalog), a snapshot
 /// and the version of the lake commit its catalog reads.
