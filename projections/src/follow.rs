@@ -22,6 +22,10 @@ pub trait Projection: Send + Sync {
     /// Folds a page of events read from the log after position `after`,
     /// exactly once each.
     async fn apply(&self, after: u64, events: Vec<StoredEvent>) -> Result<(), ProjectionError>;
+    /// Events folded per page while the log holds a backlog.
+    fn backlog_page(&self) -> usize {
+        PAGE
+    }
 }
 
 #[async_trait]
@@ -36,6 +40,10 @@ impl Projection for ReadModels {
 
     async fn apply(&self, after: u64, events: Vec<StoredEvent>) -> Result<(), ProjectionError> {
         ReadModels::apply(self, after, &events).await
+    }
+
+    fn backlog_page(&self) -> usize {
+        5 * PAGE
     }
 }
 
@@ -55,9 +63,16 @@ impl Projection for Arc<Lake> {
             .await
             .map_err(|e| ProjectionError::Lake(format!("writer task failed: {e}")))?
     }
+
+    /// Every page is a commit of a file per table, so a backlog goes in
+    /// large ones (a 10 M-event log in 1000-event pages took well over an
+    /// hour; in pages of 50 000, minutes).
+    fn backlog_page(&self) -> usize {
+        50 * PAGE
+    }
 }
 
-/// Events folded per transaction when the log has many waiting.
+/// Events folded per transaction as the log's tail delivers them.
 const PAGE: usize = 1000;
 /// Pause before starting again after an error.
 const RETRY: Duration = Duration::from_secs(1);
@@ -184,24 +199,44 @@ async fn follow_once<P: Projection>(
         );
         status.clear_stall();
     }
+    let backlog_page = projection.backlog_page();
+    loop {
+        let events = log.read(position, backlog_page).await?;
+        let more = events.len() == backlog_page;
+        position = fold(projection, status, position, events).await?;
+        if !more {
+            break;
+        }
+    }
     let mut tail = log.tail(position).await?.ready_chunks(PAGE);
     while let Some(chunk) = tail.next().await {
-        let started = Instant::now();
         let events = chunk.into_iter().collect::<Result<Vec<_>, _>>()?;
-        let count = events.len() as u64;
-        let last = events.last().map(|e| e.position);
-        projection.apply(position, events).await?;
-        if let Some(last) = last {
-            position = last;
-        }
-        status.position.store(position, Ordering::Relaxed);
-        status.applied.fetch_add(count, Ordering::Relaxed);
-        status.clear_stall();
-        tracing::debug!(projection = projection.name(), events = count, position, elapsed = ?started.elapsed(), "folded");
+        position = fold(projection, status, position, events).await?;
     }
     Err(ProjectionError::Log(utfall_events::LogError::Unavailable(
         "the log's tail ended".into(),
     )))
+}
+
+/// Folds `events`, read after `position`, and says so in `status`; returns
+/// the new position.
+async fn fold<P: Projection>(
+    projection: &P,
+    status: &ProjectorStatus,
+    position: u64,
+    events: Vec<StoredEvent>,
+) -> Result<u64, ProjectionError> {
+    let started = Instant::now();
+    let count = events.len() as u64;
+    let Some(last) = events.last().map(|e| e.position) else {
+        return Ok(position);
+    };
+    projection.apply(position, events).await?;
+    status.position.store(last, Ordering::Relaxed);
+    status.applied.fetch_add(count, Ordering::Relaxed);
+    status.clear_stall();
+    tracing::debug!(projection = projection.name(), events = count, position = last, elapsed = ?started.elapsed(), "folded");
+    Ok(last)
 }
 
 /// Whether an event at `next`, read after position `after`, cannot follow

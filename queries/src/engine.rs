@@ -201,7 +201,7 @@ impl Analytics {
 
     /// Runs one read-only query; its answer is bounded by the limits.
     pub async fn sql(&self, snapshot: &Snapshot, sql: &str) -> Result<Answer, QueryError> {
-        self.sql_as(snapshot, sql, |answer| Ok(answer)).await
+        self.sql_as(snapshot, sql, Ok).await
     }
 
     /// Runs one read-only query and renders its answer, both within the

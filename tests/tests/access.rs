@@ -16,9 +16,13 @@ const ROLES: [&str; 5] = ["admin", "registrar", "viewer", "evaluator", "funder"]
 const OWN: &str = "optimist";
 const OTHER: &str = "sja-meg";
 
+/// The statuses each role gets (own programme, other programme), in
+/// `ROLES` order.
+type Statuses = [(u16, u16); 5];
+
 /// Every route a principal can be refused on, and the status each role
-/// gets (own programme, other programme), in `ROLES` order.
-const MATRIX: &[(&str, &str, [(u16, u16); 5])] = &[
+/// gets.
+const MATRIX: &[(&str, &str, Statuses)] = &[
     ("GET", "/v1/programs", [(200, 200); 5]),
     ("GET", "/v1/projections", [(200, 200); 5]),
     (

@@ -108,7 +108,7 @@ async fn valid_jwts_sign_in_and_every_forged_one_is_refused() {
     hs.kid = Some("k1".into());
     let confused = encode(&hs, &claims(&["admin"]), &EncodingKey::from_secret(&public)).expect("sign");
     let mut tampered = viewer.clone();
-    tampered.insert_str(tampered.find('.').expect("a JWT") + 5, "x");
+    tampered.insert(tampered.find('.').expect("a JWT") + 5, 'x');
     let refused = [
         ("another key", sign(&other_der, "k1", &claims(&["admin"]))),
         ("an unknown key id", sign(&der, "k9", &claims(&["admin"]))),

@@ -268,12 +268,33 @@ pub struct Changes {
 
 type Participant = (String, String);
 
-/// Every participant's facts and versions in force: of their row, and of
-/// their measurement series per instrument.
+/// Every participant's facts and versions in force.
 #[derive(Debug, Default)]
 pub struct Participants {
-    histories: HashMap<Participant, History>,
-    series: HashMap<Participant, BTreeMap<Instrument, History>>,
+    people: HashMap<Participant, Person>,
+}
+
+/// One participant's facts and versions in force: of their row, and of
+/// their measurement series, one per instrument measured. Held for every
+/// participant the lake has seen (217 k at 10 M events), so kept small: a
+/// participant is measured on a few instruments, a list is enough.
+#[derive(Debug, Default)]
+struct Person {
+    row: History,
+    series: Vec<(Instrument, History)>,
+}
+
+impl Person {
+    fn series(&mut self, instrument: Instrument) -> &mut History {
+        let at = match self.series.iter().position(|(i, _)| *i == instrument) {
+            Some(at) => at,
+            None => {
+                self.series.push((instrument, History::default()));
+                self.series.len() - 1
+            }
+        };
+        &mut self.series[at].1
+    }
 }
 
 /// A page's facts and retractions of one participant.
@@ -328,12 +349,13 @@ impl Participants {
         }
         let (mut rows, mut pair_rows, mut voids) = (Vec::new(), Vec::new(), Vec::new());
         for (&(program, participant), page) in &page {
+            let person = self
+                .people
+                .entry((program.to_string(), participant.to_string()))
+                .or_default();
             let own = |f: &&Fact| !matches!(f.kind, Kind::Measurement(..));
             if page.facts.iter().any(|f| own(&f)) || !page.retractions.is_empty() {
-                let history = self
-                    .histories
-                    .entry((program.to_string(), participant.to_string()))
-                    .or_default();
+                let history = &mut person.row;
                 let before = versions::<ParticipantFold>(history);
                 history.facts.extend(page.facts.iter().filter(own));
                 history.retractions.extend(&page.retractions);
@@ -342,10 +364,6 @@ impl Participants {
                 });
             }
             // Retractions go to every measurement series the participant has.
-            let series = self
-                .series
-                .entry((program.to_string(), participant.to_string()))
-                .or_default();
             let mut instruments: BTreeSet<Instrument> = page
                 .facts
                 .iter()
@@ -355,10 +373,10 @@ impl Participants {
                 })
                 .collect();
             if !page.retractions.is_empty() {
-                instruments.extend(series.keys());
+                instruments.extend(person.series.iter().map(|(i, _)| *i));
             }
             for instrument in instruments {
-                let history = series.entry(instrument).or_default();
+                let history = person.series(instrument);
                 let before = versions::<PairFold>(history);
                 history.facts.extend(
                     page.facts
@@ -436,9 +454,10 @@ impl Participants {
                         }
                         _ => {
                             let target = uuid(text(&batch, "retracted_event_id")?.value(row))?;
-                            this.histories
+                            this.people
                                 .entry(participant)
                                 .or_default()
+                                .row
                                 .retractions
                                 .push(Retraction { target, recorded_at });
                             continue;
@@ -451,28 +470,28 @@ impl Participants {
                         recorded_at,
                         kind,
                     };
+                    let person = this.people.entry(participant).or_default();
                     match kind {
-                        Kind::Measurement(instrument, ..) => this
-                            .series
-                            .entry(participant)
-                            .or_default()
-                            .entry(instrument)
-                            .or_default()
-                            .facts
-                            .push(fact),
-                        _ => this.histories.entry(participant).or_default().facts.push(fact),
+                        Kind::Measurement(instrument, ..) => person.series(instrument).facts.push(fact),
+                        _ => person.row.facts.push(fact),
                     }
                 }
             }
         }
         // A participant's retractions reach their measurement series too
         // (a retraction of another fact changes none of its versions).
-        for (participant, series) in &mut this.series {
-            if let Some(h) = this.histories.get(participant) {
-                for history in series.values_mut() {
-                    history.retractions.extend(&h.retractions);
-                }
+        for person in this.people.values_mut() {
+            let Person { row, series } = person;
+            for (_, history) in series.iter_mut() {
+                history.retractions.extend(&row.retractions);
             }
+            // Loading grew the lists by doubling; what is held for good
+            // need not keep the slack.
+            for history in std::iter::once(row).chain(series.iter_mut().map(|(_, h)| h)) {
+                history.facts.shrink_to_fit();
+                history.retractions.shrink_to_fit();
+            }
+            series.shrink_to_fit();
         }
 
         let mut voided = std::collections::HashSet::new();
@@ -485,7 +504,11 @@ impl Participants {
                 text(batch, "participant")?.value(row).into(),
             ))
         })?;
-        assign_ids::<_, ParticipantFold>(this.histories.iter_mut().map(|(k, h)| (k.clone(), h)), stored, VERSIONS)?;
+        assign_ids::<_, ParticipantFold>(
+            this.people.iter_mut().map(|(k, person)| (k.clone(), &mut person.row)),
+            stored,
+            VERSIONS,
+        )?;
         let stored = stored_versions(batches(PAIRS), &voided, |batch, row| {
             let participant = (
                 text(batch, "program")?.value(row).into(),
@@ -494,9 +517,9 @@ impl Participants {
             Ok((participant, named(text(batch, "instrument")?.value(row))?))
         })?;
         let series = this
-            .series
+            .people
             .iter_mut()
-            .flat_map(|(p, series)| series.iter_mut().map(move |(i, h)| ((p.clone(), *i), h)));
+            .flat_map(|(p, person)| person.series.iter_mut().map(move |(i, h)| ((p.clone(), *i), h)));
         assign_ids::<_, PairFold>(series, stored, PAIRS)?;
         Ok(this)
     }
@@ -631,7 +654,7 @@ mod tests {
         participants
             .apply(&events.iter().collect::<Vec<_>>(), &mut next)
             .expect("apply");
-        let history = participants.histories.values().next().expect("one participant");
+        let history = &participants.people.values().next().expect("one participant").row;
         let all = versions::<ParticipantFold>(history);
         let status = |as_of, seconds| at(&all, as_of, seconds).map(|s| (s.status.map(|s| s.1), s.first_job_on));
         assert_eq!(at(&all, "2019-12-31", 450), None, "not yet enrolled");
@@ -677,17 +700,17 @@ mod tests {
             .collect();
         live.sort_unstable();
         let expected: Vec<(i32, i64)> = whole
-            .histories
+            .people
             .values()
-            .flat_map(|h| {
-                versions::<ParticipantFold>(h)
+            .flat_map(|p| {
+                versions::<ParticipantFold>(&p.row)
                     .iter()
                     .map(Version::key)
                     .collect::<Vec<_>>()
             })
             .collect();
         assert_eq!(live, expected);
-        let ids = |p: &Participants| p.histories.values().map(|h| h.ids.len()).sum::<usize>();
+        let ids = |p: &Participants| p.people.values().map(|p| p.row.ids.len()).sum::<usize>();
         assert_eq!(ids(&paged), expected.len(), "every version in force has its id");
         assert_eq!(ids(&whole), expected.len());
     }

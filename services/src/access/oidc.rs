@@ -55,7 +55,7 @@ async fn fetch(source: &str) -> Result<JwkSet, AccessError> {
         let response = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
-            .and_then(|c| Ok(c.get(source)))
+            .map(|c| c.get(source))
             .map_err(|e| invalid(e.to_string()))?
             .send()
             .await

@@ -69,6 +69,9 @@ async fn outcomes(
     .await
 }
 
+/// Writes an answer in one of the formats a client can ask for.
+type Renderer = fn(&Answer) -> Result<Vec<u8>, QueryError>;
+
 /// A query as JSON: `{"sql": "…", "as_of": "…", "known_at": "…"}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -103,7 +106,7 @@ async fn sql(
         (text, query.snapshot())
     };
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let (content_type, render): (_, fn(&Answer) -> Result<Vec<u8>, QueryError>) = if accept.contains("text/csv") {
+    let (content_type, render): (_, Renderer) = if accept.contains("text/csv") {
         ("text/csv; charset=utf-8", render::csv)
     } else if accept.contains(ARROW_STREAM) {
         (ARROW_STREAM, render::arrow_ipc)

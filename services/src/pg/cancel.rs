@@ -18,7 +18,10 @@ use tokio::sync::watch;
 pub(super) type Cancelled = Shared<BoxFuture<'static, ()>>;
 
 #[derive(Default)]
-pub(super) struct Cancels(std::sync::Mutex<HashMap<(i32, Bytes), Arc<watch::Sender<u64>>>>);
+pub(super) struct Cancels(std::sync::Mutex<HashMap<CancelKey, Arc<watch::Sender<u64>>>>);
+
+/// A connection's process id and secret key, as its cancel requests give them.
+type CancelKey = (i32, Bytes);
 
 impl Cancels {
     /// Fires on a cancel request for `client`'s connection made after now.
@@ -61,7 +64,7 @@ impl Cancels {
 /// A connection's entry in [`Cancels`], removed when the connection ends.
 struct Registered {
     cancels: Arc<Cancels>,
-    key: (i32, Bytes),
+    key: CancelKey,
     sender: Arc<watch::Sender<u64>>,
 }
 
