@@ -4,6 +4,8 @@
 //! * [`wire`]: parsing submitted events strictly, reporting every problem.
 //! * [`rules`]: the rules that depend on a stream's history.
 //! * [`log`]: the [`log::EventLog`] trait and its JetStream and embedded stores.
+//! * [`sealing`]: how the log stores a participant's data, sealed with
+//!   their own key so that erasing the key erases the data.
 
 pub mod country;
 pub mod date;
@@ -14,6 +16,7 @@ pub mod log;
 pub mod names;
 pub mod rules;
 pub mod schema;
+pub mod sealing;
 pub mod strict_json;
 pub mod vocabulary;
 pub mod wire;

@@ -28,6 +28,7 @@ fn store_args(data_dir: std::path::PathBuf, nats: Option<(String, String)>) -> S
         nats_replicas: 1,
         database: None,
         lake: None,
+        master_key_file: None,
     }
 }
 

@@ -74,6 +74,11 @@ pub struct StoreArgs {
     /// Folder of the analytics lake (Parquet); default: `lake` in the data directory.
     #[arg(long, env = "UTFALL_LAKE_DIR")]
     pub lake: Option<PathBuf>,
+    /// File holding the master key (64 hexadecimal digits) that opens the
+    /// participants' data keys; default: `master.key` in the data directory,
+    /// made when missing. `UTFALL_MASTER_KEY` may give the key itself.
+    #[arg(long, env = "UTFALL_MASTER_KEY_FILE")]
+    pub master_key_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

@@ -5,13 +5,45 @@ use std::sync::Arc;
 use anyhow::Context;
 use utfall_projections::{Lake, ReadModels};
 
+use utfall_events::EventLog;
 use utfall_events::log::embedded::EmbeddedLog;
 use utfall_events::log::jetstream::{JetStreamConfig, JetStreamLog};
-use utfall_events::{EventLog, LogError};
+use utfall_events::sealing::{KeyStore, MasterKey, Sealing};
 
 use crate::cli::StoreArgs;
 
-pub async fn open_log(args: &StoreArgs) -> Result<Arc<dyn EventLog>, LogError> {
+/// The master key file created in the data directory when none is given.
+pub const MASTER_KEY_FILE: &str = "master.key";
+/// The master key itself, as 64 hexadecimal digits (instead of a file).
+pub const MASTER_KEY_ENV: &str = "UTFALL_MASTER_KEY";
+
+/// The master key the command line gives: `UTFALL_MASTER_KEY`, else
+/// `--master-key-file`, else `master.key` in the data directory (made
+/// there, readable by its owner only, when missing).
+pub fn master_key(args: &StoreArgs) -> anyhow::Result<MasterKey> {
+    if let Ok(hex) = std::env::var(MASTER_KEY_ENV) {
+        return MasterKey::from_hex(&hex).with_context(|| format!("{MASTER_KEY_ENV} is not a master key"));
+    }
+    Ok(match &args.master_key_file {
+        Some(path) => MasterKey::from_file(path)?,
+        None => {
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+            MasterKey::from_file_or_create(&args.data_dir.join(MASTER_KEY_FILE))?
+        }
+    })
+}
+
+/// The participants' data keys: in the deployment's database, opened by
+/// the master key.
+pub async fn open_sealing(args: &StoreArgs) -> anyhow::Result<Arc<Sealing>> {
+    let url = crate::access::database::url(args)?;
+    let keys = KeyStore::open(&url, master_key(args)?).await?;
+    Ok(Arc::new(Sealing::new(keys)))
+}
+
+pub async fn open_log(args: &StoreArgs) -> anyhow::Result<Arc<dyn EventLog>> {
+    let sealing = open_sealing(args).await?;
     Ok(match &args.nats {
         Some(url) => {
             let config = JetStreamConfig {
@@ -20,9 +52,9 @@ pub async fn open_log(args: &StoreArgs) -> Result<Arc<dyn EventLog>, LogError> {
                 subject_prefix: args.nats_subject_prefix.clone(),
                 replicas: args.nats_replicas,
             };
-            Arc::new(JetStreamLog::connect(&config).await?)
+            Arc::new(JetStreamLog::connect(&config, sealing).await?)
         }
-        None => Arc::new(EmbeddedLog::open(&args.data_dir).await?),
+        None => Arc::new(EmbeddedLog::open(&args.data_dir, sealing).await?),
     })
 }
 

@@ -17,8 +17,6 @@ use tower::ServiceExt;
 use utfall::access::audit::AuditRecord;
 use utfall::access::{Access, Role, secrets};
 use utfall::http::{AllowedHosts, AppState, RequestLimits, app};
-use utfall_events::EventLog;
-use utfall_events::log::embedded::EmbeddedLog;
 use utfall_events::wire::parse_batch;
 use utfall_projections::follow::catch_up;
 use utfall_projections::{Lake, ProjectorStatus, ReadModels};
@@ -52,7 +50,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|n| n.parse().ok())
         .unwrap_or(500);
     let dir = tempfile::tempdir()?;
-    let log = Arc::new(EmbeddedLog::open(dir.path()).await?);
+    let log = utfall::store::open_log(&utfall_tests::embedded_args(dir.path())).await?;
     log.append(parse_batch(&std::fs::read(fixture("optimist"))?)?).await?;
     let models = Arc::new(ReadModels::connect(&sqlite_url(dir.path())).await?);
     catch_up(log.as_ref(), models.as_ref(), 5000).await?;

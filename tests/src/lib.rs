@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 use utfall_events::EventLog;
-use utfall_events::log::embedded::EmbeddedLog;
-use utfall_events::log::jetstream::{JetStreamConfig, JetStreamLog};
 
 /// The NATS server (with JetStream) the test command provides.
 pub fn nats_url() -> String {
@@ -100,6 +98,20 @@ pub enum Store {
     },
 }
 
+/// The embedded store in `dir`, as the command line names it.
+pub fn embedded_args(dir: &Path) -> utfall::cli::StoreArgs {
+    utfall::cli::StoreArgs {
+        data_dir: dir.to_path_buf(),
+        nats: None,
+        nats_stream: "UTFALL_EVENTS".into(),
+        nats_subject_prefix: "utfall.ev".into(),
+        nats_replicas: 1,
+        database: None,
+        lake: None,
+        master_key_file: None,
+    }
+}
+
 impl Store {
     pub fn embedded() -> Self {
         Store::Embedded(tempfile::tempdir().expect("temporary directory"))
@@ -144,19 +156,92 @@ impl Store {
         }
     }
 
-    pub async fn open(&self) -> Arc<dyn EventLog> {
+    /// The store as the command line names it (its data directory holds
+    /// the master key and the participants' data keys).
+    pub fn store_args(&self) -> utfall::cli::StoreArgs {
         match self {
-            Store::Embedded(dir) => Arc::new(EmbeddedLog::open(dir.path()).await.expect("open embedded log")),
+            Store::Embedded(dir) => embedded_args(dir.path()),
             Store::JetStream {
-                url, stream, prefix, ..
-            } => {
-                let config = JetStreamConfig {
-                    url: url.clone(),
-                    stream: stream.clone(),
-                    subject_prefix: prefix.clone(),
-                    replicas: 1,
-                };
-                Arc::new(JetStreamLog::connect(&config).await.expect("connect to JetStream"))
+                url,
+                stream,
+                prefix,
+                dir,
+            } => utfall::cli::StoreArgs {
+                nats: Some(url.clone()),
+                nats_stream: stream.clone(),
+                nats_subject_prefix: prefix.clone(),
+                ..embedded_args(dir.path())
+            },
+        }
+    }
+
+    pub async fn open(&self) -> Arc<dyn EventLog> {
+        utfall::store::open_log(&self.store_args()).await.expect("open the event log")
+    }
+
+    /// Writes `payload` into the participant's stream of `program` as the
+    /// log's next message, past every check of utfall's (as a broken disk, a
+    /// stray publisher or an older version of utfall would); returns its
+    /// log position. `version` is the stream version the embedded store
+    /// files it under (JetStream has none of its own).
+    pub async fn plant(&self, program: &str, participant: &str, version: u64, event_id: &str, payload: &str) -> u64 {
+        match self {
+            Store::Embedded(dir) => {
+                let url = format!("sqlite://{}", dir.path().join("events.db").display());
+                let pool = sqlx::SqlitePool::connect(&url).await.expect("events.db");
+                let position: i64 = sqlx::query_scalar(
+                    "INSERT INTO events (position, event_id, program, participant, version, payload) \
+                     SELECT COALESCE(MAX(position), 0) + 1, ?, ?, ?, ?, ? FROM events RETURNING position",
+                )
+                .bind(event_id)
+                .bind(program)
+                .bind(participant)
+                .bind(version as i64)
+                .bind(payload)
+                .fetch_one(&pool)
+                .await
+                .expect("plant");
+                position as u64
+            }
+            Store::JetStream { url, prefix, .. } => {
+                let client = async_nats::connect(url.as_str()).await.expect("nats");
+                let ack = async_nats::jetstream::new(client)
+                    .publish(format!("{prefix}.{program}.{participant}"), payload.to_string().into())
+                    .await
+                    .expect("publish")
+                    .await
+                    .expect("ack");
+                ack.sequence
+            }
+        }
+    }
+
+    /// Every message of the log as stored, by position, read around utfall.
+    pub async fn raw_payloads(&self) -> Vec<(u64, Vec<u8>)> {
+        match self {
+            Store::Embedded(dir) => {
+                let url = format!("sqlite://{}", dir.path().join("events.db").display());
+                let pool = sqlx::SqlitePool::connect(&url).await.expect("events.db");
+                let rows: Vec<(i64, Vec<u8>)> =
+                    sqlx::query_as("SELECT position, CAST(payload AS BLOB) FROM events ORDER BY position")
+                        .fetch_all(&pool)
+                        .await
+                        .expect("raw payloads");
+                rows.into_iter().map(|(p, payload)| (p as u64, payload)).collect()
+            }
+            Store::JetStream { url, stream, .. } => {
+                let client = async_nats::connect(url.as_str()).await.expect("nats");
+                let stream = async_nats::jetstream::new(client)
+                    .get_stream(stream)
+                    .await
+                    .expect("stream");
+                let last = stream.get_info().await.expect("stream info").state.last_sequence;
+                let mut payloads = Vec::new();
+                for position in 1..=last {
+                    let message = stream.direct_get(position).await.expect("message");
+                    payloads.push((position, message.payload.to_vec()));
+                }
+                payloads
             }
         }
     }

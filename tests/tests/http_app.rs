@@ -11,7 +11,6 @@ use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
 use utfall::access::{Access, Need, secrets};
 use utfall::http::{AllowedHosts, AppState, RequestLimits, app, routes};
-use utfall_events::log::embedded::EmbeddedLog;
 use utfall_projections::{Lake, ProjectorStatus, ReadModels};
 use utfall_queries::{Analytics, Limits};
 use utfall_tests::sqlite_url;
@@ -26,7 +25,7 @@ async fn router(dir: &std::path::Path) -> (axum::Router, String) {
     let token = secrets::read_admin_token(dir).expect("admin token");
     let lake = Arc::new(Lake::open(&dir.join("lake")).expect("lake"));
     let state = AppState {
-        log: Arc::new(EmbeddedLog::open(dir).await.expect("log")),
+        log: utfall::store::open_log(&utfall_tests::embedded_args(dir)).await.expect("log"),
         store: "embedded (test)".into(),
         models: Arc::new(ReadModels::connect(&sqlite_url(dir)).await.expect("read models")),
         projector: Arc::new(ProjectorStatus::default()),

@@ -27,6 +27,7 @@ fn store_args(flags: &[String]) -> StoreArgs {
         nats_replicas: 1,
         database: value("--database"),
         lake: None,
+        master_key_file: None,
     }
 }
 

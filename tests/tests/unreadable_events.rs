@@ -11,37 +11,8 @@ use serde_json::Value;
 use utfall_tests::wire::*;
 use utfall_tests::{Server, Store, run_utfall};
 
-/// Writes a payload no version of utfall can read into A's stream, past
-/// every check, as a broken disk or a stray publisher would; returns its
-/// log position.
-async fn plant_unreadable(store: &Store) -> u64 {
-    const GARBAGE: &str = r#"{"not":"an event"}"#;
-    match store {
-        Store::Embedded(dir) => {
-            let url = format!("sqlite://{}", dir.path().join("events.db").display());
-            let pool = sqlx::SqlitePool::connect(&url).await.expect("events.db");
-            let position: i64 = sqlx::query_scalar(
-                "INSERT INTO events (position, event_id, program, participant, version, payload) \
-                 SELECT MAX(position) + 1, 'planted', 'p1', 'A', 99, ? FROM events RETURNING position",
-            )
-            .bind(GARBAGE)
-            .fetch_one(&pool)
-            .await
-            .expect("plant");
-            position as u64
-        }
-        Store::JetStream { url, prefix, .. } => {
-            let client = async_nats::connect(url.as_str()).await.expect("nats");
-            let ack = async_nats::jetstream::new(client)
-                .publish(format!("{prefix}.p1.A"), GARBAGE.into())
-                .await
-                .expect("publish")
-                .await
-                .expect("ack");
-            ack.sequence
-        }
-    }
-}
+/// A payload no version of utfall can read.
+const GARBAGE: &str = r#"{"not":"an event"}"#;
 
 async fn get(server: &Server, path: &str) -> (StatusCode, Value) {
     let response = server.get(path).await;
@@ -65,7 +36,7 @@ async fn an_unreadable_event_stops_projectors_visibly_until_quarantined(store: S
         enrolled("p1", "B", "2021-01-05"),
     ];
     assert_eq!(server.post_events(&setup).await, StatusCode::CREATED);
-    let planted = plant_unreadable(&store).await;
+    let planted = store.plant("p1", "A", 99, "planted", GARBAGE).await;
 
     eventually("/healthz to report both projectors stalled", async || {
         let (status, health) = get(&server, "/healthz").await;

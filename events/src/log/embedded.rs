@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::ops::DerefMut;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,11 +20,12 @@ use tokio::sync::{Mutex, mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
-use super::{AppendError, Appended, EventLog, LogError, Quarantined, decode, must_be_unreadable};
+use super::{AppendError, Appended, EventLog, LogError, Quarantined, must_be_unreadable};
 use crate::date::Date;
 use crate::envelope::{NewEvent, RecordedEvent, StoredEvent, StreamKey};
 use crate::names::Pseudonym;
 use crate::rules::{Dated, KnownEvent, Planner, StateReader, Step, StreamState};
+use crate::sealing::Sealing;
 use crate::vocabulary::EventData;
 
 /// File name of the log inside the data directory.
@@ -63,6 +65,7 @@ CREATE TABLE IF NOT EXISTS quarantine (
 
 pub struct EmbeddedLog {
     pool: SqlitePool,
+    sealing: Arc<Sealing>,
     write: Mutex<()>,
     appended: watch::Sender<u64>,
 }
@@ -73,8 +76,9 @@ fn participant_column(key: &StreamKey) -> &str {
 }
 
 impl EmbeddedLog {
-    /// Opens (creating if needed) the log in `dir`.
-    pub async fn open(dir: &Path) -> Result<Self, LogError> {
+    /// Opens (creating if needed) the log in `dir`, sealing participants'
+    /// data with the keys of `sealing`.
+    pub async fn open(dir: &Path, sealing: Arc<Sealing>) -> Result<Self, LogError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| LogError::Unavailable(format!("cannot create data directory {}: {e}", dir.display())))?;
         let options = SqliteConnectOptions::from_str("sqlite:")?
@@ -96,16 +100,20 @@ impl EmbeddedLog {
         let (appended, _) = watch::channel(head as u64);
         Ok(Self {
             pool,
+            sealing,
             write: Mutex::new(()),
             appended,
         })
     }
 
     async fn write_batch(&self, batch: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError> {
+        // Keys first, outside the log's write transaction: the key store
+        // may share the file, and a key without events is harmless.
+        self.sealing.prepare(&batch).await?;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(LogError::from)?;
         let mut planner = Planner::default();
         let steps = {
-            let mut reader = SqliteReader::new(&mut *tx);
+            let mut reader = SqliteReader::new(&mut *tx, &self.sealing);
             planner.plan(&mut reader, batch, 0, Utc::now()).await?
         };
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
@@ -119,7 +127,7 @@ impl EmbeddedLog {
             match step {
                 Step::Append(event) => {
                     let position = head as u64 + rows.len() as u64 + 1;
-                    let payload = serde_json::to_string(&event).map_err(|e| LogError::Unavailable(e.to_string()))?;
+                    let payload = self.sealing.seal(&event)?;
                     appended.push(Appended {
                         event_id: event.event_id,
                         position,
@@ -234,24 +242,27 @@ fn state_from_row(row: &SqliteRow) -> Result<StreamState, LogError> {
     })
 }
 
-fn known_from_row(row: &SqliteRow) -> Result<(Uuid, KnownEvent), LogError> {
-    let stored = decode(row.get::<i64, _>(0) as u64, row.get::<String, _>(1).as_bytes())?;
+async fn known_from_row(sealing: &Sealing, row: &SqliteRow) -> Result<(Uuid, KnownEvent), LogError> {
+    let payload: String = row.get(1);
+    let stored = sealing.open(row.get::<i64, _>(0) as u64, payload.as_bytes()).await?;
     let e = stored.event;
     Ok((e.event_id, KnownEvent::of(e.stream(), e.occurred_on, &e.body)))
 }
 
 /// Answers the planner from SQLite, fetching a whole batch's streams and
 /// events in a few statements ([`StateReader::prefetch`]).
-struct SqliteReader<C> {
+struct SqliteReader<'a, C> {
     conn: C,
+    sealing: &'a Sealing,
     states: HashMap<StreamKey, StreamState>,
     known: HashMap<Uuid, Option<KnownEvent>>,
 }
 
-impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteReader<C> {
-    fn new(conn: C) -> Self {
+impl<'a, C: DerefMut<Target = SqliteConnection> + Send> SqliteReader<'a, C> {
+    fn new(conn: C, sealing: &'a Sealing) -> Self {
         Self {
             conn,
+            sealing,
             states: HashMap::new(),
             known: HashMap::new(),
         }
@@ -293,7 +304,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteReader<C> {
                 self.known.insert(*id, None);
             }
             for row in query.fetch_all(&mut *self.conn).await? {
-                let (id, known) = known_from_row(&row)?;
+                let (id, known) = known_from_row(self.sealing, &row).await?;
                 self.known.insert(id, Some(known));
             }
         }
@@ -302,7 +313,7 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> SqliteReader<C> {
 }
 
 #[async_trait]
-impl<C: DerefMut<Target = SqliteConnection> + Send> StateReader for SqliteReader<C> {
+impl<C: DerefMut<Target = SqliteConnection> + Send> StateReader for SqliteReader<'_, C> {
     async fn prefetch(&mut self, batch: &[NewEvent]) -> Result<(), LogError> {
         let mut keys: Vec<StreamKey> = batch.iter().map(NewEvent::stream).collect();
         keys.extend(batch.iter().map(|e| StreamKey::program(e.program.clone())));
@@ -337,17 +348,17 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> StateReader for SqliteReader
 }
 
 /// Decodes `(position, payload)` rows, skipping quarantined positions.
-async fn decode_rows(pool: &SqlitePool, rows: &[SqliteRow]) -> Result<Vec<StoredEvent>, LogError> {
+async fn decode_rows(pool: &SqlitePool, sealing: &Sealing, rows: &[SqliteRow]) -> Result<Vec<StoredEvent>, LogError> {
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
         let position = row.get::<i64, _>(0) as u64;
-        let decoded = row
-            .try_get::<String, _>(1)
-            .map_err(|e| LogError::Unreadable {
+        let decoded = match row.try_get::<String, _>(1) {
+            Ok(payload) => sealing.open(position, payload.as_bytes()).await,
+            Err(e) => Err(LogError::Unreadable {
                 position,
                 reason: e.to_string(),
-            })
-            .and_then(|payload| decode(position, payload.as_bytes()));
+            }),
+        };
         match decoded {
             Ok(event) => events.push(event),
             Err(e @ LogError::Unreadable { .. }) => {
@@ -366,7 +377,7 @@ async fn decode_rows(pool: &SqlitePool, rows: &[SqliteRow]) -> Result<Vec<Stored
 }
 
 /// Up to `max` readable events after `after`; empty only when none follows.
-async fn read_page(pool: &SqlitePool, after: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
+async fn read_page(pool: &SqlitePool, sealing: &Sealing, after: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
     let mut after = after;
     loop {
         let rows = sqlx::query("SELECT position, payload FROM events WHERE position > ? ORDER BY position LIMIT ?")
@@ -377,7 +388,7 @@ async fn read_page(pool: &SqlitePool, after: u64, max: usize) -> Result<Vec<Stor
         let Some(last) = rows.last().map(|row| row.get::<i64, _>(0) as u64) else {
             return Ok(Vec::new());
         };
-        let events = decode_rows(pool, &rows).await?;
+        let events = decode_rows(pool, sealing, &rows).await?;
         if !events.is_empty() {
             return Ok(events);
         }
@@ -402,17 +413,17 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn read(&self, after: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
-        read_page(&self.pool, after, max).await
+        read_page(&self.pool, &self.sealing, after, max).await
     }
 
     async fn tail(&self, after: u64) -> Result<BoxStream<'static, Result<StoredEvent, LogError>>, LogError> {
         let (tx, rx) = mpsc::channel(TAIL_PAGE);
-        let pool = self.pool.clone();
+        let (pool, sealing) = (self.pool.clone(), self.sealing.clone());
         let mut appended = self.appended.subscribe();
         tokio::spawn(async move {
             let mut after = after;
             loop {
-                match read_page(&pool, after, TAIL_PAGE).await {
+                match read_page(&pool, &sealing, after, TAIL_PAGE).await {
                     Ok(page) if page.is_empty() => {
                         // Woken by an append in this process, or by the poll
                         // for appends by another process on the same file.
@@ -443,7 +454,7 @@ impl EventLog for EmbeddedLog {
                 .bind(participant_column(key))
                 .fetch_all(&self.pool)
                 .await?;
-        decode_rows(&self.pool, &rows).await
+        decode_rows(&self.pool, &self.sealing, &rows).await
     }
 
     async fn quarantine(&self, position: u64, reason: &str) -> Result<Quarantined, LogError> {
@@ -451,7 +462,7 @@ impl EventLog for EmbeddedLog {
             .bind(position as i64)
             .fetch_optional(&self.pool)
             .await?;
-        let entry = must_be_unreadable(position, payload.as_deref().map(str::as_bytes), reason)?;
+        let entry = must_be_unreadable(&self.sealing, position, payload.as_deref().map(str::as_bytes), reason).await?;
         sqlx::query("INSERT INTO quarantine (position, reason, recorded_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
             .bind(position as i64)
             .bind(&entry.reason)
@@ -487,6 +498,6 @@ impl EventLog for EmbeddedLog {
     }
 
     async fn state_reader(&self) -> Result<Box<dyn StateReader + '_>, LogError> {
-        Ok(Box::new(SqliteReader::new(self.pool.acquire().await?)))
+        Ok(Box::new(SqliteReader::new(self.pool.acquire().await?, &self.sealing)))
     }
 }

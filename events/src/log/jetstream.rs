@@ -20,6 +20,7 @@
 
 use std::borrow::BorrowMut;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
@@ -35,9 +36,10 @@ use futures::stream::BoxStream;
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::{AppendError, Appended, EventLog, LogError, Quarantined, decode, must_be_unreadable};
+use super::{AppendError, Appended, EventLog, LogError, Quarantined, must_be_unreadable};
 use crate::envelope::{NewEvent, StoredEvent, StreamKey};
 use crate::rules::{KnownEvent, Planner, StateReader, Step, StreamState};
+use crate::sealing::Sealing;
 
 /// Where the log lives on a NATS server. Two deployments can share a server
 /// by using different stream names and subject prefixes.
@@ -85,6 +87,7 @@ pub struct JetStreamLog {
     quarantine_subject: String,
     prefix: String,
     cache: Mutex<HashMap<StreamKey, Cached>>,
+    sealing: Arc<Sealing>,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> LogError {
@@ -93,7 +96,7 @@ fn unavailable(e: impl std::fmt::Display) -> LogError {
 
 impl JetStreamLog {
     /// Connects and creates the stream if it does not exist.
-    pub async fn connect(config: &JetStreamConfig) -> Result<Self, LogError> {
+    pub async fn connect(config: &JetStreamConfig, sealing: Arc<Sealing>) -> Result<Self, LogError> {
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
             .connect(&config.url)
@@ -133,6 +136,7 @@ impl JetStreamLog {
             quarantine_subject,
             prefix: config.subject_prefix.clone(),
             cache: Mutex::new(HashMap::new()),
+            sealing,
         })
     }
 
@@ -187,12 +191,13 @@ impl JetStreamLog {
             .map_err(unavailable)?;
         let messages = consumer.messages().await.map_err(unavailable)?;
         let (quarantine, subject) = (self.quarantine.clone(), self.quarantine_subject.clone());
+        let sealing = self.sealing.clone();
         Ok(Box::pin(messages.then(move |message| {
-            let (quarantine, subject) = (quarantine.clone(), subject.clone());
+            let (quarantine, subject, sealing) = (quarantine.clone(), subject.clone(), sealing.clone());
             async move {
                 let message = message.map_err(unavailable)?;
                 let position = message.info().map_err(unavailable)?.stream_sequence;
-                match decode(position, &message.payload) {
+                match sealing.open(position, &message.payload).await {
                     Ok(event) => Ok((position, Some(event))),
                     Err(e) => match quarantine
                         .direct_get_last_for_subject(format!("{subject}.{position}"))
@@ -278,7 +283,7 @@ impl JetStreamLog {
                         return Ok(None);
                     }
                     let expected = cache.get(&key).map(|c| c.last_sequence).unwrap_or(0);
-                    let payload = serde_json::to_vec(&event).map_err(unavailable)?;
+                    let payload = self.sealing.seal(&event)?;
                     let message = PublishMessage::build()
                         .payload(Bytes::from(payload))
                         .message_id(event.event_id.to_string())
@@ -354,7 +359,7 @@ impl JetStreamLog {
         event: &crate::envelope::RecordedEvent,
     ) -> Result<(), AppendError> {
         let stored = self.stream.direct_get(position).await.map_err(unavailable)?;
-        let stored = decode(position, &stored.payload)?.event;
+        let stored = self.sealing.open(position, &stored.payload).await?.event;
         let mine = KnownEvent::of(key.clone(), event.occurred_on, &event.body);
         if stored.event_id == event.event_id
             && KnownEvent::of(stored.stream(), stored.occurred_on, &stored.body) == mine
@@ -461,6 +466,8 @@ impl<M: BorrowMut<HashMap<StreamKey, Cached>> + Send> StateReader for CacheReade
 #[async_trait]
 impl EventLog for JetStreamLog {
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError> {
+        // A key is stored before any event sealed with it is published.
+        self.sealing.prepare(&batch).await?;
         let mut cache = self.cache.lock().await;
         for _ in 0..REPLANS {
             let mut planner = Planner::default();
@@ -511,7 +518,7 @@ impl EventLog for JetStreamLog {
             Err(e) if e.kind() == DirectGetErrorKind::NotFound => None,
             Err(e) => return Err(unavailable(e)),
         };
-        let entry = must_be_unreadable(position, payload.as_deref(), reason)?;
+        let entry = must_be_unreadable(&self.sealing, position, payload.as_deref(), reason).await?;
         let record = serde_json::to_vec(&entry).map_err(unavailable)?;
         self.context
             .publish(format!("{}.{position}", self.quarantine_subject), Bytes::from(record))

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::envelope::{NewEvent, StoredEvent, StreamKey};
 use crate::invalid::{Conflict, Invalid};
 use crate::rules::{StateReader, StreamState};
+use crate::sealing::Sealing;
 
 /// The log could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -108,37 +109,28 @@ pub trait EventLog: Send + Sync {
     }
 }
 
-/// Decodes a stored payload, checking its schema version. Version 1 is the
-/// only one so far; a later version adds its upcasting here.
-pub(crate) fn decode(position: u64, payload: &[u8]) -> Result<StoredEvent, LogError> {
-    let event: crate::envelope::RecordedEvent = serde_json::from_slice(payload).map_err(|e| LogError::Unreadable {
-        position,
-        reason: e.to_string(),
-    })?;
-    if event.schema_version != crate::vocabulary::SCHEMA_VERSION {
-        return Err(LogError::Unreadable {
-            position,
-            reason: format!("schema version {} is not supported", event.schema_version),
-        });
-    }
-    Ok(StoredEvent { position, event })
-}
-
 /// Checks that the payload stored at `position` exists and cannot be read,
 /// before it may be quarantined.
-pub(crate) fn must_be_unreadable(position: u64, payload: Option<&[u8]>, reason: &str) -> Result<Quarantined, LogError> {
-    match payload {
-        None => Err(LogError::Refused(format!(
-            "the log holds no event at position {position}"
-        ))),
-        Some(payload) if decode(position, payload).is_ok() => Err(LogError::Refused(format!(
+pub(crate) async fn must_be_unreadable(
+    sealing: &Sealing,
+    position: u64,
+    payload: Option<&[u8]>,
+    reason: &str,
+) -> Result<Quarantined, LogError> {
+    let Some(payload) = payload else {
+        return Err(LogError::Refused(format!("the log holds no event at position {position}")));
+    };
+    if sealing.open(position, payload).await.is_ok() {
+        return Err(LogError::Refused(format!(
             "the event at position {position} is readable: only an unreadable event can be quarantined"
-        ))),
-        Some(_) if reason.trim().is_empty() => Err(LogError::Refused("a quarantine needs a reason".into())),
-        Some(_) => Ok(Quarantined {
-            position,
-            reason: reason.trim().to_string(),
-            recorded_at: Utc::now(),
-        }),
+        )));
     }
+    if reason.trim().is_empty() {
+        return Err(LogError::Refused("a quarantine needs a reason".into()));
+    }
+    Ok(Quarantined {
+        position,
+        reason: reason.trim().to_string(),
+        recorded_at: Utc::now(),
+    })
 }

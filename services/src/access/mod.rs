@@ -6,7 +6,7 @@
 
 pub mod audit;
 mod cli;
-mod database;
+pub(crate) mod database;
 pub mod oidc;
 pub mod secrets;
 pub mod tokens;

@@ -1,0 +1,243 @@
+//! Participants' data keys, each wrapped by the master key, in the
+//! deployment's database (the embedded store's `events.db`, or PostgreSQL).
+//! A key is made before the first event sealed with it is stored, so no
+//! stored event ever lacks its key; every key is held in memory once read
+//! (all of them at start), so sealing and opening cost no round trip.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::aead::{Generate, Key};
+use chrono::Utc;
+use sqlx::any::{AnyPoolOptions, AnyRow, install_default_drivers};
+use sqlx::{AnyPool, Row};
+
+use super::SealingError;
+use super::master_key::MasterKey;
+use crate::envelope::StreamKey;
+use crate::names::{ProgramName, Pseudonym};
+
+/// A participant's data key.
+pub(crate) type DataKey = Key<XChaCha20Poly1305>;
+
+const SCHEMA: [&str; 2] = [
+    "CREATE TABLE IF NOT EXISTS data_keys (
+        program TEXT NOT NULL, participant TEXT NOT NULL, wrapped TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (program, participant))",
+    // What tells a wrong master key from a damaged key row: a known
+    // value wrapped by the master key the store was made with.
+    "CREATE TABLE IF NOT EXISTS data_keys_check (id INTEGER PRIMARY KEY, wrapped TEXT NOT NULL)",
+];
+const CHECK: &[u8] = b"utfall data keys";
+const CHECK_CONTEXT: &str = "check";
+
+/// Keys asked for in one statement at most (parameters stay well under
+/// SQLite's and PostgreSQL's limits).
+const KEYS_PER_STATEMENT: usize = 400;
+
+pub struct KeyStore {
+    pool: AnyPool,
+    master: MasterKey,
+    keys: RwLock<HashMap<StreamKey, DataKey>>,
+}
+
+/// What a wrapped key is bound to: its participant.
+fn context(key: &StreamKey) -> String {
+    key.to_string()
+}
+
+impl KeyStore {
+    /// Opens the key store at `url`, making its tables when needed, and
+    /// checks that `master` is the key it was made with.
+    pub async fn open(url: &str, master: MasterKey) -> Result<Self, SealingError> {
+        install_default_drivers();
+        let pool = AnyPoolOptions::new().max_connections(4).connect(url).await?;
+        if url.starts_with("sqlite") {
+            // The embedded log shares the file and writes it in WAL mode.
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+        }
+        let mut tx = pool.begin().await?;
+        if url.starts_with("postgres") {
+            // Several processes may start at once; one sets the tables up.
+            sqlx::query("SELECT pg_advisory_xact_lock(7244302)")
+                .execute(&mut *tx)
+                .await?;
+        }
+        for statement in SCHEMA {
+            sqlx::query(statement).execute(&mut *tx).await?;
+        }
+        sqlx::query("INSERT INTO data_keys_check (id, wrapped) VALUES (1, $1) ON CONFLICT (id) DO NOTHING")
+            .bind(BASE64.encode(master.wrap(CHECK, CHECK_CONTEXT)?))
+            .execute(&mut *tx)
+            .await?;
+        let check: String = sqlx::query_scalar("SELECT wrapped FROM data_keys_check WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let opened = BASE64
+            .decode(check)
+            .ok()
+            .and_then(|wrapped| master.unwrap(&wrapped, CHECK_CONTEXT));
+        if opened.as_deref() != Some(CHECK) {
+            return Err(SealingError::WrongMasterKey);
+        }
+        let store = Self {
+            pool,
+            master,
+            keys: RwLock::new(HashMap::new()),
+        };
+        // Every key at once: a projector reading the log needs them all,
+        // and one statement costs less than one per participant.
+        store.load_all().await?;
+        Ok(store)
+    }
+
+    /// The data key of `stream` if it is held in memory.
+    pub(crate) fn held(&self, stream: &StreamKey) -> Option<DataKey> {
+        self.keys.read().ok()?.get(stream).cloned()
+    }
+
+    /// The data key of `stream`, read from the store when not held; none
+    /// when the store has none.
+    pub(crate) async fn get(&self, stream: &StreamKey) -> Result<Option<DataKey>, SealingError> {
+        if let Some(key) = self.held(stream) {
+            return Ok(Some(key));
+        }
+        self.load(std::slice::from_ref(stream)).await?;
+        Ok(self.held(stream))
+    }
+
+    /// Makes sure every one of `streams` has a data key, held in memory:
+    /// missing ones are made and stored (by whichever process comes first).
+    pub async fn ensure(&self, streams: &[StreamKey]) -> Result<(), SealingError> {
+        let mut missing: Vec<StreamKey> = streams
+            .iter()
+            .filter(|s| s.participant.is_some() && self.held(s).is_none())
+            .cloned()
+            .collect();
+        missing.sort();
+        missing.dedup();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        self.load(&missing).await?;
+        missing.retain(|s| self.held(s).is_none());
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now().to_rfc3339();
+        let mut tx = self.pool.begin().await?;
+        for stream in &missing {
+            let fresh = DataKey::generate();
+            sqlx::query(
+                "INSERT INTO data_keys (program, participant, wrapped, created_at) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (program, participant) DO NOTHING",
+            )
+            .bind(stream.program.as_str())
+            .bind(participant(stream))
+            .bind(BASE64.encode(self.master.wrap(&fresh, &context(stream))?))
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        // Another process may have stored its key first: read back what won.
+        self.load(&missing).await
+    }
+
+    /// Reads the keys of `streams` the store holds into memory.
+    async fn load(&self, streams: &[StreamKey]) -> Result<(), SealingError> {
+        for chunk in streams.chunks(KEYS_PER_STATEMENT) {
+            let pairs: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!(
+                "SELECT program, participant, wrapped FROM data_keys WHERE (program, participant) IN (VALUES {})",
+                pairs.join(", ")
+            );
+            // Only numbered placeholders are formatted into the text.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for stream in chunk {
+                query = query.bind(stream.program.as_str()).bind(participant(stream));
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            self.hold(&rows)?;
+        }
+        Ok(())
+    }
+
+    async fn load_all(&self) -> Result<(), SealingError> {
+        let rows = sqlx::query("SELECT program, participant, wrapped FROM data_keys")
+            .fetch_all(&self.pool)
+            .await?;
+        self.hold(&rows)
+    }
+
+    fn hold(&self, rows: &[AnyRow]) -> Result<(), SealingError> {
+        let mut opened = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (program, participant, wrapped): (String, String, String) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            let damaged = || SealingError::DamagedKey(format!("{program}/{participant}"));
+            let stream = StreamKey {
+                program: ProgramName::new(program.clone()).map_err(|_| damaged())?,
+                participant: Some(Pseudonym::new(participant.clone()).map_err(|_| damaged())?),
+            };
+            let key = BASE64
+                .decode(&wrapped)
+                .ok()
+                .and_then(|w| self.master.unwrap(&w, &context(&stream)))
+                .and_then(|k| DataKey::try_from(k.as_slice()).ok())
+                .ok_or_else(damaged)?;
+            opened.push((stream, key));
+        }
+        let mut keys = self.keys.write().map_err(|_| SealingError::Poisoned)?;
+        keys.extend(opened);
+        Ok(())
+    }
+}
+
+fn participant(stream: &StreamKey) -> &str {
+    stream.participant.as_ref().map(Pseudonym::as_str).unwrap_or("")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(participant: &str) -> StreamKey {
+        StreamKey {
+            program: ProgramName::new("p1").expect("programme"),
+            participant: Some(Pseudonym::new(participant).expect("participant")),
+        }
+    }
+
+    #[tokio::test]
+    async fn two_processes_making_one_participants_key_agree_on_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("keys.db").display());
+        let master = MasterKey::generate();
+        let first = KeyStore::open(&url, master.clone()).await.expect("first");
+        let second = KeyStore::open(&url, master.clone()).await.expect("second");
+        let wanted: Vec<StreamKey> = (0..50).map(|i| stream(&format!("P{i}"))).collect();
+        let (a, b) = tokio::join!(first.ensure(&wanted), second.ensure(&wanted));
+        a.expect("first ensures");
+        b.expect("second ensures");
+        for s in &wanted {
+            assert_eq!(first.held(s), second.held(s), "{s}");
+            assert!(first.held(s).is_some(), "{s}");
+        }
+        // A third process reads the same keys; a programme stream has none.
+        let third = KeyStore::open(&url, master).await.expect("third");
+        assert_eq!(third.get(&wanted[7]).await.expect("get"), first.held(&wanted[7]));
+        third.ensure(&[StreamKey::program(ProgramName::new("p1").expect("programme"))]).await.expect("ensure");
+        assert_eq!(third.get(&stream("nobody")).await.expect("get"), None);
+        assert!(matches!(
+            KeyStore::open(&url, MasterKey::generate()).await,
+            Err(SealingError::WrongMasterKey)
+        ));
+    }
+}
