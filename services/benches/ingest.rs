@@ -1,6 +1,9 @@
 //! Ingest benchmark: import `utfall gen` events into the embedded store and
 //! into JetStream, beside a raw JetStream publish loop with messages of the
-//! same size on the same server, all in one run. Prints a table.
+//! same size on the same server, all in one run. Prints a table, then what
+//! sealing participants' data costs: every imported event encoded and
+//! decoded in clear (the stored form before sealing) and sealed, side by
+//! side, beside the time to read the whole log back.
 //!
 //!     cargo bench -p utfall --bench ingest
 //!
@@ -77,6 +80,62 @@ async fn raw_publish(url: &str, count: u64, size: usize) -> anyhow::Result<f64> 
     Ok(seconds)
 }
 
+/// Microseconds per event, and seconds to read the log back.
+struct SealingCosts {
+    encode_clear: f64,
+    encode_sealed: f64,
+    decode_clear: f64,
+    decode_sealed: f64,
+    read_all: f64,
+}
+
+async fn sealing_costs(store: StoreArgs) -> anyhow::Result<SealingCosts> {
+    let log = utfall::store::open_log(&store).await?;
+    let sealing = utfall::store::open_sealing(&store).await?;
+    let started = Instant::now();
+    let mut events = Vec::new();
+    loop {
+        let after = events.last().map(|e: &utfall_events::StoredEvent| e.position).unwrap_or(0);
+        let page = log.read(after, 5000).await?;
+        if page.is_empty() {
+            break;
+        }
+        events.extend(page);
+    }
+    let read_all = started.elapsed().as_secs_f64();
+    let per_event = |started: Instant| started.elapsed().as_secs_f64() * 1e6 / events.len().max(1) as f64;
+
+    let started = Instant::now();
+    let clear = events
+        .iter()
+        .map(|e| serde_json::to_string(&e.event))
+        .collect::<Result<Vec<_>, _>>()?;
+    let encode_clear = per_event(started);
+    let started = Instant::now();
+    let sealed = events
+        .iter()
+        .map(|e| sealing.seal(&e.event))
+        .collect::<Result<Vec<_>, _>>()?;
+    let encode_sealed = per_event(started);
+    let started = Instant::now();
+    for payload in &clear {
+        serde_json::from_str::<utfall_events::RecordedEvent>(payload)?;
+    }
+    let decode_clear = per_event(started);
+    let started = Instant::now();
+    for (event, payload) in events.iter().zip(&sealed) {
+        sealing.open(event.position, payload.as_bytes()).await?;
+    }
+    let decode_sealed = per_event(started);
+    Ok(SealingCosts {
+        encode_clear,
+        encode_sealed,
+        decode_clear,
+        decode_sealed,
+        read_all,
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let events: u64 = std::env::var("UTFALL_BENCH_EVENTS")
@@ -107,6 +166,7 @@ async fn main() -> anyhow::Result<()> {
     )
     .await?;
     let raw_s = raw_publish(&url, lines, size).await?;
+    let sealing = sealing_costs(store_args(dir.path().join("embedded"), None)).await?;
     let client = async_nats::connect(&url).await?;
     jetstream::new(client).delete_stream(&stream).await?;
 
@@ -122,5 +182,23 @@ async fn main() -> anyhow::Result<()> {
         let rate = n as f64 / s;
         println!("{what:<44} {s:>10.1} {rate:>12.0} {:>9.2}x", rate / raw_rate);
     }
+    println!();
+    println!("{:<44} {:>10} {:>12}", "per event, the same events", "in clear", "sealed");
+    println!(
+        "{:<44} {:>8.2}µs {:>10.2}µs",
+        "encode (form 1: JSON; form 2: JSON + seal)", sealing.encode_clear, sealing.encode_sealed
+    );
+    println!(
+        "{:<44} {:>8.2}µs {:>10.2}µs",
+        "decode (form 1: JSON; form 2: open + JSON)", sealing.decode_clear, sealing.decode_sealed
+    );
+    let import_us = embedded_s * 1e6 / embedded as f64;
+    println!(
+        "sealing adds {:.2} µs to each event's import ({:.1} % of the embedded import's {import_us:.1} µs) and {:.2} µs to each event read; reading the whole embedded log back: {:.1} s",
+        sealing.encode_sealed - sealing.encode_clear,
+        100.0 * (sealing.encode_sealed - sealing.encode_clear) / import_us,
+        sealing.decode_sealed - sealing.decode_clear,
+        sealing.read_all
+    );
     Ok(())
 }

@@ -48,6 +48,9 @@ pub enum Command {
     Token(TokenArgs),
     /// Print the audit log: who read or wrote what, and when (admin's view, from the operator's files).
     Audit(AuditArgs),
+    /// Copy an embedded log into a new data directory with every participant's data sealed
+    /// (for logs written before sealing existed); checks every event reads back the same.
+    MigrateEncrypt(crate::migrate::MigrateEncryptArgs),
 }
 
 /// Which event log to use: the embedded store (default) or JetStream.

@@ -34,6 +34,8 @@ pub const FILE_NAME: &str = "events.db";
 /// How often a tail looks for events appended by another process.
 const TAIL_POLL: Duration = Duration::from_millis(250);
 const TAIL_PAGE: usize = 1000;
+/// Events sealed in one transaction by [`EmbeddedLog::seal_stored`].
+const SEAL_PAGE: usize = 5000;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -104,6 +106,51 @@ impl EmbeddedLog {
             write: Mutex::new(()),
             appended,
         })
+    }
+
+    /// Stores again, sealed, every participant's event (those stored in
+    /// clear before sealing existed, and the rest with a fresh nonce), in
+    /// place: positions, versions and recording times stay. Then rewrites
+    /// the file so that no page of the clear payloads is left in it. An
+    /// unreadable event is left as it is. Returns how many were sealed.
+    pub async fn seal_stored(&self) -> Result<u64, LogError> {
+        let _one_writer = self.write.lock().await;
+        let (mut after, mut sealed) = (0, 0);
+        loop {
+            let rows = sqlx::query("SELECT position, payload FROM events WHERE position > ? ORDER BY position LIMIT ?")
+                .bind(after as i64)
+                .bind(SEAL_PAGE as i64)
+                .fetch_all(&self.pool)
+                .await?;
+            let Some(last) = rows.last().map(|row| row.get::<i64, _>(0) as u64) else {
+                break;
+            };
+            let mut events = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let payload: String = row.get(1);
+                match self.sealing.open(row.get::<i64, _>(0) as u64, payload.as_bytes()).await {
+                    Ok(stored) if stored.event.participant.is_some() => events.push(stored),
+                    Ok(_) | Err(LogError::Unreadable { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let streams: Vec<StreamKey> = events.iter().map(|e| e.event.stream()).collect();
+            self.sealing.keys().ensure(&streams).await?;
+            let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+            for stored in &events {
+                sqlx::query("UPDATE events SET payload = ? WHERE position = ?")
+                    .bind(self.sealing.seal(&stored.event)?)
+                    .bind(stored.position as i64)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            sealed += events.len() as u64;
+            after = last;
+        }
+        sqlx::query("VACUUM").execute(&self.pool).await?;
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
+        Ok(sealed)
     }
 
     async fn write_batch(&self, batch: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError> {
