@@ -32,6 +32,7 @@ fn store_args(data_dir: std::path::PathBuf, nats: Option<(String, String)>) -> S
         database: None,
         lake: None,
         master_key_file: None,
+        key_store: None,
     }
 }
 

@@ -51,6 +51,8 @@ pub enum Command {
     /// Copy an embedded log into a new data directory with every participant's data sealed
     /// (for logs written before sealing existed); checks every event reads back the same.
     MigrateEncrypt(crate::migrate::MigrateEncryptArgs),
+    /// Manage the master key that opens the participants' data keys.
+    Keys(crate::keys::KeysArgs),
 }
 
 /// Which event log to use: the embedded store (default) or JetStream.
@@ -82,6 +84,11 @@ pub struct StoreArgs {
     /// made when missing. `UTFALL_MASTER_KEY` may give the key itself.
     #[arg(long, env = "UTFALL_MASTER_KEY_FILE")]
     pub master_key_file: Option<PathBuf>,
+    /// Database of the participants' data keys (`postgres://…`, shared by every host of a
+    /// JetStream deployment); default: `events.db` (SQLite) in the data directory. It belongs
+    /// with the log: without it the log's participant data cannot be read.
+    #[arg(long, env = "UTFALL_KEY_STORE_URL")]
+    pub key_store: Option<String>,
 }
 
 #[derive(Args, Debug)]

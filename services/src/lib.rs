@@ -9,6 +9,7 @@ pub mod demo;
 pub mod extract;
 pub mod http;
 pub mod import;
+pub mod keys;
 pub mod migrate;
 pub mod pg;
 pub mod project;

@@ -6,9 +6,9 @@ use anyhow::Context;
 use utfall_projections::{Lake, ReadModels};
 
 use utfall_events::EventLog;
-use utfall_events::log::embedded::EmbeddedLog;
+use utfall_events::log::embedded::{EmbeddedLog, FILE_NAME as EMBEDDED_FILE};
 use utfall_events::log::jetstream::{JetStreamConfig, JetStreamLog};
-use utfall_events::sealing::{KeyStore, MasterKey, Sealing};
+use utfall_events::sealing::{KeyStore, MasterKey, Sealing, SealingError};
 
 use crate::cli::StoreArgs;
 
@@ -34,12 +34,54 @@ pub fn master_key(args: &StoreArgs) -> anyhow::Result<MasterKey> {
     })
 }
 
-/// The participants' data keys: in the deployment's database, opened by
-/// the master key.
+/// Where `utfall keys rotate` writes the default master key's successor
+/// until the data keys are re-wrapped with it.
+pub const PENDING_MASTER_KEY_FILE: &str = "master.key.new";
+
+/// Where the participants' data keys live: `--key-store`, else the data
+/// directory's `events.db` (the embedded log's own file). Never the
+/// read-model database, which may be dropped and rebuilt at any time.
+fn key_store_url(args: &StoreArgs) -> anyhow::Result<String> {
+    Ok(match &args.key_store {
+        Some(url) => url.clone(),
+        None => {
+            std::fs::create_dir_all(&args.data_dir)
+                .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
+            format!("sqlite://{}?mode=rwc", args.data_dir.join(EMBEDDED_FILE).display())
+        }
+    })
+}
+
+/// The participants' data keys, opened by the master key.
 pub async fn open_sealing(args: &StoreArgs) -> anyhow::Result<Arc<Sealing>> {
-    let url = crate::access::database::url(args)?;
-    let keys = KeyStore::open(&url, master_key(args)?).await?;
+    let url = key_store_url(args)?;
+    let keys = match finish_rotation(args, &url).await? {
+        Some(keys) => keys,
+        None => KeyStore::open(&url, master_key(args)?).await?,
+    };
     Ok(Arc::new(Sealing::new(keys)))
+}
+
+/// A rotation of the default master key stopped between its steps: when
+/// the data keys were re-wrapped, the new key takes the old one's place;
+/// when not, the new key is dropped.
+async fn finish_rotation(args: &StoreArgs, url: &str) -> anyhow::Result<Option<KeyStore>> {
+    let pending = args.data_dir.join(PENDING_MASTER_KEY_FILE);
+    if args.master_key_file.is_some() || std::env::var(MASTER_KEY_ENV).is_ok() || !pending.exists() {
+        return Ok(None);
+    }
+    match KeyStore::open(url, MasterKey::from_file(&pending)?).await {
+        Ok(keys) => {
+            std::fs::rename(&pending, args.data_dir.join(MASTER_KEY_FILE))
+                .with_context(|| format!("cannot put {} in place", pending.display()))?;
+            Ok(Some(keys))
+        }
+        Err(SealingError::WrongMasterKey) => {
+            std::fs::remove_file(&pending).with_context(|| format!("cannot remove {}", pending.display()))?;
+            Ok(None)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn open_log(args: &StoreArgs) -> anyhow::Result<Arc<dyn EventLog>> {

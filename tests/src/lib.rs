@@ -109,6 +109,7 @@ pub fn embedded_args(dir: &Path) -> utfall::cli::StoreArgs {
         database: None,
         lake: None,
         master_key_file: None,
+        key_store: None,
     }
 }
 

@@ -138,6 +138,8 @@ impl Deployment {
             let token = String::from_utf8_lossy(&created.stdout).trim().to_string();
             principals.insert(*role, (name, token));
         }
+        // The matrix reads the read models: they must hold the history first.
+        server.caught_up().await;
         let listed: Value = server.get("/v1/extracts").await.json().await.expect("JSON");
         let extract_files = listed
             .as_array()

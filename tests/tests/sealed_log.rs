@@ -2,12 +2,13 @@
 //! store holds on disk (read around utfall) shows none of it, while every
 //! reader gets the events back as sent; events stored in clear by earlier
 //! versions still read; a wrong master key or a damaged sealed payload is
-//! refused with a clear error. Both stores.
+//! refused with a clear error; a new master key re-wraps every data key,
+//! even when a rotation was cut short. Both stores.
 
 use serde_json::{Value, json};
 use utfall_events::LogError;
-use utfall_events::sealing::MasterKey;
-use utfall_tests::Store;
+use utfall_events::sealing::{KeyStore, MasterKey};
+use utfall_tests::{Store, run_utfall};
 use utfall_tests::wire::*;
 
 /// An enrolment whose data values are easy to search for.
@@ -125,7 +126,66 @@ async fn a_damaged_sealed_payload_is_unreadable_and_named(store: Store) {
     }
 }
 
+async fn a_rotated_master_key_reads_everything_and_the_old_one_nothing(store: Store) {
+    let log = store.open().await;
+    log.append(parse(&[program_defined("p1"), distinctive_enrolment("A")]))
+        .await
+        .expect("append");
+    let before = log.read(0, 10).await.expect("read");
+    let args = store.store_args();
+    let old = args.data_dir.join("old.key");
+    std::fs::copy(args.data_dir.join("master.key"), &old).expect("keep the old key");
+
+    let mut rotate = vec!["keys".to_string(), "rotate".into()];
+    rotate.extend(store.args());
+    let out = run_utfall(&rotate, None);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.starts_with("1 data keys re-wrapped"), "{said}");
+
+    let log = store.open().await;
+    assert_eq!(log.read(0, 10).await.expect("read after rotation"), before);
+    log.append(parse(&[distinctive_enrolment("B")]))
+        .await
+        .expect("a new participant after rotation");
+    let mut with_old = store.store_args();
+    with_old.master_key_file = Some(old);
+    match utfall::store::open_log(&with_old).await {
+        Ok(_) => panic!("the old master key still opens the log"),
+        Err(e) => assert!(format!("{e:#}").contains("master key does not open"), "{e:#}"),
+    }
+}
+
+async fn an_interrupted_rotation_is_finished_or_dropped_at_the_next_start(store: Store) {
+    let log = store.open().await;
+    log.append(parse(&[program_defined("p1"), distinctive_enrolment("A")]))
+        .await
+        .expect("append");
+    let before = log.read(0, 10).await.expect("read");
+    let dir = store.store_args().data_dir;
+    let (current, pending) = (dir.join("master.key"), dir.join("master.key.new"));
+
+    // Stopped before the data keys were re-wrapped: the new key is dropped.
+    std::fs::write(&pending, MasterKey::generate().to_hex()).expect("a pending key");
+    assert_eq!(store.open().await.read(0, 10).await.expect("read"), before);
+    assert!(!pending.exists());
+
+    // Stopped after, before the new key took the old one's place: finished.
+    let url = format!("sqlite://{}", dir.join("events.db").display());
+    let new = MasterKey::generate();
+    let keys = KeyStore::open(&url, MasterKey::from_file(&current).expect("current key"))
+        .await
+        .expect("key store");
+    keys.rewrap(&new).await.expect("rewrap");
+    std::fs::write(&pending, new.to_hex()).expect("the pending key");
+    assert_eq!(store.open().await.read(0, 10).await.expect("read"), before);
+    assert!(!pending.exists());
+    assert_eq!(MasterKey::from_file(&current).expect("key").to_hex(), new.to_hex());
+}
+
 utfall_tests::for_both_stores!(
+    a_rotated_master_key_reads_everything_and_the_old_one_nothing,
+    an_interrupted_rotation_is_finished_or_dropped_at_the_next_start,
     participant_data_is_stored_sealed_and_reads_back,
     events_stored_in_clear_before_sealing_still_read,
     a_wrong_master_key_is_refused_before_anything_is_served,

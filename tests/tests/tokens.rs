@@ -28,6 +28,7 @@ fn store_args(flags: &[String]) -> StoreArgs {
         database: value("--database"),
         lake: None,
         master_key_file: None,
+        key_store: None,
     }
 }
 

@@ -40,6 +40,7 @@ const KEYS_PER_STATEMENT: usize = 400;
 
 pub struct KeyStore {
     pool: AnyPool,
+    postgres: bool,
     master: MasterKey,
     keys: RwLock<HashMap<StreamKey, DataKey>>,
 }
@@ -73,19 +74,11 @@ impl KeyStore {
             .bind(BASE64.encode(master.wrap(CHECK, CHECK_CONTEXT)?))
             .execute(&mut *tx)
             .await?;
-        let check: String = sqlx::query_scalar("SELECT wrapped FROM data_keys_check WHERE id = 1")
-            .fetch_one(&mut *tx)
-            .await?;
+        check(&mut tx, &master).await?;
         tx.commit().await?;
-        let opened = BASE64
-            .decode(check)
-            .ok()
-            .and_then(|wrapped| master.unwrap(&wrapped, CHECK_CONTEXT));
-        if opened.as_deref() != Some(CHECK) {
-            return Err(SealingError::WrongMasterKey);
-        }
         let store = Self {
             pool,
+            postgres: url.starts_with("postgres"),
             master,
             keys: RwLock::new(HashMap::new()),
         };
@@ -143,9 +136,44 @@ impl KeyStore {
             .execute(&mut *tx)
             .await?;
         }
+        // A process started before a rotation must not store keys wrapped
+        // by the master key that no longer opens the store. (Checked after
+        // writing, so that SQLite takes the write lock first.)
+        check(&mut tx, &self.master).await?;
         tx.commit().await?;
         // Another process may have stored its key first: read back what won.
         self.load(&missing).await
+    }
+
+    /// Wraps every data key with `new` instead of the current master key,
+    /// all at once (the data keys themselves, and so the log, do not
+    /// change); from then on only `new` opens the store. Returns how many
+    /// keys were re-wrapped.
+    pub async fn rewrap(&self, new: &MasterKey) -> Result<u64, SealingError> {
+        let mut tx = self.pool.begin().await?;
+        if self.postgres {
+            sqlx::query("LOCK TABLE data_keys, data_keys_check IN EXCLUSIVE MODE")
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Writing first takes SQLite's write lock before anything is read.
+        sqlx::query("UPDATE data_keys_check SET wrapped = $1 WHERE id = 1")
+            .bind(BASE64.encode(new.wrap(CHECK, CHECK_CONTEXT)?))
+            .execute(&mut *tx)
+            .await?;
+        let rows = sqlx::query("SELECT program, participant, wrapped FROM data_keys")
+            .fetch_all(&mut *tx)
+            .await?;
+        for (stream, key) in self.open_rows(&rows)? {
+            sqlx::query("UPDATE data_keys SET wrapped = $1 WHERE program = $2 AND participant = $3")
+                .bind(BASE64.encode(new.wrap(&key, &context(&stream))?))
+                .bind(stream.program.as_str())
+                .bind(participant(&stream))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(rows.len() as u64)
     }
 
     /// Reads the keys of `streams` the store holds into memory.
@@ -177,6 +205,14 @@ impl KeyStore {
     }
 
     fn hold(&self, rows: &[AnyRow]) -> Result<(), SealingError> {
+        let opened = self.open_rows(rows)?;
+        let mut keys = self.keys.write().map_err(|_| SealingError::Poisoned)?;
+        keys.extend(opened);
+        Ok(())
+    }
+
+    /// The data keys of `(program, participant, wrapped)` rows.
+    fn open_rows(&self, rows: &[AnyRow]) -> Result<Vec<(StreamKey, DataKey)>, SealingError> {
         let mut opened = Vec::with_capacity(rows.len());
         for row in rows {
             let (program, participant, wrapped): (String, String, String) =
@@ -194,9 +230,23 @@ impl KeyStore {
                 .ok_or_else(damaged)?;
             opened.push((stream, key));
         }
-        let mut keys = self.keys.write().map_err(|_| SealingError::Poisoned)?;
-        keys.extend(opened);
+        Ok(opened)
+    }
+}
+
+/// Checks that `master` opens the store's check value.
+async fn check(conn: &mut sqlx::AnyConnection, master: &MasterKey) -> Result<(), SealingError> {
+    let wrapped: String = sqlx::query_scalar("SELECT wrapped FROM data_keys_check WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await?;
+    let opened = BASE64
+        .decode(wrapped)
+        .ok()
+        .and_then(|wrapped| master.unwrap(&wrapped, CHECK_CONTEXT));
+    if opened.as_deref() == Some(CHECK) {
         Ok(())
+    } else {
+        Err(SealingError::WrongMasterKey)
     }
 }
 
@@ -237,6 +287,31 @@ mod tests {
         assert_eq!(third.get(&stream("nobody")).await.expect("get"), None);
         assert!(matches!(
             KeyStore::open(&url, MasterKey::generate()).await,
+            Err(SealingError::WrongMasterKey)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_rotated_master_key_opens_the_same_data_keys_and_the_old_one_none() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("keys.db").display());
+        let (old, new) = (MasterKey::generate(), MasterKey::generate());
+        let running = KeyStore::open(&url, old.clone()).await.expect("open");
+        let wanted = [stream("A"), stream("B")];
+        running.ensure(&wanted).await.expect("ensure");
+        assert_eq!(running.rewrap(&new).await.expect("rewrap"), 2);
+
+        let reopened = KeyStore::open(&url, new).await.expect("the new key opens");
+        for s in &wanted {
+            assert_eq!(reopened.held(s), running.held(s), "{s}");
+        }
+        assert!(matches!(
+            KeyStore::open(&url, old).await,
+            Err(SealingError::WrongMasterKey)
+        ));
+        // A process still holding the old key makes no key it cannot wrap.
+        assert!(matches!(
+            running.ensure(&[stream("C")]).await,
             Err(SealingError::WrongMasterKey)
         ));
     }

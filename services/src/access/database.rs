@@ -1,7 +1,7 @@
-//! Where principals, grants, the audit log and the participants' data keys
-//! live: the deployment's database — `--database` (PostgreSQL) when given,
-//! else the embedded store's `events.db` in the data directory — so that
-//! they are backed up and survive restarts with the log itself.
+//! Where principals, grants and the audit log live: the deployment's
+//! database — `--database` (PostgreSQL) when given, else the embedded
+//! store's `events.db` in the data directory — so that they are backed up
+//! and survive restarts with the log itself.
 
 use sqlx::AnyPool;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};

@@ -6,7 +6,7 @@
 
 pub mod audit;
 mod cli;
-pub(crate) mod database;
+mod database;
 pub mod oidc;
 pub mod secrets;
 pub mod tokens;
