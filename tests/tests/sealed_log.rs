@@ -6,7 +6,7 @@
 //! even when a rotation was cut short. Both stores.
 
 use serde_json::{Value, json};
-use utfall_events::LogError;
+use utfall_events::{LogError, ProgramName, Pseudonym, StreamKey};
 use utfall_events::sealing::{KeyStore, MasterKey};
 use utfall_tests::{Store, run_utfall};
 use utfall_tests::wire::*;
@@ -183,7 +183,41 @@ async fn an_interrupted_rotation_is_finished_or_dropped_at_the_next_start(store:
     assert_eq!(MasterKey::from_file(&current).expect("key").to_hex(), new.to_hex());
 }
 
+async fn a_damaged_key_row_makes_only_its_participants_events_unreadable(store: Store) {
+    let log = store.open().await;
+    let sent = parse(&[program_defined("p1"), distinctive_enrolment("A"), distinctive_enrolment("B")]);
+    let a = sent[1].event_id;
+    log.append(sent).await.expect("append");
+    let dir = store.store_args().data_dir;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", dir.join("events.db").display()))
+        .await
+        .expect("key store");
+    sqlx::query("UPDATE data_keys SET wrapped = 'AAAA' WHERE participant = 'A'")
+        .execute(&pool)
+        .await
+        .expect("damage A's key");
+
+    let log = store.open().await;
+    let b = StreamKey {
+        program: ProgramName::new("p1").expect("programme"),
+        participant: Some(Pseudonym::new("B").expect("participant")),
+    };
+    assert_eq!(log.read_stream(&b).await.expect("B's events still read").len(), 1);
+    match log.read(0, 10).await {
+        Err(LogError::Unreadable { position, reason }) => {
+            assert_eq!(position, 2);
+            assert!(reason.contains(&a.to_string()) && reason.contains("damaged"), "{reason}");
+        }
+        other => panic!("an event under a damaged key was read: {other:?}"),
+    }
+    assert!(
+        log.append(parse(&[contact("p1", "A", "2021-02-01")])).await.is_err(),
+        "an event was sealed under a damaged key"
+    );
+}
+
 utfall_tests::for_both_stores!(
+    a_damaged_key_row_makes_only_its_participants_events_unreadable,
     a_rotated_master_key_reads_everything_and_the_old_one_nothing,
     an_interrupted_rotation_is_finished_or_dropped_at_the_next_start,
     participant_data_is_stored_sealed_and_reads_back,

@@ -42,7 +42,16 @@ pub struct KeyStore {
     pool: AnyPool,
     postgres: bool,
     master: MasterKey,
-    keys: RwLock<HashMap<StreamKey, DataKey>>,
+    keys: RwLock<HashMap<StreamKey, Held>>,
+}
+
+/// A participant's key row as read: its key, or a row the master key does
+/// not open (altered on disk). A damaged row makes only that participant's
+/// events unreadable, each named, never the whole store.
+#[derive(Clone, Debug, PartialEq)]
+enum Held {
+    Key(DataKey),
+    Damaged,
 }
 
 /// What a wrapped key is bound to: its participant.
@@ -88,19 +97,26 @@ impl KeyStore {
         Ok(store)
     }
 
+    fn held_row(&self, stream: &StreamKey) -> Result<Option<Held>, SealingError> {
+        Ok(self.keys.read().map_err(|_| SealingError::Poisoned)?.get(stream).cloned())
+    }
+
     /// The data key of `stream` if it is held in memory.
-    pub(crate) fn held(&self, stream: &StreamKey) -> Option<DataKey> {
-        self.keys.read().ok()?.get(stream).cloned()
+    pub(crate) fn held(&self, stream: &StreamKey) -> Result<Option<DataKey>, SealingError> {
+        match self.held_row(stream)? {
+            Some(Held::Key(key)) => Ok(Some(key)),
+            Some(Held::Damaged) => Err(SealingError::DamagedKey(stream.to_string())),
+            None => Ok(None),
+        }
     }
 
     /// The data key of `stream`, read from the store when not held; none
     /// when the store has none.
     pub(crate) async fn get(&self, stream: &StreamKey) -> Result<Option<DataKey>, SealingError> {
-        if let Some(key) = self.held(stream) {
-            return Ok(Some(key));
+        if self.held_row(stream)?.is_none() {
+            self.load(std::slice::from_ref(stream)).await?;
         }
-        self.load(std::slice::from_ref(stream)).await?;
-        Ok(self.held(stream))
+        self.held(stream)
     }
 
     /// Makes sure every one of `streams` has a data key, held in memory:
@@ -108,7 +124,7 @@ impl KeyStore {
     pub async fn ensure(&self, streams: &[StreamKey]) -> Result<(), SealingError> {
         let mut missing: Vec<StreamKey> = streams
             .iter()
-            .filter(|s| s.participant.is_some() && self.held(s).is_none())
+            .filter(|s| s.participant.is_some() && !matches!(self.held_row(s), Ok(Some(_))))
             .cloned()
             .collect();
         missing.sort();
@@ -117,7 +133,7 @@ impl KeyStore {
             return Ok(());
         }
         self.load(&missing).await?;
-        missing.retain(|s| self.held(s).is_none());
+        missing.retain(|s| !matches!(self.held_row(s), Ok(Some(_))));
         if missing.is_empty() {
             return Ok(());
         }
@@ -164,7 +180,10 @@ impl KeyStore {
         let rows = sqlx::query("SELECT program, participant, wrapped FROM data_keys")
             .fetch_all(&mut *tx)
             .await?;
-        for (stream, key) in self.open_rows(&rows)? {
+        for (stream, held) in self.open_rows(&rows)? {
+            let Held::Key(key) = held else {
+                return Err(SealingError::DamagedKey(stream.to_string()));
+            };
             sqlx::query("UPDATE data_keys SET wrapped = $1 WHERE program = $2 AND participant = $3")
                 .bind(BASE64.encode(new.wrap(&key, &context(&stream))?))
                 .bind(stream.program.as_str())
@@ -211,24 +230,34 @@ impl KeyStore {
         Ok(())
     }
 
-    /// The data keys of `(program, participant, wrapped)` rows.
-    fn open_rows(&self, rows: &[AnyRow]) -> Result<Vec<(StreamKey, DataKey)>, SealingError> {
+    /// The data keys of `(program, participant, wrapped)` rows. A row
+    /// naming no possible participant belongs to no event and is passed by.
+    fn open_rows(&self, rows: &[AnyRow]) -> Result<Vec<(StreamKey, Held)>, SealingError> {
         let mut opened = Vec::with_capacity(rows.len());
         for row in rows {
             let (program, participant, wrapped): (String, String, String) =
                 (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
-            let damaged = || SealingError::DamagedKey(format!("{program}/{participant}"));
+            let (Ok(program), Ok(participant)) = (ProgramName::new(program), Pseudonym::new(participant)) else {
+                tracing::warn!("the key store holds a row that names no participant; passed by");
+                continue;
+            };
             let stream = StreamKey {
-                program: ProgramName::new(program.clone()).map_err(|_| damaged())?,
-                participant: Some(Pseudonym::new(participant.clone()).map_err(|_| damaged())?),
+                program,
+                participant: Some(participant),
             };
             let key = BASE64
                 .decode(&wrapped)
                 .ok()
                 .and_then(|w| self.master.unwrap(&w, &context(&stream)))
-                .and_then(|k| DataKey::try_from(k.as_slice()).ok())
-                .ok_or_else(damaged)?;
-            opened.push((stream, key));
+                .and_then(|k| DataKey::try_from(k.as_slice()).ok());
+            let held = match key {
+                Some(key) => Held::Key(key),
+                None => {
+                    tracing::error!(participant = %stream, "a data key is damaged: that participant's events cannot be read");
+                    Held::Damaged
+                }
+            };
+            opened.push((stream, held));
         }
         Ok(opened)
     }
@@ -277,12 +306,13 @@ mod tests {
         a.expect("first ensures");
         b.expect("second ensures");
         for s in &wanted {
-            assert_eq!(first.held(s), second.held(s), "{s}");
-            assert!(first.held(s).is_some(), "{s}");
+            let key = first.held(s).expect("held");
+            assert!(key.is_some(), "{s}");
+            assert_eq!(second.held(s).expect("held"), key, "{s}");
         }
         // A third process reads the same keys; a programme stream has none.
         let third = KeyStore::open(&url, master).await.expect("third");
-        assert_eq!(third.get(&wanted[7]).await.expect("get"), first.held(&wanted[7]));
+        assert_eq!(third.get(&wanted[7]).await.expect("get"), first.held(&wanted[7]).expect("held"));
         third.ensure(&[StreamKey::program(ProgramName::new("p1").expect("programme"))]).await.expect("ensure");
         assert_eq!(third.get(&stream("nobody")).await.expect("get"), None);
         assert!(matches!(
@@ -303,7 +333,7 @@ mod tests {
 
         let reopened = KeyStore::open(&url, new).await.expect("the new key opens");
         for s in &wanted {
-            assert_eq!(reopened.held(s), running.held(s), "{s}");
+            assert_eq!(reopened.held(s).expect("held"), running.held(s).expect("held"), "{s}");
         }
         assert!(matches!(
             KeyStore::open(&url, old).await,

@@ -128,7 +128,7 @@ impl Sealing {
         let stream = event.stream();
         let key = self
             .keys
-            .held(&stream)
+            .held(&stream)?
             .ok_or_else(|| LogError::Unavailable(format!("no data key was prepared for {stream}")))?;
         let kind = event.body.type_name();
         let body = serde_json::to_vec(&event.body).map_err(unavailable)?;
@@ -164,11 +164,14 @@ impl Sealing {
             program: sealed.program.clone(),
             participant: Some(sealed.participant.clone()),
         };
-        let key = self
-            .keys
-            .get(&stream)
-            .await?
-            .ok_or_else(|| unreadable(format!("the key store holds no data key for {stream}")))?;
+        let key = match self.keys.get(&stream).await {
+            Ok(Some(key)) => key,
+            Ok(None) => return Err(unreadable(format!("the key store holds no data key for {stream}"))),
+            Err(e @ SealingError::DamagedKey(_)) => {
+                return Err(unreadable(format!("event {}: {e}", sealed.event_id)));
+            }
+            Err(e) => return Err(e.into()),
+        };
         let body = BASE64
             .decode(&sealed.sealed)
             .ok()
