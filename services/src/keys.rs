@@ -50,7 +50,7 @@ pub async fn run(args: KeysArgs) -> anyhow::Result<()> {
     let sealing = open_sealing(&args.store).await?;
     let new = MasterKey::from_file_or_create(&to)?;
     anyhow::ensure!(
-        new.to_hex() != master_key(&args.store)?.to_hex(),
+        master_key(&args.store)?.is_none_or(|current| current.to_hex() != new.to_hex()),
         "{} holds the current master key",
         to.display()
     );

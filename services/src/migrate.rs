@@ -18,7 +18,7 @@ use utfall_events::log::embedded::{EmbeddedLog, FILE_NAME};
 use utfall_events::sealing::Sealing;
 
 use crate::cli::StoreArgs;
-use crate::store::{MASTER_KEY_ENV, MASTER_KEY_FILE, master_key, open_sealing};
+use crate::store::{MASTER_KEY_ENV, MASTER_KEY_FILE, open_sealing};
 
 #[derive(Args, Debug)]
 pub struct MigrateEncryptArgs {
@@ -49,13 +49,11 @@ pub async fn run(args: MigrateEncryptArgs) -> anyhow::Result<()> {
         new.display()
     );
     // The old deployment's master key opens the new one too, so that the
-    // data keys of events already sealed still open.
-    master_key(&args.store)?;
-    if args.store.master_key_file.is_none() && std::env::var(MASTER_KEY_ENV).is_err() {
-        copy_private(
-            &args.store.data_dir.join(MASTER_KEY_FILE),
-            &args.into.join(MASTER_KEY_FILE),
-        )?;
+    // data keys of events already sealed still open. (A log with no key
+    // gets a new one when the new deployment's key store is made.)
+    let old_key = args.store.data_dir.join(MASTER_KEY_FILE);
+    if args.store.master_key_file.is_none() && std::env::var(MASTER_KEY_ENV).is_err() && old_key.exists() {
+        copy_private(&old_key, &args.into.join(MASTER_KEY_FILE))?;
     }
     let old_pool = SqlitePool::connect(&format!("sqlite://{}?mode=ro", old.display())).await?;
     // A consistent copy of the whole database (its access records too),

@@ -18,20 +18,38 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 pub const MASTER_KEY_ENV: &str = "UTFALL_MASTER_KEY";
 
 /// The master key the command line gives: `UTFALL_MASTER_KEY`, else
-/// `--master-key-file`, else `master.key` in the data directory (made
-/// there, readable by its owner only, when missing).
-pub fn master_key(args: &StoreArgs) -> anyhow::Result<MasterKey> {
+/// `--master-key-file`, else `master.key` in the data directory; none when
+/// that file does not exist.
+pub fn master_key(args: &StoreArgs) -> anyhow::Result<Option<MasterKey>> {
     if let Ok(hex) = std::env::var(MASTER_KEY_ENV) {
-        return MasterKey::from_hex(&hex).with_context(|| format!("{MASTER_KEY_ENV} is not a master key"));
+        return Ok(Some(
+            MasterKey::from_hex(&hex).with_context(|| format!("{MASTER_KEY_ENV} is not a master key"))?,
+        ));
     }
-    Ok(match &args.master_key_file {
-        Some(path) => MasterKey::from_file(path)?,
-        None => {
-            std::fs::create_dir_all(&args.data_dir)
-                .with_context(|| format!("cannot create data directory {}", args.data_dir.display()))?;
-            MasterKey::from_file_or_create(&args.data_dir.join(MASTER_KEY_FILE))?
-        }
-    })
+    let path = match &args.master_key_file {
+        Some(path) => path.clone(),
+        None if args.data_dir.join(MASTER_KEY_FILE).exists() => args.data_dir.join(MASTER_KEY_FILE),
+        None => return Ok(None),
+    };
+    Ok(Some(MasterKey::from_file(&path)?))
+}
+
+/// The master key, or — for a deployment that has no data keys yet — a
+/// new one in the data directory's `master.key` (readable by its owner
+/// only). A missing key is never replaced by a new one once data keys
+/// exist: the new one would open none of them.
+async fn master_key_for(args: &StoreArgs, url: &str) -> anyhow::Result<MasterKey> {
+    if let Some(key) = master_key(args)? {
+        return Ok(key);
+    }
+    let path = args.data_dir.join(MASTER_KEY_FILE);
+    anyhow::ensure!(
+        !KeyStore::made(url).await?,
+        "no master key: {} is missing, and this deployment's data keys were made with one; \
+         give it with --master-key-file or {MASTER_KEY_ENV} (a new key would open none of them)",
+        path.display()
+    );
+    Ok(MasterKey::from_file_or_create(&path)?)
 }
 
 /// Where `utfall keys rotate` writes the default master key's successor
@@ -57,7 +75,7 @@ pub async fn open_sealing(args: &StoreArgs) -> anyhow::Result<Arc<Sealing>> {
     let url = key_store_url(args)?;
     let keys = match finish_rotation(args, &url).await? {
         Some(keys) => keys,
-        None => KeyStore::open(&url, master_key(args)?).await?,
+        None => KeyStore::open(&url, master_key_for(args, &url).await?).await?,
     };
     Ok(Arc::new(Sealing::new(keys)))
 }

@@ -105,6 +105,21 @@ async fn a_wrong_master_key_is_refused_before_anything_is_served(store: Store) {
     assert!(refused.contains("master key does not open"), "{refused}");
 }
 
+async fn a_missing_master_key_is_refused_not_replaced(store: Store) {
+    let log = store.open().await;
+    log.append(parse(&[program_defined("p1"), distinctive_enrolment("A")]))
+        .await
+        .expect("append");
+    let key = store.store_args().data_dir.join("master.key");
+    std::fs::remove_file(&key).expect("lose the master key");
+    let refused = match utfall::store::open_log(&store.store_args()).await {
+        Ok(_) => panic!("a log opened without its master key"),
+        Err(e) => format!("{e:#}"),
+    };
+    assert!(refused.contains("no master key") && refused.contains("master.key is missing"), "{refused}");
+    assert!(!key.exists(), "a new master key was made over the lost one");
+}
+
 async fn a_damaged_sealed_payload_is_unreadable_and_named(store: Store) {
     let log = store.open().await;
     log.append(parse(&[program_defined("p1"), distinctive_enrolment("A")]))
@@ -217,6 +232,7 @@ async fn a_damaged_key_row_makes_only_its_participants_events_unreadable(store: 
 }
 
 utfall_tests::for_both_stores!(
+    a_missing_master_key_is_refused_not_replaced,
     a_damaged_key_row_makes_only_its_participants_events_unreadable,
     a_rotated_master_key_reads_everything_and_the_old_one_nothing,
     an_interrupted_rotation_is_finished_or_dropped_at_the_next_start,

@@ -101,6 +101,16 @@ impl KeyStore {
         Ok(self.keys.read().map_err(|_| SealingError::Poisoned)?.get(stream).cloned())
     }
 
+    /// Whether the store at `url` was made already (with a master key).
+    pub async fn made(url: &str) -> Result<bool, SealingError> {
+        install_default_drivers();
+        let pool = AnyPoolOptions::new().max_connections(1).connect(url).await?;
+        // No table yet is the answer "not made", not a failure.
+        let made = sqlx::query("SELECT id FROM data_keys_check").fetch_optional(&pool).await;
+        pool.close().await;
+        Ok(matches!(made, Ok(Some(_))))
+    }
+
     /// The data key of `stream` if it is held in memory.
     pub(crate) fn held(&self, stream: &StreamKey) -> Result<Option<DataKey>, SealingError> {
         match self.held_row(stream)? {
