@@ -50,22 +50,23 @@ async fn a_postgresql_restart_mid_catch_up_loses_and_doubles_nothing() {
     let mut args = vec!["project".to_string()];
     args.extend(store.args());
     args.extend(["--database".to_string(), url.clone()]);
-    let mut projector = std::process::Command::new(utfall_tests::utfall_bin())
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start utfall project");
+    let mut projector = Stopped(
+        std::process::Command::new(utfall_tests::utfall_bin())
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start utfall project"),
+    );
     // Restart once the catch-up is under way.
-    let before = wait_for_position(&url, &mut projector, |p| p > 0)
+    let before = wait_for_position(&url, &mut projector.0, |p| p > 0)
         .await
         .position()
         .await
         .expect("position");
     postgres.restart();
-    let survived = wait_for_position(&url, &mut projector, |p| p == head).await;
-    let _ = projector.kill();
-    let _ = projector.wait();
+    let survived = wait_for_position(&url, &mut projector.0, |p| p == head).await;
+    drop(projector);
     assert!(before < head, "the restart came after the catch-up ended");
 
     let dir = tempfile::tempdir().expect("temporary directory");
@@ -78,6 +79,17 @@ async fn a_postgresql_restart_mid_catch_up_loses_and_doubles_nothing() {
             survived.dump(table).await.expect("dump") == clean.dump(table).await.expect("dump"),
             "{table} differs"
         );
+    }
+}
+
+/// A child process stopped when dropped, so that a failing test leaves
+/// no projector behind.
+struct Stopped(std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
