@@ -1,5 +1,6 @@
-//! Participants' data keys, each wrapped by the master key, in the
-//! deployment's database (the embedded store's `events.db`, or PostgreSQL).
+//! Participants' data keys, each wrapped by the master key, kept with the
+//! log (the embedded store's `events.db`, or a PostgreSQL shared by the
+//! hosts of a JetStream deployment).
 //! A key is made before the first event sealed with it is stored, so no
 //! stored event ever lacks its key; every key is held in memory once read
 //! (all of them at start), so sealing and opening cost no round trip.

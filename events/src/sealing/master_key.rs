@@ -8,14 +8,14 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-use chacha20poly1305::aead::{Aead, Generate, Key, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use chacha20poly1305::XChaCha20Poly1305;
+use chacha20poly1305::aead::{Generate, Key};
 
 use super::SealingError;
+use super::cipher::{open, seal};
 
 /// Length of a key, in bytes (256 bits).
-pub const KEY_BYTES: usize = 32;
-const NONCE_BYTES: usize = 24;
+const KEY_BYTES: usize = 32;
 
 /// A 256-bit key, written as 64 hexadecimal digits.
 #[derive(Clone)]
@@ -83,31 +83,6 @@ impl MasterKey {
     pub(crate) fn unwrap(&self, wrapped: &[u8], context: &str) -> Option<Vec<u8>> {
         open(&self.0, wrapped, context.as_bytes())
     }
-}
-
-/// `nonce || ciphertext` of `message` under `key`, bound to `aad`.
-pub(crate) fn seal(key: &Key<XChaCha20Poly1305>, message: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealingError> {
-    let nonce = XNonce::generate();
-    let mut out = nonce.to_vec();
-    // Fails only for a message beyond the cipher's limit (256 GiB).
-    let sealed = XChaCha20Poly1305::new(key)
-        .encrypt(&nonce, Payload { msg: message, aad })
-        .map_err(|_| SealingError::TooLong)?;
-    out.extend_from_slice(&sealed);
-    Ok(out)
-}
-
-/// The message [`seal`] sealed, or none when `sealed` is not such a
-/// message under this key and `aad` (wrong key, altered bytes).
-pub(crate) fn open(key: &Key<XChaCha20Poly1305>, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
-    if sealed.len() < NONCE_BYTES {
-        return None;
-    }
-    let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
-    let nonce = XNonce::try_from(nonce).ok()?;
-    XChaCha20Poly1305::new(key)
-        .decrypt(&nonce, Payload { msg: ciphertext, aad })
-        .ok()
 }
 
 fn hex_bytes(text: &str) -> Option<[u8; KEY_BYTES]> {

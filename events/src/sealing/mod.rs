@@ -13,11 +13,12 @@
 //! Either form reads back as the same [`RecordedEvent`] (of vocabulary
 //! version [`SCHEMA_VERSION`]); the form is the log's business.
 
+mod cipher;
 mod key_store;
 mod master_key;
 
 pub use key_store::KeyStore;
-pub use master_key::{KEY_BYTES, MasterKey};
+pub use master_key::MasterKey;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -132,7 +133,7 @@ impl Sealing {
             .ok_or_else(|| LogError::Unavailable(format!("no data key was prepared for {stream}")))?;
         let kind = event.body.type_name();
         let body = serde_json::to_vec(&event.body).map_err(unavailable)?;
-        let sealed = master_key::seal(&key, &body, &binding(event.event_id, kind))?;
+        let sealed = cipher::seal(&key, &body, &binding(event.event_id, kind))?;
         serde_json::to_string(&Sealed {
             schema_version: SEALED_FORM,
             event_id: event.event_id,
@@ -175,7 +176,7 @@ impl Sealing {
         let body = BASE64
             .decode(&sealed.sealed)
             .ok()
-            .and_then(|bytes| master_key::open(&key, &bytes, &binding(sealed.event_id, &sealed.kind)))
+            .and_then(|bytes| cipher::open(&key, &bytes, &binding(sealed.event_id, &sealed.kind)))
             .ok_or_else(|| unreadable(format!("the sealed data of event {} does not open", sealed.event_id)))?;
         let body: EventData = serde_json::from_slice(&body).map_err(|e| unreadable(e.to_string()))?;
         Ok(StoredEvent {

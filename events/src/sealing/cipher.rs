@@ -1,0 +1,36 @@
+//! The one authenticated cipher every seal uses, XChaCha20-Poly1305: its
+//! 192-bit nonces are drawn at random, with no counter to keep across
+//! processes. A sealed message is `nonce || ciphertext`.
+
+use chacha20poly1305::aead::{Aead, Generate, Key, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+
+use super::SealingError;
+
+const NONCE_BYTES: usize = 24;
+
+/// `nonce || ciphertext` of `message` under `key`, bound to `aad`.
+pub(super) fn seal(key: &Key<XChaCha20Poly1305>, message: &[u8], aad: &[u8]) -> Result<Vec<u8>, SealingError> {
+    let nonce = XNonce::generate();
+    let mut out = nonce.to_vec();
+    // Fails only for a message beyond the cipher's limit (256 GiB).
+    let sealed = XChaCha20Poly1305::new(key)
+        .encrypt(&nonce, Payload { msg: message, aad })
+        .map_err(|_| SealingError::TooLong)?;
+    out.extend_from_slice(&sealed);
+    Ok(out)
+}
+
+/// The message [`seal`] sealed, or none when `sealed` is not such a
+/// message under this key and `aad` (wrong key, altered bytes).
+pub(super) fn open(key: &Key<XChaCha20Poly1305>, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_BYTES {
+        return None;
+    }
+    let (nonce, ciphertext) = sealed.split_at(NONCE_BYTES);
+    let nonce = XNonce::try_from(nonce).ok()?;
+    XChaCha20Poly1305::new(key)
+        .decrypt(&nonce, Payload { msg: ciphertext, aad })
+        .ok()
+}
+
