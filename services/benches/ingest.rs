@@ -3,7 +3,8 @@
 //! same size on the same server, all in one run. Prints a table, then what
 //! sealing participants' data costs: every imported event encoded and
 //! decoded in clear (the stored form before sealing) and sealed, side by
-//! side, beside the time to read the whole log back.
+//! side; and the read models and the lake rebuilt from the embedded log
+//! as imported (sealed) and from a copy with every event stored in clear.
 //!
 //!     cargo bench -p utfall --bench ingest
 //!
@@ -88,6 +89,8 @@ struct SealingCosts {
     decode_clear: f64,
     decode_sealed: f64,
     read_all: f64,
+    /// Seconds to rebuild (read models, lake) from the log in clear, then sealed.
+    rebuilds: [(f64, f64); 2],
 }
 
 async fn sealing_costs(store: StoreArgs) -> anyhow::Result<SealingCosts> {
@@ -128,12 +131,53 @@ async fn sealing_costs(store: StoreArgs) -> anyhow::Result<SealingCosts> {
         sealing.open(event.position, payload.as_bytes()).await?;
     }
     let decode_sealed = per_event(started);
+
+    // The same log with every event stored in clear, as before sealing.
+    let clear_dir = store.data_dir.with_file_name("embedded-in-clear");
+    std::fs::create_dir_all(&clear_dir)?;
+    let file = |dir: &std::path::Path| format!("sqlite://{}", dir.join("events.db").display());
+    let pool = sqlx::SqlitePool::connect(&file(&store.data_dir)).await?;
+    sqlx::query("VACUUM INTO ?")
+        .bind(clear_dir.join("events.db").display().to_string())
+        .execute(&pool)
+        .await?;
+    let pool = sqlx::SqlitePool::connect(&file(&clear_dir)).await?;
+    let mut tx = pool.begin().await?;
+    for (event, payload) in events.iter().zip(&clear) {
+        sqlx::query("UPDATE events SET payload = ? WHERE position = ?")
+            .bind(payload)
+            .bind(event.position as i64)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    let in_clear = StoreArgs {
+        data_dir: clear_dir,
+        master_key_file: Some(store.data_dir.join(utfall::store::MASTER_KEY_FILE)),
+        ..store.clone()
+    };
+    let mut rebuilds = [(0.0, 0.0); 2];
+    for (i, args) in [&in_clear, &store].into_iter().enumerate() {
+        let log = utfall::store::open_log(args).await?;
+        let models = utfall_projections::ReadModels::connect(&format!(
+            "sqlite://{}?mode=rwc",
+            args.data_dir.join("read.db").display()
+        ))
+        .await?;
+        let started = Instant::now();
+        models.rebuild(log.as_ref(), 5000).await?;
+        let read_models = started.elapsed().as_secs_f64();
+        let started = Instant::now();
+        utfall_projections::Lake::rebuild(&args.data_dir.join("lake"), log.as_ref(), 50_000).await?;
+        rebuilds[i] = (read_models, started.elapsed().as_secs_f64());
+    }
     Ok(SealingCosts {
         encode_clear,
         encode_sealed,
         decode_clear,
         decode_sealed,
         read_all,
+        rebuilds,
     })
 }
 
@@ -201,5 +245,15 @@ async fn main() -> anyhow::Result<()> {
         sealing.decode_sealed - sealing.decode_clear,
         sealing.read_all
     );
+    let [(models_clear, lake_clear), (models_sealed, lake_sealed)] = sealing.rebuilds;
+    let rate = |s: f64| embedded as f64 / s;
+    println!();
+    println!("{:<44} {:>10} {:>12} {:>10}", "rebuild from the embedded log", "in clear", "sealed", "sealed/clear");
+    for (what, clear, sealed) in [
+        ("read models (SQLite), events/s", models_clear, models_sealed),
+        ("lake, events/s", lake_clear, lake_sealed),
+    ] {
+        println!("{what:<44} {:>10.0} {:>12.0} {:>9.2}x", rate(clear), rate(sealed), rate(sealed) / rate(clear));
+    }
     Ok(())
 }
