@@ -30,6 +30,12 @@ fn outcomes(cli: &Cli) -> Value {
     report
 }
 
+/// `utfall migrate-encrypt --data-dir old --into new`.
+fn migrate(old: &Path, new: &Path) -> std::process::Output {
+    let args = ["migrate-encrypt", "--data-dir", &old.display().to_string(), "--into", &new.display().to_string()];
+    run_utfall(&args.map(String::from), None)
+}
+
 /// Makes the store's log what utfall left before sealing: every payload in
 /// clear, no data keys, no master key.
 async fn unseal(store: &Store, dir: &Path) {
@@ -74,16 +80,7 @@ async fn an_old_log_in_clear_becomes_a_sealed_one_with_the_same_figures() {
     let Store::Embedded(new_dir) = &new.store else {
         unreachable!("an embedded store")
     };
-    let migrated = run_utfall(
-        &[
-            "migrate-encrypt".to_string(),
-            "--data-dir".into(),
-            old_dir.display().to_string(),
-            "--into".into(),
-            new_dir.path().display().to_string(),
-        ],
-        None,
-    );
+    let migrated = migrate(&old_dir, new_dir.path());
     let said = String::from_utf8_lossy(&migrated.stdout).to_string();
     assert!(migrated.status.success(), "{}", String::from_utf8_lossy(&migrated.stderr));
     assert!(said.starts_with("796 events") && said.contains("795 of them"), "{said}");
@@ -95,16 +92,7 @@ async fn an_old_log_in_clear_becomes_a_sealed_one_with_the_same_figures() {
     assert_eq!(outcomes(&new), before);
 
     // Into a folder that holds a log already: refused, nothing touched.
-    let again = run_utfall(
-        &[
-            "migrate-encrypt".to_string(),
-            "--data-dir".into(),
-            old_dir.display().to_string(),
-            "--into".into(),
-            new_dir.path().display().to_string(),
-        ],
-        None,
-    );
+    let again = migrate(&old_dir, new_dir.path());
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
 }
