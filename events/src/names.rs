@@ -91,6 +91,18 @@ checked_name!(
 pub struct Code(String);
 
 impl Code {
+    pub fn new(s: impl Into<String>) -> Result<Self, String> {
+        let s = s.into();
+        let ok = (1..=64).contains(&s.len())
+            && s.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+        if ok {
+            Ok(Self(s))
+        } else {
+            Err(format!("{s:?} is not a valid code (must match ^[a-z0-9_]{{1,64}}$)"))
+        }
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -98,17 +110,7 @@ impl Code {
 
 impl<'de> Deserialize<'de> for Code {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let ok = (1..=64).contains(&s.len())
-            && s.bytes()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
-        if ok {
-            Ok(Self(s))
-        } else {
-            Err(serde::de::Error::custom(format!(
-                "{s:?} is not a valid code (must match ^[a-z0-9_]{{1,64}}$)"
-            )))
-        }
+        Self::new(String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 

@@ -35,6 +35,8 @@ pub struct StreamState {
     pub enrolment: Option<Dated>,
     /// The exit in force.
     pub exit: Option<Dated>,
+    /// When the participant was erased: nothing more is accepted for them.
+    pub erased: Option<Date>,
 }
 
 impl StreamState {
@@ -49,6 +51,7 @@ impl StreamState {
             EventData::ProgramDefined(_) => self.defined = true,
             EventData::ParticipantEnrolled(_) => self.enrolment = dated,
             EventData::ParticipantExited(_) => self.exit = dated,
+            EventData::ParticipantErased(_) => self.erased = Some(occurred_on),
             EventData::EventRetracted(r) => {
                 if self.enrolment.is_some_and(|d| d.event_id == r.event_id) {
                     self.enrolment = None;
@@ -208,6 +211,13 @@ impl Planner {
         }
 
         let state = self.state(reader, &key).await?;
+        if let Some(erased) = state.erased {
+            let who = key.participant.as_ref().map(ToString::to_string).unwrap_or_default();
+            return Ok(invalid(
+                "participant",
+                format!("{who} was erased on {erased}; nothing more can be recorded for them"),
+            ));
+        }
         if let Some(expected) = event.expected_version
             && expected != state.version
         {
@@ -274,6 +284,10 @@ impl Planner {
                     None
                 }
             }
+            EventData::ParticipantErased(_) if state.version == 0 => {
+                Some(("participant", format!("{program} has no participant {who}")))
+            }
+            EventData::ParticipantErased(_) => None,
             EventData::EventRetracted(r) => match self.known(reader, key, r.event_id).await? {
                 None => Some((
                     "data.event_id",

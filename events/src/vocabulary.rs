@@ -38,10 +38,11 @@ pub enum EventData {
     PsychiatricTreatmentStarted(PsychiatricTreatmentStarted),
     ParticipantExited(ParticipantExited),
     EventRetracted(EventRetracted),
+    ParticipantErased(ParticipantErased),
 }
 
 /// Every event type name, in the order of [`EventData`].
-pub const EVENT_TYPES: [&str; 12] = [
+pub const EVENT_TYPES: [&str; 13] = [
     "program_defined",
     "targets_set",
     "participant_enrolled",
@@ -54,6 +55,7 @@ pub const EVENT_TYPES: [&str; 12] = [
     "psychiatric_treatment_started",
     "participant_exited",
     "event_retracted",
+    "participant_erased",
 ];
 
 impl EventData {
@@ -73,6 +75,7 @@ impl EventData {
             PsychiatricTreatmentStarted(_) => 9,
             ParticipantExited(_) => 10,
             EventRetracted(_) => 11,
+            ParticipantErased(_) => 12,
         };
         EVENT_TYPES[i]
     }
@@ -105,6 +108,7 @@ impl EventData {
             "psychiatric_treatment_started" => PsychiatricTreatmentStarted(data_of(data)?),
             "participant_exited" => ParticipantExited(data_of(data)?),
             "event_retracted" => EventRetracted(data_of(data)?),
+            "participant_erased" => ParticipantErased(data_of(data)?),
             other => {
                 return Err((
                     "type".into(),
@@ -223,7 +227,8 @@ impl EventData {
             | EventData::ServiceEnded(_)
             | EventData::PsychiatricTreatmentStarted(_)
             | EventData::ParticipantExited(_)
-            | EventData::EventRetracted(_) => {}
+            | EventData::EventRetracted(_)
+            | EventData::ParticipantErased(_) => {}
         }
         problems
     }
@@ -517,5 +522,16 @@ pub enum ExitReason {
 #[serde(deny_unknown_fields)]
 pub struct EventRetracted {
     pub event_id: Uuid,
+    pub reason: Code,
+}
+
+/// A participant's erasure: their data key is destroyed, and nothing of
+/// them is kept outside the log's unreadable ciphertext. Carries no
+/// personal data (it is stored in clear) and is recorded only by an
+/// erasure, never sent as an event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParticipantErased {
+    /// Why, as a code (e.g. `request`, `retention`); never free text.
     pub reason: Code,
 }

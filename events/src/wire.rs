@@ -168,6 +168,16 @@ pub fn parse_value(
     let body = EventData::from_wire(&envelope.kind, data).map_err(|(field, message)| vec![problem(&field, message)])?;
 
     let mut problems = Vec::new();
+    if matches!(body, EventData::ParticipantErased(_)) {
+        // An erasure must also destroy the data key, which an event alone
+        // cannot do.
+        problems.push(problem(
+            "type",
+            "participant_erased is recorded by an erasure (`utfall erase` or \
+             POST /v1/programs/{program}/participants/{participant}/erase), not sent as an event"
+                .into(),
+        ));
+    }
     match (&envelope.participant, body.is_program_level()) {
         (Some(_), true) => problems.push(problem(
             "participant",
@@ -263,6 +273,8 @@ mod tests {
             "00000000-0000-0000-0000-000000000000",
         );
         assert_eq!(field_of(&nil), "event_id");
+        let erased = r#"{"program":"optimist","participant":"P07","type":"participant_erased","occurred_on":"2022-06-01","data":{"reason":"request"}}"#;
+        assert_eq!(field_of(erased), "type");
     }
 
     #[test]

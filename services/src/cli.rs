@@ -53,6 +53,9 @@ pub enum Command {
     MigrateEncrypt(crate::migrate::MigrateEncryptArgs),
     /// Manage the master key that opens the participants' data keys.
     Keys(crate::keys::KeysArgs),
+    /// Erase a participant: destroy their data key, so the log's copy of their data can never be
+    /// read again, and remove them from the read models and the lake. Audited; cannot be undone.
+    Erase(crate::erasure::EraseArgs),
 }
 
 /// Which event log to use: the embedded store (default) or JetStream.

@@ -6,6 +6,7 @@ pub mod access;
 pub mod analytics;
 pub mod cli;
 pub mod demo;
+pub mod erasure;
 pub mod extract;
 pub mod http;
 pub mod import;

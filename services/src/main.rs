@@ -3,7 +3,7 @@
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 use utfall::cli::{Cli, Command};
-use utfall::{access, analytics, demo, extract, http, import, keys, migrate, project, quarantine, synthetic};
+use utfall::{access, analytics, demo, erasure, extract, http, import, keys, migrate, project, quarantine, synthetic};
 
 /// Stack of every runtime thread. Planning and optimising a query recurse
 /// over its tree; queries are held to a nesting depth
@@ -57,6 +57,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(args) => access::run_audit(args).await,
         Command::MigrateEncrypt(args) => migrate::run(args).await,
         Command::Keys(args) => keys::run(args).await,
+        Command::Erase(args) => erasure::run(args).await,
         Command::Schema => {
             print!("{}", utfall_events::schema::event_schema_json());
             Ok(())

@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS streams (
     enrolled_on TEXT,
     exited_id   TEXT,
     exited_on   TEXT,
+    erased_on   TEXT,
     PRIMARY KEY (program, participant)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -96,6 +97,13 @@ impl EmbeddedLog {
             .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
+        // Logs made before erasure existed lack the column.
+        let erasable: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('streams') WHERE name = 'erased_on'")
+            .fetch_one(&pool)
+            .await?;
+        if erasable == 0 {
+            sqlx::query("ALTER TABLE streams ADD COLUMN erased_on TEXT").execute(&pool).await?;
+        }
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&pool)
             .await?;
@@ -130,7 +138,7 @@ impl EmbeddedLog {
                 let payload: String = row.get(1);
                 match self.sealing.open(row.get::<i64, _>(0) as u64, payload.as_bytes()).await {
                     Ok(stored) if stored.event.participant.is_some() => events.push(stored),
-                    Ok(_) | Err(LogError::Unreadable { .. }) => {}
+                    Ok(_) | Err(LogError::Unreadable { .. } | LogError::Erased { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }
@@ -206,6 +214,9 @@ impl EmbeddedLog {
         }
         save_states(&mut tx, planner.states()).await?;
         tx.commit().await.map_err(LogError::from)?;
+        for (_, event, _) in &rows {
+            self.sealing.finish_erasure(event).await?;
+        }
         Ok(appended)
     }
 }
@@ -243,13 +254,13 @@ async fn save_states(conn: &mut SqliteConnection, states: &HashMap<StreamKey, St
     let states: Vec<_> = states.iter().collect();
     for chunk in states.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO streams (program, participant, version, defined, enrolled_id, enrolled_on, exited_id, exited_on)
+            "INSERT INTO streams (program, participant, version, defined, enrolled_id, enrolled_on, exited_id, exited_on, erased_on)
              VALUES {}
              ON CONFLICT (program, participant) DO UPDATE SET
                version = excluded.version, defined = excluded.defined,
                enrolled_id = excluded.enrolled_id, enrolled_on = excluded.enrolled_on,
-               exited_id = excluded.exited_id, exited_on = excluded.exited_on",
-            placeholders(chunk.len(), 8)
+               exited_id = excluded.exited_id, exited_on = excluded.exited_on, erased_on = excluded.erased_on",
+            placeholders(chunk.len(), 9)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (key, state) in chunk {
@@ -261,7 +272,8 @@ async fn save_states(conn: &mut SqliteConnection, states: &HashMap<StreamKey, St
                 .bind(state.enrolment.map(|d| d.event_id.to_string()))
                 .bind(state.enrolment.map(|d| d.on.to_string()))
                 .bind(state.exit.map(|d| d.event_id.to_string()))
-                .bind(state.exit.map(|d| d.on.to_string()));
+                .bind(state.exit.map(|d| d.on.to_string()))
+                .bind(state.erased.map(|on| on.to_string()));
         }
         query.execute(&mut *conn).await?;
     }
@@ -286,6 +298,11 @@ fn state_from_row(row: &SqliteRow) -> Result<StreamState, LogError> {
         defined: row.get("defined"),
         enrolment: dated(row.get("enrolled_id"), row.get("enrolled_on"))?,
         exit: dated(row.get("exited_id"), row.get("exited_on"))?,
+        erased: row
+            .get::<Option<String>, _>("erased_on")
+            .map(|on| Date::parse(&on))
+            .transpose()
+            .map_err(|reason| LogError::Unreadable { position: 0, reason })?,
     })
 }
 
@@ -318,7 +335,7 @@ impl<'a, C: DerefMut<Target = SqliteConnection> + Send> SqliteReader<'a, C> {
     async fn fetch_states(&mut self, keys: &[StreamKey]) -> Result<(), LogError> {
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "SELECT program, participant, version, defined, enrolled_id, enrolled_on, exited_id, exited_on
+                "SELECT program, participant, version, defined, enrolled_id, enrolled_on, exited_id, exited_on, erased_on
                  FROM streams WHERE (program, participant) IN (VALUES {})",
                 placeholders(chunk.len(), 2)
             );
@@ -351,8 +368,15 @@ impl<'a, C: DerefMut<Target = SqliteConnection> + Send> SqliteReader<'a, C> {
                 self.known.insert(*id, None);
             }
             for row in query.fetch_all(&mut *self.conn).await? {
-                let (id, known) = known_from_row(self.sealing, &row).await?;
-                self.known.insert(id, Some(known));
+                // An erased participant's event is known no more; their
+                // stream refuses everything anyway.
+                match known_from_row(self.sealing, &row).await {
+                    Ok((id, known)) => {
+                        self.known.insert(id, Some(known));
+                    }
+                    Err(LogError::Erased { .. }) => {}
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(())
@@ -394,7 +418,8 @@ impl<C: DerefMut<Target = SqliteConnection> + Send> StateReader for SqliteReader
     }
 }
 
-/// Decodes `(position, payload)` rows, skipping quarantined positions.
+/// Decodes `(position, payload)` rows, skipping quarantined positions and
+/// erased participants' events.
 async fn decode_rows(pool: &SqlitePool, sealing: &Sealing, rows: &[SqliteRow]) -> Result<Vec<StoredEvent>, LogError> {
     let mut events = Vec::with_capacity(rows.len());
     for row in rows {
@@ -408,6 +433,7 @@ async fn decode_rows(pool: &SqlitePool, sealing: &Sealing, rows: &[SqliteRow]) -
         };
         match decoded {
             Ok(event) => events.push(event),
+            Err(LogError::Erased { .. }) => {}
             Err(e @ LogError::Unreadable { .. }) => {
                 let quarantined: Option<i64> = sqlx::query_scalar("SELECT position FROM quarantine WHERE position = ?")
                     .bind(position as i64)

@@ -16,7 +16,8 @@
 //! Quarantined positions (see [`super::Quarantined`]) are kept in a stream
 //! beside the log, `<stream>_QUARANTINE`, one subject per position
 //! (`<prefix>-quarantine.<position>`); a reader consults it only when a
-//! message cannot be decoded.
+//! message cannot be decoded. An erased participant's events are passed by
+//! without it.
 
 use std::borrow::BorrowMut;
 use std::collections::HashMap;
@@ -167,6 +168,11 @@ impl JetStreamLog {
                 .events
                 .insert(e.event_id, KnownEvent::of(key.clone(), e.occurred_on, &e.body));
         }
+        // An erased participant's events are passed by; their last event
+        // (the erasure) still tells the stream's version.
+        if let Some(last) = events.last() {
+            cached.state.version = last.event.version;
+        }
         Ok((cached, events))
     }
 
@@ -199,6 +205,7 @@ impl JetStreamLog {
                 let position = message.info().map_err(unavailable)?.stream_sequence;
                 match sealing.open(position, &message.payload).await {
                     Ok(event) => Ok((position, Some(event))),
+                    Err(LogError::Erased { .. }) => Ok((position, None)),
                     Err(e) => match quarantine
                         .direct_get_last_for_subject(format!("{subject}.{position}"))
                         .await
@@ -326,6 +333,7 @@ impl JetStreamLog {
                             .events
                             .insert(event.event_id, KnownEvent::of(key, event.occurred_on, &event.body));
                     }
+                    self.sealing.finish_erasure(&event).await?;
                     appended.push(Appended {
                         event_id: event.event_id,
                         position: ack.sequence,

@@ -26,6 +26,10 @@ pub enum LogError {
     /// stops there until an operator quarantines the position.
     #[error("event log holds an unreadable event at position {position}: {reason}")]
     Unreadable { position: u64, reason: String },
+    /// The event belongs to an erased participant: its data key is
+    /// destroyed, so it can never be read again. Every reader passes it by.
+    #[error("the event at position {position} belongs to an erased participant")]
+    Erased { position: u64 },
     /// An operator's request the log will not carry out.
     #[error("{0}")]
     Refused(String),

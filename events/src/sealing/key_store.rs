@@ -24,15 +24,22 @@ use crate::names::{ProgramName, Pseudonym};
 /// A participant's data key.
 pub(crate) type DataKey = Key<XChaCha20Poly1305>;
 
-const SCHEMA: [&str; 2] = [
+const SCHEMA: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS data_keys (
         program TEXT NOT NULL, participant TEXT NOT NULL, wrapped TEXT NOT NULL, created_at TEXT NOT NULL,
+        PRIMARY KEY (program, participant))",
+    // Participants whose key was destroyed: no key is ever made for them again.
+    "CREATE TABLE IF NOT EXISTS erased_data_keys (
+        program TEXT NOT NULL, participant TEXT NOT NULL, erased_at TEXT NOT NULL,
         PRIMARY KEY (program, participant))",
     // What tells a wrong master key from a damaged key row: a known
     // value wrapped by the master key the store was made with.
     "CREATE TABLE IF NOT EXISTS data_keys_check (id INTEGER PRIMARY KEY, wrapped TEXT NOT NULL)",
 ];
 const CHECK: &[u8] = b"utfall data keys";
+/// Every key row, then every erasure mark (which wins over a key row).
+const ALL_KEYS: &str = "SELECT program, participant, wrapped FROM data_keys \
+    UNION ALL SELECT program, participant, NULL FROM erased_data_keys";
 const CHECK_CONTEXT: &str = "check";
 
 /// Keys asked for in one statement at most (parameters stay well under
@@ -46,13 +53,15 @@ pub struct KeyStore {
     keys: RwLock<HashMap<StreamKey, Held>>,
 }
 
-/// A participant's key row as read: its key, or a row the master key does
-/// not open (altered on disk). A damaged row makes only that participant's
-/// events unreadable, each named, never the whole store.
+/// A participant's key row as read: its key, a row the master key does
+/// not open (altered on disk), or the mark of a destroyed key. A damaged
+/// row makes only that participant's events unreadable, each named, never
+/// the whole store.
 #[derive(Clone, Debug, PartialEq)]
 enum Held {
     Key(DataKey),
     Damaged,
+    Erased,
 }
 
 /// What a wrapped key is bound to: its participant.
@@ -117,6 +126,7 @@ impl KeyStore {
         match self.held_row(stream)? {
             Some(Held::Key(key)) => Ok(Some(key)),
             Some(Held::Damaged) => Err(SealingError::DamagedKey(stream.to_string())),
+            Some(Held::Erased) => Err(SealingError::Erased(stream.to_string())),
             None => Ok(None),
         }
     }
@@ -152,8 +162,11 @@ impl KeyStore {
         let mut tx = self.pool.begin().await?;
         for stream in &missing {
             let fresh = DataKey::generate();
+            // An erased participant never gets a key again, even when another
+            // process erased them after this one looked.
             sqlx::query(
-                "INSERT INTO data_keys (program, participant, wrapped, created_at) VALUES ($1, $2, $3, $4) \
+                "INSERT INTO data_keys (program, participant, wrapped, created_at) SELECT $1, $2, $3, $4 \
+                 WHERE NOT EXISTS (SELECT 1 FROM erased_data_keys WHERE program = $1 AND participant = $2) \
                  ON CONFLICT (program, participant) DO NOTHING",
             )
             .bind(stream.program.as_str())
@@ -170,6 +183,47 @@ impl KeyStore {
         tx.commit().await?;
         // Another process may have stored its key first: read back what won.
         self.load(&missing).await
+    }
+
+    /// Destroys the data key of `stream`'s participant, for good: the row
+    /// is deleted (and its bytes overwritten, in SQLite) and a mark kept
+    /// that no key is made for them again. Erasing twice is harmless.
+    pub async fn erase(&self, stream: &StreamKey) -> Result<(), SealingError> {
+        if self.held_row(stream)? == Some(Held::Erased) {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        if !self.postgres {
+            sqlx::query("PRAGMA secure_delete = ON").execute(&mut *tx).await?;
+        }
+        sqlx::query(
+            "INSERT INTO erased_data_keys (program, participant, erased_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (program, participant) DO NOTHING",
+        )
+        .bind(stream.program.as_str())
+        .bind(participant(stream))
+        .bind(Utc::now().to_rfc3339())
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM data_keys WHERE program = $1 AND participant = $2")
+            .bind(stream.program.as_str())
+            .bind(participant(stream))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.keys
+            .write()
+            .map_err(|_| SealingError::Poisoned)?
+            .insert(stream.clone(), Held::Erased);
+        // No copy of the key may stay in a file: SQLite's write-ahead log
+        // is emptied; PostgreSQL's table is rewritten without the dead row.
+        let scrub = if self.postgres {
+            "VACUUM FULL data_keys"
+        } else {
+            "PRAGMA wal_checkpoint(TRUNCATE)"
+        };
+        sqlx::query(scrub).execute(&self.pool).await?;
+        Ok(())
     }
 
     /// Wraps every data key with `new` instead of the current master key,
@@ -212,9 +266,11 @@ impl KeyStore {
             let pairs: Vec<String> = (0..chunk.len())
                 .map(|i| format!("(${}, ${})", 2 * i + 1, 2 * i + 2))
                 .collect();
+            let pairs = pairs.join(", ");
             let sql = format!(
-                "SELECT program, participant, wrapped FROM data_keys WHERE (program, participant) IN (VALUES {})",
-                pairs.join(", ")
+                "SELECT program, participant, wrapped FROM data_keys WHERE (program, participant) IN (VALUES {pairs}) \
+                 UNION ALL \
+                 SELECT program, participant, NULL FROM erased_data_keys WHERE (program, participant) IN (VALUES {pairs})"
             );
             // Only numbered placeholders are formatted into the text.
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -228,7 +284,7 @@ impl KeyStore {
     }
 
     async fn load_all(&self) -> Result<(), SealingError> {
-        let rows = sqlx::query("SELECT program, participant, wrapped FROM data_keys")
+        let rows = sqlx::query(ALL_KEYS)
             .fetch_all(&self.pool)
             .await?;
         self.hold(&rows)
@@ -241,12 +297,13 @@ impl KeyStore {
         Ok(())
     }
 
-    /// The data keys of `(program, participant, wrapped)` rows. A row
-    /// naming no possible participant belongs to no event and is passed by.
+    /// The data keys of `(program, participant, wrapped)` rows, a NULL
+    /// `wrapped` marking an erased one. A row naming no possible
+    /// participant belongs to no event and is passed by.
     fn open_rows(&self, rows: &[AnyRow]) -> Result<Vec<(StreamKey, Held)>, SealingError> {
         let mut opened = Vec::with_capacity(rows.len());
         for row in rows {
-            let (program, participant, wrapped): (String, String, String) =
+            let (program, participant, wrapped): (String, String, Option<String>) =
                 (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
             let (Ok(program), Ok(participant)) = (ProgramName::new(program), Pseudonym::new(participant)) else {
                 tracing::warn!("the key store holds a row that names no participant; passed by");
@@ -255,6 +312,10 @@ impl KeyStore {
             let stream = StreamKey {
                 program,
                 participant: Some(participant),
+            };
+            let Some(wrapped) = wrapped else {
+                opened.push((stream, Held::Erased));
+                continue;
             };
             let key = BASE64
                 .decode(&wrapped)
@@ -355,5 +416,49 @@ mod tests {
             running.ensure(&[stream("C")]).await,
             Err(SealingError::WrongMasterKey)
         ));
+    }
+
+    #[tokio::test]
+    async fn an_erased_key_is_gone_for_every_process_and_never_made_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("keys.db").display());
+        let master = MasterKey::generate();
+        let first = KeyStore::open(&url, master.clone()).await.expect("first");
+        let second = KeyStore::open(&url, master.clone()).await.expect("second");
+        let (erased, kept) = (stream("A"), stream("B"));
+        first.ensure(&[erased.clone(), kept.clone()]).await.expect("ensure");
+        let wrapped: String = sqlx::query_scalar("SELECT wrapped FROM data_keys WHERE participant = 'A'")
+            .fetch_one(&first.pool)
+            .await
+            .expect("key row");
+
+        first.erase(&erased).await.expect("erase");
+        first.erase(&erased).await.expect("erasing twice is harmless");
+        assert!(matches!(first.held(&erased), Err(SealingError::Erased(_))));
+        assert!(first.held(&kept).expect("held").is_some());
+        // Another process learns of the erasure when it asks for the key,
+        // and makes none in its place.
+        second.ensure(&[erased.clone()]).await.expect("ensure after erasure");
+        let third = KeyStore::open(&url, master).await.expect("third");
+        assert!(matches!(third.get(&erased).await, Err(SealingError::Erased(_))));
+        third.ensure(&[erased.clone()]).await.expect("ensure");
+        assert!(matches!(third.held(&erased), Err(SealingError::Erased(_))));
+        let rows: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM data_keys WHERE participant = 'A'")
+            .fetch_one(&third.pool)
+            .await
+            .expect("count");
+        assert_eq!(rows, 0);
+        for store in [first, second, third] {
+            store.pool.close().await;
+        }
+        for entry in std::fs::read_dir(dir.path()).expect("dir") {
+            let path = entry.expect("entry").path();
+            let bytes = std::fs::read(&path).expect("key store file");
+            assert!(
+                !bytes.windows(wrapped.len()).any(|w| w == wrapped.as_bytes()),
+                "the erased key's row is still in {}",
+                path.display()
+            );
+        }
     }
 }

@@ -12,6 +12,12 @@
 //!
 //! Either form reads back as the same [`RecordedEvent`] (of vocabulary
 //! version [`SCHEMA_VERSION`]); the form is the log's business.
+//!
+//! Erasure: a `participant_erased` event (in clear: it carries no personal
+//! data) is stored first, then the participant's key destroyed. Reading
+//! the erasure destroys the key too, when a crash came between; reading
+//! any other event of theirs then answers [`LogError::Erased`], which
+//! every reader passes by.
 
 mod cipher;
 mod key_store;
@@ -55,6 +61,8 @@ pub enum SealingError {
     WrongMasterKey,
     #[error("the data key of {0} is damaged: the master key does not open it")]
     DamagedKey(String),
+    #[error("{0} was erased: their data key is destroyed")]
+    Erased(String),
     #[error("key store")]
     Database(#[from] sqlx::Error),
     #[error("a message too long to seal")]
@@ -112,6 +120,17 @@ impl Sealing {
         &self.keys
     }
 
+    /// Destroys the data key of the participant `event` erases, if it is
+    /// an erasure: called once it is stored, and again whenever it is read,
+    /// so that an erasure cut short (a crash between storing the event and
+    /// destroying the key) is finished by the next reader.
+    pub async fn finish_erasure(&self, event: &RecordedEvent) -> Result<(), LogError> {
+        if matches!(event.body, EventData::ParticipantErased(_)) && event.participant.is_some() {
+            self.keys.erase(&event.stream()).await?;
+        }
+        Ok(())
+    }
+
     /// Makes sure every participant of `batch` has a data key, before any
     /// of their events is sealed.
     pub async fn prepare(&self, batch: &[NewEvent]) -> Result<(), LogError> {
@@ -153,7 +172,9 @@ impl Sealing {
     pub async fn open(&self, position: u64, payload: &[u8]) -> Result<StoredEvent, LogError> {
         let unreadable = |reason: String| LogError::Unreadable { position, reason };
         let Ok(sealed) = serde_json::from_slice::<Sealed>(payload) else {
-            return decode_plain(position, payload);
+            let stored = decode_plain(position, payload)?;
+            self.finish_erasure(&stored.event).await?;
+            return Ok(stored);
         };
         if sealed.schema_version != SEALED_FORM {
             return Err(unreadable(format!(
@@ -167,6 +188,7 @@ impl Sealing {
         };
         let key = match self.keys.get(&stream).await {
             Ok(Some(key)) => key,
+            Err(SealingError::Erased(_)) => return Err(LogError::Erased { position }),
             Ok(None) => return Err(unreadable(format!("the key store holds no data key for {stream}"))),
             Err(e @ SealingError::DamagedKey(_)) => {
                 return Err(unreadable(format!("event {}: {e}", sealed.event_id)));

@@ -241,8 +241,10 @@ struct StatusFact<'a> {
 }
 
 impl<'a> Fact<'a> {
-    fn of(body: &'a EventData) -> Self {
-        match body {
+    /// The fact an event records; none for an erasure, which leaves
+    /// nothing of the participant in the lake.
+    fn of(body: &'a EventData) -> Option<Self> {
+        Some(match body {
             EventData::ProgramDefined(d) => Fact::ProgramDefined(d),
             EventData::TargetsSet(d) => Fact::TargetsSet(d),
             EventData::ParticipantEnrolled(d) => Fact::Enrolled(d),
@@ -279,7 +281,8 @@ impl<'a> Fact<'a> {
                 retracted_event_id: d.event_id.to_string(),
                 reason: d.reason.as_str(),
             },
-        }
+            EventData::ParticipantErased(_) => return None,
+        })
     }
 
     /// The index in [`FACTS`] of the table the fact goes to.
@@ -316,7 +319,9 @@ pub fn to_batches(events: &[&StoredEvent]) -> Result<Vec<Option<RecordBatch>>, P
     let mut rows: Vec<Vec<Row>> = FACTS.iter().map(|_| Vec::new()).collect();
     for stored in events {
         let event = &stored.event;
-        let fact = Fact::of(&event.body);
+        let Some(fact) = Fact::of(&event.body) else {
+            continue;
+        };
         rows[fact.table()].push(Row {
             key: Key {
                 position: stored.position,

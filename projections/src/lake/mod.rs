@@ -18,7 +18,11 @@
 //! Two tables are derived rather than appended: `participant_versions`
 //! (the catalog's participants) and `measurement_pairs`, as bitemporal
 //! versions the projector keeps up to date (see [`participants`]).
+//!
+//! An erased participant leaves nothing in the lake: their rows (and their
+//! erasure) are left out of every file, old ones rewritten (see [`erasure`]).
 
+mod erasure;
 mod facts;
 mod manifest;
 mod participants;
@@ -35,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use arrow::array::{AsArray, BooleanArray, Int64Array};
 use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Int64Type, SchemaRef};
-use arrow::record_batch::RecordBatch;
+use arrow::record_batch::{RecordBatch, RecordBatchReader};
 use chrono::Utc;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
@@ -176,6 +180,8 @@ impl Lake {
             first: first.position,
             last: last.position,
         };
+        let erased = erasure::erased_in(&new);
+        let new: Vec<&StoredEvent> = new.into_iter().filter(|e| !erasure::is_of(&erased, e)).collect();
         let mut state = self
             .participants
             .lock()
@@ -214,8 +220,14 @@ impl Lake {
             files,
         });
         manifest.position = part.last;
+        let purged = if erased.is_empty() {
+            Vec::new()
+        } else {
+            participants.forget(&erased);
+            self.erase(&mut manifest, &erased)?
+        };
         self.compact(&mut manifest)?;
-        self.commit(manifest)?;
+        self.commit(manifest, purged)?;
         *state = Some(participants);
         Ok(())
     }
@@ -266,9 +278,20 @@ impl Lake {
         part: Part,
         batches: impl IntoIterator<Item = Result<RecordBatch, ProjectionError>>,
     ) -> Result<String, ProjectionError> {
+        self.write_named(table, &part.file_name(), schema, batches)
+    }
+
+    /// [`Self::write`] to the file `name` of the table's folder.
+    fn write_named(
+        &self,
+        table: &str,
+        name: &str,
+        schema: SchemaRef,
+        batches: impl IntoIterator<Item = Result<RecordBatch, ProjectionError>>,
+    ) -> Result<String, ProjectionError> {
         let dir = self.root.join(table);
         std::fs::create_dir_all(&dir).map_err(|e| ProjectionError::file(&dir, e))?;
-        let relative = format!("{table}/{}", part.file_name());
+        let relative = format!("{table}/{name}");
         let path = self.root.join(&relative);
         let file = File::create(&path).map_err(|e| ProjectionError::file(&path, e))?;
         let properties = WriterProperties::builder()
@@ -422,18 +445,44 @@ impl Lake {
         Ok(files)
     }
 
+    /// Writes again, without the rows of `erased`, every file that holds
+    /// some; returns the files the manifest no longer names.
+    fn erase(&self, manifest: &mut Manifest, erased: &erasure::Erased) -> Result<Vec<String>, ProjectionError> {
+        let version = manifest.version + 1;
+        let mut dropped = Vec::new();
+        for part in &mut manifest.parts {
+            let range = part.part();
+            for (table, file) in part.files.iter_mut() {
+                let path = self.root.join(&*file);
+                let mut theirs = 0;
+                for batch in batches([path.clone()]) {
+                    theirs += erasure::without(batch?, erased)?.1;
+                }
+                if theirs == 0 {
+                    continue;
+                }
+                let schema = read(&path)?.schema();
+                let kept = batches([path]).map(|batch| Ok(erasure::without(batch?, erased)?.0));
+                let rewritten = self.write_named(table, &range.file_name_at(version), schema, kept)?;
+                dropped.push(std::mem::replace(file, rewritten));
+            }
+        }
+        Ok(dropped)
+    }
+
     /// Commits `manifest` as the next version, then deletes the retired
-    /// files whose grace has passed.
-    fn commit(&self, mut manifest: Manifest) -> Result<(), ProjectionError> {
+    /// files whose grace has passed. When `purged` names files (an erased
+    /// participant's), they and every retired file are deleted at once.
+    fn commit(&self, mut manifest: Manifest, purged: Vec<String>) -> Result<(), ProjectionError> {
         let cutoff = Utc::now() - GRACE;
-        let (expired, kept) = std::mem::take(&mut manifest.retired)
+        let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut manifest.retired)
             .into_iter()
-            .partition(|r| r.at < cutoff);
+            .partition(|r| r.at < cutoff || !purged.is_empty());
         manifest.retired = kept;
         manifest.version += 1;
         manifest.commit(&self.root)?;
-        for retired in expired {
-            remove(&self.root.join(retired.file))?;
+        for file in expired.into_iter().map(|r| r.file).chain(purged) {
+            remove(&self.root.join(file))?;
         }
         Ok(())
     }

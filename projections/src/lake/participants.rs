@@ -305,6 +305,11 @@ struct Page {
 }
 
 impl Participants {
+    /// Forgets erased participants.
+    pub fn forget(&mut self, erased: &super::erasure::Erased) {
+        self.people.retain(|who, _| !erased.contains(who));
+    }
+
     /// Takes in a page's events; new versions get ids from `next_id` on.
     pub fn apply(&mut self, events: &[&StoredEvent], next_id: &mut i64) -> Result<Changes, ProjectionError> {
         // Participants in a fixed order, so ids do not depend on hashing.

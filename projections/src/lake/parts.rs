@@ -15,7 +15,13 @@ impl Part {
         format!("part-{:020}-{:020}.parquet", self.first, self.last)
     }
 
-    pub fn rows(&self) -> u64 {
+    /// The name of the range's file as written again by the commit
+    /// `version` (an erasure's).
+    pub fn file_name_at(&self, version: u64) -> String {
+        format!("part-{:020}-{:020}-v{version}.parquet", self.first, self.last)
+    }
+
+        pub fn rows(&self) -> u64 {
         self.last - self.first + 1
     }
 

@@ -7,7 +7,8 @@
 //! earlier ones), so they are derived again from the participant's rows in
 //! `events` once per page for each participant whose statuses or services
 //! changed. A retraction marks the event retracted and derives all of the
-//! participant's rows again from the events left.
+//! participant's rows again from the events left. An erasure deletes all
+//! of the participant's rows.
 
 use chrono::SecondsFormat;
 use serde::Serialize;
@@ -157,6 +158,9 @@ impl PageFold {
     /// Records the event in `events` and applies it to the other read models.
     pub async fn apply(&mut self, conn: &mut AnyConnection, stored: &StoredEvent) -> Result<(), ProjectionError> {
         let e = &stored.event;
+        if let (EventData::ParticipantErased(_), Some(participant)) = (&e.body, &e.participant) {
+            return self.erase(conn, (e.program.to_string(), participant.to_string())).await;
+        }
         self.events.push(vec![
             (stored.position as i64).into(),
             e.event_id.to_string().into(),
@@ -188,6 +192,28 @@ impl PageFold {
             }
             body => self.derive(conn, &who, on, body).await,
         }
+    }
+
+    /// Removes every row of an erased participant, their erasure included:
+    /// nothing of them is kept (the log keeps the erasure).
+    async fn erase(&mut self, conn: &mut AnyConnection, who: Participant) -> Result<(), ProjectionError> {
+        self.flush(conn).await?;
+        self.statuses.remove(&who);
+        self.services.remove(&who);
+        if conn.backend_name() == "SQLite" {
+            // Deleted rows are overwritten, not left in free pages.
+            sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
+        }
+        for table in PARTICIPANT_TABLES.iter().chain(&["events"]) {
+            let sql = format!("DELETE FROM {table} WHERE program = $1 AND participant = $2");
+            // `table` is one of the fixed names above.
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&who.0)
+                .bind(&who.1)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Applies an event to every read model but `events`: new rows are
@@ -371,7 +397,8 @@ async fn update(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData)
         | EventData::ServiceStarted(_)
         | EventData::ServiceEnded(_)
         | EventData::ConsentRecorded(_)
-        | EventData::EventRetracted(_) => {}
+        | EventData::EventRetracted(_)
+        | EventData::ParticipantErased(_) => {}
     }
     Ok(())
 }

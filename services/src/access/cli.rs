@@ -37,7 +37,8 @@ async fn audited(access: &Access, action: &str, name: &str, detail: String) -> a
     Ok(())
 }
 
-fn whoami() -> String {
+/// The operator running a command, for the audit log.
+pub fn whoami() -> String {
     std::env::var("USER").unwrap_or_else(|_| "unknown".into())
 }
 

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utfall_events::ProgramName;
 
-pub use cli::{run, run_audit};
+pub use cli::{run, run_audit, whoami};
 pub use database::AccessError;
 
 /// DESIGN's roles.

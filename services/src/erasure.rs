@@ -1,0 +1,149 @@
+//! Erasing a participant, for `utfall erase` and
+//! `POST /v1/programs/{program}/participants/{participant}/erase`. The log
+//! records the erasure and destroys the participant's data key (see
+//! `utfall_events::sealing`); the projectors then delete every row of
+//! theirs from the read models and the lake. The erasure's event id is
+//! derived from the participant, so a repeated or retried erasure stores
+//! nothing twice, and one cut short is finished by the next.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde::Serialize;
+use uuid::Uuid;
+use utfall_events::names::Code;
+use utfall_events::vocabulary::ParticipantErased;
+use utfall_events::{AppendError, Date, EventData, EventLog, LogError, NewEvent, ProgramName, Pseudonym, StreamKey};
+use utfall_projections::follow::catch_up;
+
+use crate::access::Access;
+use crate::access::audit::AuditRecord;
+use crate::cli::StoreArgs;
+use crate::store::{open_lake, open_log, open_read_models};
+
+/// Namespace of erasure event ids (a name-based UUID of the participant).
+const ERASURES: Uuid = Uuid::from_u128(0x6a0f_43c1_8d2e_4b57_9e61_0c3d_5f27_a914);
+
+/// What an erasure did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Erasure {
+    pub program: String,
+    pub participant: String,
+    pub erased_on: String,
+    /// The erasure's position in the log.
+    pub position: u64,
+    /// The participant had been erased before (the key is gone all the same).
+    pub already_erased: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EraseError {
+    #[error("programme {program} has no participant {participant}")]
+    Unknown { program: String, participant: String },
+    #[error(transparent)]
+    Append(#[from] AppendError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+/// Erases `participant` of `program` for `reason`.
+pub async fn erase(
+    log: &dyn EventLog,
+    program: ProgramName,
+    participant: Pseudonym,
+    reason: Code,
+) -> Result<Erasure, EraseError> {
+    let key = StreamKey {
+        program: program.clone(),
+        participant: Some(participant.clone()),
+    };
+    let state = log.stream_state(&key).await?;
+    if state.erased.is_some() {
+        // Reading the erasure back destroys the key, should a crash have
+        // come between storing it and destroying the key.
+        let erasure = log
+            .read_stream(&key)
+            .await?
+            .into_iter()
+            .rfind(|e| matches!(e.event.body, EventData::ParticipantErased(_)));
+        return Ok(Erasure {
+            program: program.to_string(),
+            participant: participant.to_string(),
+            erased_on: state.erased.map(|on| on.to_string()).unwrap_or_default(),
+            position: erasure.map_or(0, |e| e.position),
+            already_erased: true,
+        });
+    }
+    if state.version == 0 {
+        return Err(EraseError::Unknown {
+            program: program.to_string(),
+            participant: participant.to_string(),
+        });
+    }
+    let on = Date(Utc::now().date_naive());
+    let event = NewEvent {
+        event_id: Uuid::new_v5(&ERASURES, key.to_string().as_bytes()),
+        program: program.clone(),
+        participant: Some(participant.clone()),
+        expected_version: None,
+        occurred_on: on,
+        recorded_by: None,
+        body: EventData::ParticipantErased(ParticipantErased { reason }),
+    };
+    let appended = log.append(vec![event]).await?;
+    Ok(Erasure {
+        program: program.to_string(),
+        participant: participant.to_string(),
+        erased_on: on.to_string(),
+        position: appended.first().map_or(0, |a| a.position),
+        already_erased: appended.first().is_some_and(|a| a.duplicate),
+    })
+}
+
+#[derive(clap::Args, Debug)]
+pub struct EraseArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The participant's programme.
+    #[arg(long, value_parser = |s: &str| ProgramName::new(s))]
+    pub program: ProgramName,
+    /// The participant's pseudonym.
+    #[arg(long, value_parser = |s: &str| Pseudonym::new(s))]
+    pub participant: Pseudonym,
+    /// Why, as a code: `request` (the person asked), `retention` (the programme's rule), …
+    #[arg(long, value_parser = |s: &str| Code::new(s))]
+    pub reason: Code,
+}
+
+/// Events folded per transaction when the command brings projections current.
+const PAGE: usize = 5000;
+
+/// `utfall erase`: erases, records it in the audit log, and, when no
+/// running process keeps the projections (it holds the lake), brings them
+/// current so that the participant is gone from them before it returns.
+pub async fn run(args: EraseArgs) -> anyhow::Result<()> {
+    let log = open_log(&args.store).await?;
+    let access = Access::open(&args.store).await?;
+    let target = format!("{}/{}", args.program, args.participant);
+    let result = erase(log.as_ref(), args.program, args.participant, args.reason.clone()).await;
+    let mut record = AuditRecord::new(None, "erase", &target, if result.is_ok() { "ok" } else { "error" });
+    record.principal = Some(format!("operator:{}", crate::access::whoami()));
+    record.programs = target.split('/').next().map(str::to_string);
+    record.detail = Some(format!("reason: {}", args.reason.as_str()));
+    access.audit.append(&record).await?;
+    let erasure = result?;
+    if erasure.already_erased {
+        println!("{target} was already erased on {}; their data key is destroyed", erasure.erased_on);
+    } else {
+        println!("erased {target} (log position {}): their data key is destroyed", erasure.position);
+    }
+    let lake = open_lake(&args.store)?;
+    if lake.is_writer() {
+        open_read_models(&args.store).await?.catch_up(log.as_ref(), PAGE).await?;
+        catch_up(log.as_ref(), &Arc::new(lake), PAGE).await?;
+        println!("removed from the read models and the analytics lake");
+    } else {
+        println!("the running utfall process that keeps the projections removes them from the read models and the lake");
+    }
+    Ok(())
+}
