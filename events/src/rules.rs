@@ -195,6 +195,18 @@ impl Planner {
             )))
         };
 
+        // Nothing more for an erased participant, not even a retry of an
+        // old event: it could not be told from a new one (it cannot be read).
+        let state = self.state(reader, &key).await?;
+        if let Some(erased) = state.erased
+            && !matches!(event.body, EventData::ParticipantErased(_))
+        {
+            let who = key.participant.as_ref().map(ToString::to_string).unwrap_or_default();
+            return Ok(invalid(
+                "participant",
+                format!("{who} was erased on {erased}; nothing more can be recorded for them"),
+            ));
+        }
         if let Some(known) = self.known(reader, &key, id).await? {
             let this = KnownEvent::of(key.clone(), event.occurred_on, &event.body);
             if known == this {
@@ -210,14 +222,6 @@ impl Planner {
             ));
         }
 
-        let state = self.state(reader, &key).await?;
-        if let Some(erased) = state.erased {
-            let who = key.participant.as_ref().map(ToString::to_string).unwrap_or_default();
-            return Ok(invalid(
-                "participant",
-                format!("{who} was erased on {erased}; nothing more can be recorded for them"),
-            ));
-        }
         if let Some(expected) = event.expected_version
             && expected != state.version
         {
@@ -286,6 +290,9 @@ impl Planner {
             }
             EventData::ParticipantErased(_) if state.version == 0 => {
                 Some(("participant", format!("{program} has no participant {who}")))
+            }
+            EventData::ParticipantErased(_) if state.erased.is_some() => {
+                Some(("participant", format!("{who} is already erased")))
             }
             EventData::ParticipantErased(_) => None,
             EventData::EventRetracted(r) => match self.known(reader, key, r.event_id).await? {

@@ -80,6 +80,7 @@ pub async fn erase(
             participant: participant.to_string(),
         });
     }
+    log.sealing().keys().begin_erasure(&key).await.map_err(LogError::from)?;
     let on = Date(Utc::now().date_naive());
     let event = NewEvent {
         event_id: Uuid::new_v5(&ERASURES, key.to_string().as_bytes()),

@@ -104,7 +104,7 @@ async fn finish_rotation(args: &StoreArgs, url: &str) -> anyhow::Result<Option<K
 
 pub async fn open_log(args: &StoreArgs) -> anyhow::Result<Arc<dyn EventLog>> {
     let sealing = open_sealing(args).await?;
-    Ok(match &args.nats {
+    let log: Arc<dyn EventLog> = match &args.nats {
         Some(url) => {
             let config = JetStreamConfig {
                 url: url.clone(),
@@ -115,7 +115,9 @@ pub async fn open_log(args: &StoreArgs) -> anyhow::Result<Arc<dyn EventLog>> {
             Arc::new(JetStreamLog::connect(&config, sealing).await?)
         }
         None => Arc::new(EmbeddedLog::open(&args.data_dir, sealing).await?),
-    })
+    };
+    utfall_events::log::finish_erasures(log.as_ref()).await?;
+    Ok(log)
 }
 
 /// The read models the command line asks for: `--database`, else SQLite in

@@ -176,6 +176,14 @@ impl Store {
         }
     }
 
+    /// The data directory (of the embedded log, or beside JetStream's):
+    /// it holds the master key and the participants' data keys.
+    pub fn data_dir(&self) -> &Path {
+        match self {
+            Store::Embedded(dir) | Store::JetStream { dir, .. } => dir.path(),
+        }
+    }
+
     pub async fn open(&self) -> Arc<dyn EventLog> {
         utfall::store::open_log(&self.store_args()).await.expect("open the event log")
     }

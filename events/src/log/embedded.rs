@@ -545,6 +545,10 @@ impl EventLog for EmbeddedLog {
         Ok(entry)
     }
 
+    fn sealing(&self) -> &Sealing {
+        &self.sealing
+    }
+
     async fn quarantined(&self) -> Result<Vec<Quarantined>, LogError> {
         let rows = sqlx::query("SELECT position, reason, recorded_at FROM quarantine ORDER BY position")
             .fetch_all(&self.pool)

@@ -537,6 +537,10 @@ impl EventLog for JetStreamLog {
         Ok(entry)
     }
 
+    fn sealing(&self) -> &Sealing {
+        &self.sealing
+    }
+
     async fn quarantined(&self) -> Result<Vec<Quarantined>, LogError> {
         let last = self
             .quarantine

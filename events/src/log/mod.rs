@@ -111,6 +111,25 @@ pub trait EventLog: Send + Sync {
     async fn stream_state(&self, key: &StreamKey) -> Result<StreamState, LogError> {
         self.state_reader().await?.stream_state(key).await
     }
+
+    /// How the log seals and opens participants' data, and holds their keys.
+    fn sealing(&self) -> &Sealing;
+}
+
+/// Finishes the erasures a crash cut short: one whose event the log holds
+/// has its key destroyed now; one whose event was never stored did not
+/// happen, and its mark is dropped. Called when a log is opened, before
+/// anything is read.
+pub async fn finish_erasures(log: &dyn EventLog) -> Result<(), LogError> {
+    let keys = log.sealing().keys();
+    for stream in keys.pending_erasures().await? {
+        if log.stream_state(&stream).await?.erased.is_some() {
+            keys.erase(&stream).await?;
+        } else {
+            keys.drop_pending_erasure(&stream).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Checks that the payload stored at `position` exists and cannot be read,

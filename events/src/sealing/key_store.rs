@@ -24,13 +24,18 @@ use crate::names::{ProgramName, Pseudonym};
 /// A participant's data key.
 pub(crate) type DataKey = Key<XChaCha20Poly1305>;
 
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS data_keys (
         program TEXT NOT NULL, participant TEXT NOT NULL, wrapped TEXT NOT NULL, created_at TEXT NOT NULL,
         PRIMARY KEY (program, participant))",
     // Participants whose key was destroyed: no key is ever made for them again.
     "CREATE TABLE IF NOT EXISTS erased_data_keys (
         program TEXT NOT NULL, participant TEXT NOT NULL, erased_at TEXT NOT NULL,
+        PRIMARY KEY (program, participant))",
+    // Erasures begun: each is finished (its event stored, then the key
+    // destroyed) or found not to have happened, at the next start.
+    "CREATE TABLE IF NOT EXISTS pending_erasures (
+        program TEXT NOT NULL, participant TEXT NOT NULL, begun_at TEXT NOT NULL,
         PRIMARY KEY (program, participant))",
     // What tells a wrong master key from a damaged key row: a known
     // value wrapped by the master key the store was made with.
@@ -205,11 +210,15 @@ impl KeyStore {
         .bind(Utc::now().to_rfc3339())
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM data_keys WHERE program = $1 AND participant = $2")
-            .bind(stream.program.as_str())
-            .bind(participant(stream))
-            .execute(&mut *tx)
-            .await?;
+        for table in ["data_keys", "pending_erasures"] {
+            // `table` is one of the two names above.
+            let sql = format!("DELETE FROM {table} WHERE program = $1 AND participant = $2");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(stream.program.as_str())
+                .bind(participant(stream))
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         self.keys
             .write()
@@ -223,6 +232,52 @@ impl KeyStore {
             "PRAGMA wal_checkpoint(TRUNCATE)"
         };
         sqlx::query(scrub).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Marks the erasure of `stream`'s participant as begun, before its
+    /// event is stored: should the process die before the key is
+    /// destroyed, the next start finishes it (see
+    /// [`crate::log::finish_erasures`]).
+    pub async fn begin_erasure(&self, stream: &StreamKey) -> Result<(), SealingError> {
+        sqlx::query(
+            "INSERT INTO pending_erasures (program, participant, begun_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (program, participant) DO NOTHING",
+        )
+        .bind(stream.program.as_str())
+        .bind(participant(stream))
+        .bind(Utc::now().to_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Erasures begun and not finished.
+    pub async fn pending_erasures(&self) -> Result<Vec<StreamKey>, SealingError> {
+        let rows = sqlx::query("SELECT program, participant FROM pending_erasures")
+            .fetch_all(&self.pool)
+            .await?;
+        let mut pending = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (program, participant): (String, String) = (row.try_get(0)?, row.try_get(1)?);
+            if let (Ok(program), Ok(participant)) = (ProgramName::new(program), Pseudonym::new(participant)) {
+                pending.push(StreamKey {
+                    program,
+                    participant: Some(participant),
+                });
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Forgets a begun erasure whose event was never stored: nothing was
+    /// erased, and the request may be made again.
+    pub async fn drop_pending_erasure(&self, stream: &StreamKey) -> Result<(), SealingError> {
+        sqlx::query("DELETE FROM pending_erasures WHERE program = $1 AND participant = $2")
+            .bind(stream.program.as_str())
+            .bind(participant(stream))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

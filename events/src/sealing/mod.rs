@@ -6,8 +6,8 @@
 //! pseudonym, type, dates, version — stays in clear.
 //!
 //! Stored forms (the payload's `schema_version`):
-//! * 1 — the event as recorded, in clear: programme events, and every event
-//!   written before sealing existed (still read as they are).
+//! * 1 — the event as recorded, in clear: programme events, erasures, and
+//!   every event written before sealing existed (still read as they are).
 //! * 2 — a participant's event with its `type` and `data` sealed in `sealed`.
 //!
 //! Either form reads back as the same [`RecordedEvent`] (of vocabulary
@@ -139,10 +139,14 @@ impl Sealing {
     }
 
     /// The payload to store for `event`: sealed when it is a participant's
-    /// (their key must have been prepared), in clear when a programme's.
+    /// (their key must have been prepared), in clear when a programme's or
+    /// an erasure.
     pub fn seal(&self, event: &RecordedEvent) -> Result<String, LogError> {
         let unavailable = |e: serde_json::Error| LogError::Unavailable(e.to_string());
-        let Some(participant) = &event.participant else {
+        // An erasure carries no personal data, and must stay readable once
+        // the key is gone.
+        let (Some(participant), false) = (&event.participant, matches!(event.body, EventData::ParticipantErased(_)))
+        else {
             return serde_json::to_string(event).map_err(unavailable);
         };
         let stream = event.stream();

@@ -5,6 +5,7 @@ mod analytics;
 mod audit;
 mod dashboard;
 mod error;
+mod erasure;
 mod events;
 mod extracts;
 mod guard;
@@ -73,6 +74,7 @@ pub fn routes() -> access::Routes {
     analytics::router()
         .merge(audit::router())
         .merge(dashboard::router())
+        .merge(erasure::router())
         .merge(events::router())
         .merge(extracts::router())
         .merge(health::router())
