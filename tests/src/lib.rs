@@ -339,6 +339,11 @@ impl Cli {
         }
     }
 
+    /// The folder of the analytics lake.
+    pub fn lake_dir(&self) -> &Path {
+        self.lake.path()
+    }
+
     /// Runs `utfall <command>` with the store and lake flags, then `extra`.
     pub fn run(&self, command: &str, extra: &[&str]) -> std::process::Output {
         let mut args = vec![command.to_string()];
