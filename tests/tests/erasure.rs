@@ -242,4 +242,82 @@ async fn an_erased_participant_leaves_nothing_and_the_figures_follow(store: Stor
     assert!(files_holding(cli.lake_dir(), &[ZEBRA]).is_empty());
 }
 
-for_both_stores!(an_erased_participant_leaves_nothing_and_the_figures_follow);
+/// `utfall erase` killed (SIGKILL) at moments spread over its run: each
+/// time, the next process to open the store finds the participant either
+/// erased (key gone, nothing of theirs readable) or untouched, never in
+/// between. Running the command again then erases them all, and the
+/// projections drop them.
+async fn an_erasure_killed_at_any_moment_is_all_or_nothing(store: Store) {
+    const KILLS: [u64; 10] = [0, 10, 20, 30, 40, 50, 60, 80, 120, 250];
+    let files = tempfile::tempdir().expect("temp dir");
+    let cli = Cli::new(store);
+    let mut events = vec![wire::program_defined("p1")];
+    for i in 0..KILLS.len() {
+        events.push(wire::enrolled("p1", &format!("K{i}"), "2021-01-04"));
+        events.push(wire::contact("p1", &format!("K{i}"), "2021-01-05"));
+    }
+    let file = write(files.path(), "events.ndjson", &wire::ndjson(&events));
+    succeeded(cli.run("import", &[&file]));
+    succeeded(cli.run("sql", &["SELECT 1"]));
+
+    let erase_args = |participant: &str| {
+        let mut args = vec!["erase".to_string()];
+        args.extend(cli.store.args());
+        args.extend(["--lake".to_string(), cli.lake_dir().display().to_string()]);
+        args.extend(["--program", "p1", "--participant", participant, "--reason", "request"].map(String::from));
+        args
+    };
+    let mut erased_before_kill = 0;
+    for (i, after_ms) in KILLS.iter().enumerate() {
+        let participant = format!("K{i}");
+        let mut child = std::process::Command::new(utfall_tests::utfall_bin())
+            .args(erase_args(&participant))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("start utfall erase");
+        tokio::time::sleep(std::time::Duration::from_millis(*after_ms)).await;
+        let _ = child.kill();
+        let _ = child.wait();
+
+        let log = cli.store.open().await;
+        let key = utfall_events::StreamKey {
+            program: utfall_events::ProgramName::new("p1").expect("programme"),
+            participant: Some(utfall_events::Pseudonym::new(participant.as_str()).expect("participant")),
+        };
+        let state = log.stream_state(&key).await.expect("state");
+        let readable = log.read_stream(&key).await.expect("stream").len();
+        assert!(
+            log.sealing().keys().pending_erasures().await.expect("pending").is_empty(),
+            "an erasure was left half done"
+        );
+        if state.erased.is_some() {
+            assert_eq!(readable, 1, "{participant}: erased, yet their events read");
+            erased_before_kill += 1;
+        } else {
+            assert_eq!(readable, 2, "{participant}: not erased, yet their events are gone");
+        }
+    }
+    println!("{erased_before_kill} of {} erasures were stored before their kill", KILLS.len());
+
+    for i in 0..KILLS.len() {
+        let said = String::from_utf8_lossy(&succeeded(run_utfall(&erase_args(&format!("K{i}")), None))).to_string();
+        assert!(said.contains("erased p1/K") || said.contains("was already erased"), "{said}");
+    }
+    let participants = "SELECT COUNT(*) AS n FROM participants WHERE program = 'p1'";
+    assert_eq!(sql_count(&cli, &[], participants), 0);
+    let mut audit = vec!["audit".to_string(), "--json".into()];
+    audit.extend(cli.store.args());
+    let records = String::from_utf8_lossy(&succeeded(run_utfall(&audit, None))).to_string();
+    let erasures = records
+        .lines()
+        .filter(|l| l.contains("\"action\":\"erase\"") && l.contains("\"outcome\":\"ok\""))
+        .count();
+    assert!(erasures >= KILLS.len(), "{records}");
+    assert!(records.contains("reason: request") && records.contains("operator:"), "{records}");
+}
+
+for_both_stores!(
+    an_erased_participant_leaves_nothing_and_the_figures_follow,
+    an_erasure_killed_at_any_moment_is_all_or_nothing,
+);
