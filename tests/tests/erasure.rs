@@ -317,7 +317,50 @@ async fn an_erasure_killed_at_any_moment_is_all_or_nothing(store: Store) {
     assert!(records.contains("reason: request") && records.contains("operator:"), "{records}");
 }
 
+
+/// A delivered extract whose figures counted an erased participant stays
+/// as delivered (its hashes still verify); reproducing it reports which
+/// figures can no longer be computed, and why, instead of failing.
+async fn a_delivered_extract_says_what_an_erasure_made_irreproducible(store: Store) {
+    let files = tempfile::tempdir().expect("temp dir");
+    let out = tempfile::tempdir().expect("extracts");
+    let cli = Cli::new(store);
+    let file = write(files.path(), "optimist.ndjson", &optimist_lines(None));
+    succeeded(cli.run("import", &[&file]));
+    let out_dir = out.path().display().to_string();
+    succeeded(cli.run(
+        "extract",
+        &["--program", "optimist", "--period", "2022", "--out", &out_dir, "--format", "csv"],
+    ));
+    let delivered = out.path().join("optimist").join("2022");
+    let manifest = delivered.join("manifest.json").display().to_string();
+    let again = tempfile::tempdir().expect("reproduction");
+    let again_dir = again.path().display().to_string();
+    let before = String::from_utf8_lossy(&succeeded(cli.run("extract", &["--reproduce", &manifest, "--out", &again_dir])))
+        .to_string();
+    assert!(before.contains("identical"), "{before}");
+
+    succeeded(cli.run(
+        "erase",
+        &["--program", "optimist", "--participant", OPTIMIST_ERASED, "--reason", "retention"],
+    ));
+    let after_dir = tempfile::tempdir().expect("reproduction after erasure");
+    let after = String::from_utf8_lossy(&succeeded(cli.run(
+        "extract",
+        &["--reproduce", &manifest, "--out", &after_dir.path().display().to_string()],
+    )))
+    .to_string();
+    assert!(
+        after.contains("cannot be reproduced: 1 participant(s) of optimist were erased"),
+        "{after}"
+    );
+    assert!(after.contains("delivered ") && after.contains("now "), "no figure named: {after}");
+    let verify = run_utfall(&["extract".into(), "--verify".into(), delivered.display().to_string()], None);
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}
+
 for_both_stores!(
     an_erased_participant_leaves_nothing_and_the_figures_follow,
     an_erasure_killed_at_any_moment_is_all_or_nothing,
+    a_delivered_extract_says_what_an_erasure_made_irreproducible,
 );

@@ -252,6 +252,18 @@ impl KeyStore {
         Ok(())
     }
 
+    /// When each erased participant of `program` was erased (RFC 3339), in
+    /// order: what tells why a figure delivered earlier cannot be
+    /// reproduced any more.
+    pub async fn erasures(&self, program: &ProgramName) -> Result<Vec<String>, SealingError> {
+        Ok(
+            sqlx::query_scalar("SELECT erased_at FROM erased_data_keys WHERE program = $1 ORDER BY erased_at")
+                .bind(program.as_str())
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     /// Erasures begun and not finished.
     pub async fn pending_erasures(&self) -> Result<Vec<StreamKey>, SealingError> {
         let rows = sqlx::query("SELECT program, participant FROM pending_erasures")

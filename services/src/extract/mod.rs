@@ -15,7 +15,8 @@ use utfall_queries::extract::revision::changes;
 use utfall_queries::extract::{Extract, Format, Manifest, Period};
 
 use crate::analytics::current;
-use crate::cli::ExtractArgs;
+use crate::cli::{ExtractArgs, StoreArgs};
+use crate::store::open_sealing;
 
 /// One extract to make.
 #[derive(Clone, Debug)]
@@ -40,7 +41,7 @@ pub async fn run(args: ExtractArgs) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.reproduce {
         let analytics = current(&args.store, args.limits.limits()).await?;
-        return reproduce(&analytics, path, &args.out).await;
+        return reproduce(&analytics, &args.store, path, &args.out).await;
     }
     let order = Order {
         program: ProgramName::new(args.program.clone().unwrap_or_default())
@@ -153,8 +154,11 @@ fn write(target: PathBuf, extract: Extract, formats: &[Format]) -> anyhow::Resul
 }
 
 /// Regenerates the extract of `manifest_path` under `out` and checks every
-/// file against the manifest's hashes.
-async fn reproduce(analytics: &Analytics, manifest_path: &Path, out: &Path) -> anyhow::Result<()> {
+/// file against the manifest's hashes. Files that differ fail it, unless
+/// participants of the programme were erased after the extract was made:
+/// then their data can no longer be read, and it reports which files and
+/// figures cannot be reproduced, and why.
+async fn reproduce(analytics: &Analytics, store: &StoreArgs, manifest_path: &Path, out: &Path) -> anyhow::Result<()> {
     let manifest = folders::read_manifest(manifest_path)?;
     let extract = delivered_extract(analytics, &manifest).await?;
     let target = folders::folder(out, &manifest.program, &manifest.period, manifest.revision);
@@ -166,13 +170,55 @@ async fn reproduce(analytics: &Analytics, manifest_path: &Path, out: &Path) -> a
         .map(|f| f.file.as_str())
         .collect();
     if !differing.is_empty() {
-        bail!("reproduced files differ from the manifest: {}", differing.join(", "));
+        let program = ProgramName::new(manifest.program.clone()).map_err(|e| anyhow::anyhow!("manifest: program: {e}"))?;
+        let made = DateTime::parse_from_rfc3339(&manifest.known_at).context("manifest: known_at")?;
+        let erased: Vec<String> = open_sealing(store)
+            .await?
+            .keys()
+            .erasures(&program)
+            .await?
+            .into_iter()
+            .filter(|at| DateTime::parse_from_rfc3339(at).is_ok_and(|at| at > made))
+            .collect();
+        let (Some(first), Some(last)) = (erased.first(), erased.last()) else {
+            bail!("reproduced files differ from the manifest: {}", differing.join(", "));
+        };
+        println!(
+            "{}: cannot be reproduced: {} participant(s) of {} were erased after it was made (from {first} to {last}), \
+             and figures resting on their data can no longer be computed. Files that differ: {}",
+            written.folder.display(),
+            erased.len(),
+            manifest.program,
+            differing.join(", ")
+        );
+        let delivered = manifest_path.parent().unwrap_or(Path::new("."));
+        for file in differing.iter().filter(|f| f.ends_with(".csv")) {
+            for line in differing_rows(&delivered.join(file), &written.folder.join(file))? {
+                println!("  {file}: {line}");
+            }
+        }
+        println!("The delivered files are unchanged: `utfall extract --verify` checks them against the manifest.");
+        return Ok(());
     }
     println!(
         "{}: every file is identical to the delivered one",
         written.folder.display()
     );
     Ok(())
+}
+
+/// The rows of a delivered CSV file that its reproduction no longer has,
+/// and those it has instead.
+fn differing_rows(delivered: &Path, reproduced: &Path) -> anyhow::Result<Vec<String>> {
+    let read = |path: &Path| std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()));
+    let (was, is) = (read(delivered)?, read(reproduced)?);
+    let mut rows: Vec<String> = was
+        .lines()
+        .filter(|l| !is.lines().any(|n| n == *l))
+        .map(|l| format!("delivered {l}"))
+        .collect();
+    rows.extend(is.lines().filter(|l| !was.lines().any(|o| o == *l)).map(|l| format!("now       {l}")));
+    Ok(rows)
 }
 
 /// Checks every file's SHA-256 against the manifest; fails naming each
