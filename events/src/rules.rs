@@ -270,11 +270,11 @@ impl Planner {
         let defined = |s: &StreamState| s.defined;
         Ok(match &event.body {
             EventData::ProgramDefined(_) => None,
-            EventData::TargetsSet(_) if !defined(state) => Some((
+            EventData::TargetsSet(_) | EventData::RetentionSet(_) if !defined(state) => Some((
                 "program",
                 format!("programme {program} is not defined (no program_defined event)"),
             )),
-            EventData::TargetsSet(_) => None,
+            EventData::TargetsSet(_) | EventData::RetentionSet(_) => None,
             EventData::ParticipantEnrolled(_) => {
                 let programme = self.state(reader, &StreamKey::program(program.clone())).await?;
                 if !programme.defined {

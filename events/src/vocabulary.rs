@@ -39,10 +39,11 @@ pub enum EventData {
     ParticipantExited(ParticipantExited),
     EventRetracted(EventRetracted),
     ParticipantErased(ParticipantErased),
+    RetentionSet(RetentionSet),
 }
 
 /// Every event type name, in the order of [`EventData`].
-pub const EVENT_TYPES: [&str; 13] = [
+pub const EVENT_TYPES: [&str; 14] = [
     "program_defined",
     "targets_set",
     "participant_enrolled",
@@ -56,6 +57,7 @@ pub const EVENT_TYPES: [&str; 13] = [
     "participant_exited",
     "event_retracted",
     "participant_erased",
+    "retention_set",
 ];
 
 impl EventData {
@@ -76,6 +78,7 @@ impl EventData {
             ParticipantExited(_) => 10,
             EventRetracted(_) => 11,
             ParticipantErased(_) => 12,
+            RetentionSet(_) => 13,
         };
         EVENT_TYPES[i]
     }
@@ -109,6 +112,7 @@ impl EventData {
             "participant_exited" => ParticipantExited(data_of(data)?),
             "event_retracted" => EventRetracted(data_of(data)?),
             "participant_erased" => ParticipantErased(data_of(data)?),
+            "retention_set" => RetentionSet(data_of(data)?),
             other => {
                 return Err((
                     "type".into(),
@@ -133,7 +137,10 @@ impl EventData {
 
     /// Programme-level events carry no participant; all others need one.
     pub fn is_program_level(&self) -> bool {
-        matches!(self, EventData::ProgramDefined(_) | EventData::TargetsSet(_))
+        matches!(
+            self,
+            EventData::ProgramDefined(_) | EventData::TargetsSet(_) | EventData::RetentionSet(_)
+        )
     }
 
     /// Rules beyond the shape: ranges and cross-field checks. Each problem is
@@ -184,6 +191,14 @@ impl EventData {
                     if !(0.0..=1.0).contains(&target.value) {
                         fail(&format!("targets[{i}].value"), "must be a share between 0 and 1".into());
                     }
+                }
+            }
+            EventData::RetentionSet(r) => {
+                if !(1..=MAX_RETENTION_MONTHS).contains(&r.months_after_exit) {
+                    fail(
+                        "months_after_exit",
+                        format!("{} is not between 1 and {MAX_RETENTION_MONTHS}", r.months_after_exit),
+                    );
                 }
             }
             EventData::ParticipantEnrolled(e) => {
@@ -523,6 +538,18 @@ pub enum ExitReason {
 pub struct EventRetracted {
     pub event_id: Uuid,
     pub reason: Code,
+}
+
+/// The longest retention a rule may set: a hundred years.
+pub const MAX_RETENTION_MONTHS: u16 = 1200;
+
+/// The programme's retention rule, replacing any earlier one: a
+/// participant is erased `months_after_exit` months after their exit, or,
+/// never having exited, as long after the programme's `ends_on`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSet {
+    pub months_after_exit: u16,
 }
 
 /// A participant's erasure: their data key is destroyed, and nothing of

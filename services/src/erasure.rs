@@ -105,42 +105,90 @@ pub async fn erase(
 pub struct EraseArgs {
     #[command(flatten)]
     pub store: StoreArgs,
-    /// The participant's programme.
-    #[arg(long, value_parser = |s: &str| ProgramName::new(s))]
-    pub program: ProgramName,
+    /// The participant's programme (with --due: only this programme's participants).
+    #[arg(long, value_parser = |s: &str| ProgramName::new(s), required_unless_present = "due")]
+    pub program: Option<ProgramName>,
     /// The participant's pseudonym.
-    #[arg(long, value_parser = |s: &str| Pseudonym::new(s))]
-    pub participant: Pseudonym,
+    #[arg(long, value_parser = |s: &str| Pseudonym::new(s), required_unless_present = "due", conflicts_with = "due")]
+    pub participant: Option<Pseudonym>,
     /// Why, as a code: `request` (the person asked), `retention` (the programme's rule), …
-    #[arg(long, value_parser = |s: &str| Code::new(s))]
-    pub reason: Code,
+    #[arg(long, value_parser = |s: &str| Code::new(s), required_unless_present = "due", conflicts_with = "due")]
+    pub reason: Option<Code>,
+    /// Erase everyone due under their programme's retention rule (reason `retention`).
+    #[arg(long)]
+    pub due: bool,
+    /// With --due: list who is due and since when; erase no one.
+    #[arg(long, requires = "due")]
+    pub dry_run: bool,
+    /// With --dry-run: who will be due on this date (YYYY-MM-DD) instead of today.
+    #[arg(long, requires = "dry_run")]
+    pub on: Option<chrono::NaiveDate>,
 }
 
 /// Events folded per transaction when the command brings projections current.
 const PAGE: usize = 5000;
 
-/// `utfall erase`: erases, records it in the audit log, and, when no
-/// running process keeps the projections (it holds the lake), brings them
-/// current so that the participant is gone from them before it returns.
+/// Erases `participant` of `program` and records it in the audit log as
+/// done by `principal`, whatever the outcome.
+pub async fn erase_audited(
+    log: &dyn EventLog,
+    access: &Access,
+    principal: &str,
+    program: ProgramName,
+    participant: Pseudonym,
+    reason: Code,
+) -> anyhow::Result<Erasure> {
+    let target = format!("{program}/{participant}");
+    let result = erase(log, program.clone(), participant, reason.clone()).await;
+    let mut record = AuditRecord::new(None, "erase", &target, if result.is_ok() { "ok" } else { "error" });
+    record.principal = Some(principal.to_string());
+    record.programs = Some(program.to_string());
+    record.detail = Some(format!("reason: {}", reason.as_str()));
+    access.audit.append(&record).await?;
+    Ok(result?)
+}
+
+/// `utfall erase`: erases one participant (or, with `--due`, everyone due
+/// under a retention rule), audited; then, when no running process keeps
+/// the projections (it holds the lake), brings them current so that the
+/// participants are gone from them before it returns.
 pub async fn run(args: EraseArgs) -> anyhow::Result<()> {
     let log = open_log(&args.store).await?;
-    let access = Access::open(&args.store).await?;
-    let target = format!("{}/{}", args.program, args.participant);
-    let result = erase(log.as_ref(), args.program, args.participant, args.reason.clone()).await;
-    let mut record = AuditRecord::new(None, "erase", &target, if result.is_ok() { "ok" } else { "error" });
-    record.principal = Some(format!("operator:{}", crate::access::whoami()));
-    record.programs = target.split('/').next().map(str::to_string);
-    record.detail = Some(format!("reason: {}", args.reason.as_str()));
-    access.audit.append(&record).await?;
-    let erasure = result?;
-    if erasure.already_erased {
-        println!("{target} was already erased on {}; their data key is destroyed", erasure.erased_on);
-    } else {
-        println!("erased {target} (log position {}): their data key is destroyed", erasure.position);
-    }
     let lake = open_lake(&args.store)?;
+    let models = open_read_models(&args.store).await?;
     if lake.is_writer() {
-        open_read_models(&args.store).await?.catch_up(log.as_ref(), PAGE).await?;
+        models.catch_up(log.as_ref(), PAGE).await?;
+    }
+    let program = args.program.as_ref().map(ProgramName::as_str);
+    if args.due && args.dry_run {
+        let on = args.on.unwrap_or_else(|| Utc::now().date_naive());
+        let due = models.due_for_erasure(on, program).await?;
+        for d in &due {
+            let exit = d.exited_on.as_deref().unwrap_or("(no exit: counted from the programme's end)");
+            println!("{}\t{}\texited {exit}\tdue {}", d.program, d.participant, d.due_on);
+        }
+        println!("{} participant(s) due for erasure on {on}; none erased (dry run)", due.len());
+        return Ok(());
+    }
+    let access = Access::open(&args.store).await?;
+    let operator = format!("operator:{}", crate::access::whoami());
+    if args.due {
+        let erased = crate::retention::erase_due(log.as_ref(), &models, &access, &operator, program).await?;
+        println!("erased {} participant(s) due under their programme's retention rule", erased.len());
+    } else {
+        let (Some(program), Some(participant), Some(reason)) = (args.program, args.participant, args.reason) else {
+            anyhow::bail!("name --program, --participant and --reason, or give --due");
+        };
+        let target = format!("{program}/{participant}");
+        let erasure = erase_audited(log.as_ref(), &access, &operator, program, participant, reason).await?;
+        if erasure.already_erased {
+            println!("{target} was already erased on {}; their data key is destroyed", erasure.erased_on);
+        } else {
+            println!("erased {target} (log position {}): their data key is destroyed", erasure.position);
+        }
+    }
+    if lake.is_writer() {
+        models.catch_up(log.as_ref(), PAGE).await?;
         catch_up(log.as_ref(), &Arc::new(lake), PAGE).await?;
         println!("removed from the read models and the analytics lake");
     } else {

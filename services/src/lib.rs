@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod pg;
 pub mod project;
 pub mod quarantine;
+pub mod retention;
 pub mod schedule;
 pub mod store;
 pub mod synthetic;

@@ -242,7 +242,8 @@ struct StatusFact<'a> {
 
 impl<'a> Fact<'a> {
     /// The fact an event records; none for an erasure, which leaves
-    /// nothing of the participant in the lake.
+    /// nothing of the participant in the lake, nor for a retention rule,
+    /// which is no figure (both stay in the `events` table).
     fn of(body: &'a EventData) -> Option<Self> {
         Some(match body {
             EventData::ProgramDefined(d) => Fact::ProgramDefined(d),
@@ -281,7 +282,7 @@ impl<'a> Fact<'a> {
                 retracted_event_id: d.event_id.to_string(),
                 reason: d.reason.as_str(),
             },
-            EventData::ParticipantErased(_) => return None,
+            EventData::ParticipantErased(_) | EventData::RetentionSet(_) => return None,
         })
     }
 

@@ -366,6 +366,18 @@ async fn update(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData)
                     .await?;
             }
         }
+        EventData::RetentionSet(r) => {
+            sqlx::query(
+                "INSERT INTO retention_rules (program, months_after_exit, set_on) VALUES ($1, $2, $3)
+                 ON CONFLICT (program) DO UPDATE SET months_after_exit = excluded.months_after_exit,
+                   set_on = excluded.set_on",
+            )
+            .bind(program)
+            .bind(i64::from(r.months_after_exit))
+            .bind(on)
+            .execute(&mut *conn)
+            .await?;
+        }
         EventData::PsychiatricTreatmentStarted(_) => {
             sqlx::query(
                 "UPDATE participants SET psychiatric_treatment_on =

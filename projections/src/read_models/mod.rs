@@ -2,6 +2,7 @@
 //! log into all of them, with its checkpoint in the same transaction.
 
 pub mod dashboard;
+pub mod retention;
 mod fold;
 mod rows;
 pub mod schema;
@@ -147,7 +148,7 @@ impl ReadModels {
         };
         let copied = async {
             let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            for table in schema::TABLES.iter().chain(["checkpoints"].iter()) {
+            for table in schema::TABLES.iter().chain(schema::OWN_TABLES.iter()) {
                 // Table names are the fixed list in `schema`; the source is ours.
                 sqlx::query(sqlx::AssertSqlSafe(format!("DELETE FROM {table}")))
                     .execute(&mut *tx)

@@ -17,6 +17,10 @@ pub const TABLES: [&str; 9] = [
     "services",
 ];
 
+/// Tables kept beside the catalog's: the projector's checkpoint, and the
+/// programmes' retention rules (which decide erasures, and are no figure).
+pub const OWN_TABLES: [&str; 2] = ["checkpoints", "retention_rules"];
+
 /// Tables that hold one participant's rows, rebuilt for that participant
 /// when one of their events is retracted.
 pub const PARTICIPANT_TABLES: [&str; 6] = [
@@ -28,10 +32,15 @@ pub const PARTICIPANT_TABLES: [&str; 6] = [
     "services",
 ];
 
-pub const SCHEMA: [&str; 17] = [
+pub const SCHEMA: [&str; 18] = [
     "CREATE TABLE IF NOT EXISTS checkpoints (
         projector TEXT PRIMARY KEY,
         last_position BIGINT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS retention_rules (
+        program TEXT PRIMARY KEY,
+        months_after_exit BIGINT NOT NULL,
+        set_on TEXT NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS programs (
         program TEXT PRIMARY KEY,

@@ -37,6 +37,8 @@ use utfall_queries::Analytics;
 use crate::schedule::{self, Scheduler};
 use crate::store::{describe, open_lake_to_write, open_log, open_read_models};
 
+/// How often the server erases those due under a retention rule.
+const RETENTION_SWEEP: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 /// How often the extract scheduler looks for closed periods.
 const SCHEDULE_CHECK: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -138,6 +140,8 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> a
     let (lake_projection, status) = (Arc::new(lake.clone()), lake_projector.clone());
     tasks
         .spawn(follow(log.clone(), lake_projection, status).map(|()| Err(anyhow::anyhow!("the lake projector ended"))));
+    let sweep = crate::retention::sweep(log.clone(), models.clone(), access.clone(), RETENTION_SWEEP);
+    tasks.spawn(sweep.map(|()| Err(anyhow::anyhow!("the retention sweep ended"))));
     let analytics = Analytics::new(lake.root(), args.limits.limits());
     if let Some(address) = args.pg {
         let (analytics, max_connections) = (analytics.clone(), args.max_connections);
