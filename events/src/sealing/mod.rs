@@ -26,6 +26,8 @@ mod master_key;
 pub use key_store::KeyStore;
 pub use master_key::MasterKey;
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use chrono::{DateTime, Utc};
@@ -87,7 +89,7 @@ pub struct Sealing {
 
 /// A participant's event as stored in form 2.
 #[derive(Serialize, Deserialize)]
-struct Sealed {
+struct Sealed<'a> {
     schema_version: u32,
     event_id: Uuid,
     program: ProgramName,
@@ -97,10 +99,11 @@ struct Sealed {
     recorded_at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     recorded_by: Option<Pseudonym>,
-    #[serde(rename = "type")]
-    kind: String,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
     /// Base64 of the nonce and the ciphertext of the event's `type` and `data`.
-    sealed: String,
+    #[serde(borrow)]
+    sealed: Cow<'a, str>,
 }
 
 /// What a sealed body is bound to: its event and type, so that no sealed
@@ -166,8 +169,8 @@ impl Sealing {
             occurred_on: event.occurred_on,
             recorded_at: event.recorded_at,
             recorded_by: event.recorded_by.clone(),
-            kind: kind.to_string(),
-            sealed: BASE64.encode(sealed),
+            kind: Cow::Borrowed(kind),
+            sealed: Cow::Owned(BASE64.encode(sealed)),
         })
         .map_err(unavailable)
     }
@@ -187,8 +190,8 @@ impl Sealing {
             )));
         }
         let stream = StreamKey {
-            program: sealed.program.clone(),
-            participant: Some(sealed.participant.clone()),
+            program: sealed.program,
+            participant: Some(sealed.participant),
         };
         let key = match self.keys.get(&stream).await {
             Ok(Some(key)) => key,
@@ -199,18 +202,16 @@ impl Sealing {
             }
             Err(e) => return Err(e.into()),
         };
-        let body = BASE64
-            .decode(&sealed.sealed)
-            .ok()
-            .and_then(|bytes| cipher::open(&key, &bytes, &binding(sealed.event_id, &sealed.kind)))
+        let mut bytes = BASE64.decode(sealed.sealed.as_bytes()).unwrap_or_default();
+        let body = cipher::open_in_place(&key, &mut bytes, &binding(sealed.event_id, &sealed.kind))
             .ok_or_else(|| unreadable(format!("the sealed data of event {} does not open", sealed.event_id)))?;
-        let body: EventData = serde_json::from_slice(&body).map_err(|e| unreadable(e.to_string()))?;
+        let body: EventData = serde_json::from_slice(body).map_err(|e| unreadable(e.to_string()))?;
         Ok(StoredEvent {
             position,
             event: RecordedEvent {
                 event_id: sealed.event_id,
-                program: sealed.program,
-                participant: Some(sealed.participant),
+                program: stream.program,
+                participant: stream.participant,
                 version: sealed.version,
                 occurred_on: sealed.occurred_on,
                 recorded_at: sealed.recorded_at,
