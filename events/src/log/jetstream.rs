@@ -41,6 +41,7 @@ use super::{AppendError, Appended, EventLog, LogError, Quarantined, must_be_unre
 use crate::envelope::{NewEvent, StoredEvent, StreamKey};
 use crate::rules::{KnownEvent, Planner, StateReader, Step, StreamState};
 use crate::sealing::Sealing;
+use crate::vocabulary::EventData;
 
 /// Where the log lives on a NATS server. Two deployments can share a server
 /// by using different stream names and subject prefixes.
@@ -329,6 +330,11 @@ impl JetStreamLog {
                     if !ack.duplicate {
                         cached.state.apply(event.event_id, event.occurred_on, &event.body);
                         cached.last_sequence = ack.sequence;
+                        if matches!(event.body, EventData::ParticipantErased(_)) {
+                            // Nothing of an erased participant is kept, not
+                            // even their events' fingerprints.
+                            cached.events.clear();
+                        }
                         cached
                             .events
                             .insert(event.event_id, KnownEvent::of(key, event.occurred_on, &event.body));

@@ -125,9 +125,8 @@ pub async fn finish_erasures(log: &dyn EventLog) -> Result<(), LogError> {
     for stream in keys.pending_erasures().await? {
         if log.stream_state(&stream).await?.erased.is_some() {
             keys.erase(&stream).await?;
-        } else {
-            keys.drop_pending_erasure(&stream).await?;
         }
+        keys.drop_pending_erasure(&stream).await?;
     }
     Ok(())
 }
