@@ -127,6 +127,12 @@ pub struct ServeArgs {
     /// Folder of funder extracts served by GET /v1/extracts (besides the schedule's).
     #[arg(long, env = "UTFALL_EXTRACTS", default_value = "extracts")]
     pub extracts: PathBuf,
+    /// SQL queries running at once over HTTP; one more is answered 503 with Retry-After.
+    #[arg(long, env = "UTFALL_MAX_QUERIES", default_value_t = 8)]
+    pub max_queries: usize,
+    /// Event batches being stored at once; one more is answered 503 with Retry-After.
+    #[arg(long, env = "UTFALL_MAX_INGEST_BATCHES", default_value_t = 64)]
+    pub max_ingest_batches: usize,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "UTFALL_MAX_BODY", default_value_t = 16 * 1024 * 1024)]
     pub max_body: usize,

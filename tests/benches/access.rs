@@ -16,6 +16,7 @@ use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
 use utfall::access::audit::AuditRecord;
 use utfall::access::{Access, Role, secrets};
+use utfall::http::pressure::Pressure;
 use utfall::http::{AllowedHosts, AppState, RequestLimits, app};
 use utfall_events::wire::parse_batch;
 use utfall_projections::follow::catch_up;
@@ -72,6 +73,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         started: Instant::now(),
         access: access.clone(),
         pseudonym_key: Arc::from(&[1u8; 32][..]),
+        pressure: Pressure::new(64, 8),
     };
     let limits = RequestLimits {
         max_body: 1 << 20,

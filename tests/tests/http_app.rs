@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
 use utfall::access::{Access, Need, secrets};
+use utfall::http::pressure::Pressure;
 use utfall::http::{AllowedHosts, AppState, RequestLimits, app, routes};
 use utfall_projections::{Lake, ProjectorStatus, ReadModels};
 use utfall_queries::{Analytics, Limits};
@@ -18,6 +19,10 @@ use utfall_tests::wire::*;
 
 /// The app over a fresh embedded store, and its first admin's token.
 async fn router(dir: &std::path::Path) -> (axum::Router, String) {
+    router_with(dir, Pressure::new(64, 8)).await
+}
+
+async fn router_with(dir: &std::path::Path, pressure: Pressure) -> (axum::Router, String) {
     let access = Access::connect(&format!("sqlite://{}?mode=rwc", dir.join("events.db").display()))
         .await
         .expect("access database");
@@ -36,6 +41,7 @@ async fn router(dir: &std::path::Path) -> (axum::Router, String) {
         started: Instant::now(),
         access,
         pseudonym_key: Arc::from(&[7u8; 32][..]),
+        pressure,
     };
     let limits = RequestLimits {
         max_body: 1 << 20,
@@ -199,4 +205,30 @@ async fn every_route_declares_its_need_and_refuses_strangers() {
             }
         }
     }
+}
+
+/// With no room for another batch or query, the answer is 503 with
+/// `Retry-After` at once, and nothing is written.
+#[tokio::test]
+async fn a_full_ingest_queue_or_query_cap_answers_busy_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("directory");
+    let (app, token) = router_with(dir.path(), Pressure::new(0, 0)).await;
+    let answer = app
+        .clone()
+        .oneshot(post(&token, "127.0.0.1", Some("application/x-ndjson"), &[]))
+        .await
+        .expect("answer");
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers()["retry-after"], "1");
+    let log = utfall::store::open_log(&utfall_tests::embedded_args(dir.path())).await.expect("log");
+    assert_eq!(log.head().await.expect("head"), 0, "a refused batch was written");
+    let sql = Request::post("/v1/sql")
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "text/plain")
+        .body(Body::from("SELECT 1"))
+        .expect("request");
+    let answer = app.oneshot(sql).await.expect("answer");
+    assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(answer.headers()["retry-after"], "1");
 }

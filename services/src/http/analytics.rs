@@ -121,6 +121,7 @@ async fn sql(
             .analytics
             .for_evaluator(Evaluation::new(programmes, &state.pseudonym_key)),
     };
+    let _room = state.pressure.query()?;
     let (rows, bytes) = analytics
         .sql_as(&snapshot, &text, |answer| {
             let rows = answer.batches.iter().map(|b| b.num_rows()).sum::<usize>();

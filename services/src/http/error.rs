@@ -37,6 +37,8 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{0}")]
+    Busy(String),
+    #[error("{0}")]
     Internal(String),
 }
 
@@ -135,6 +137,12 @@ impl IntoResponse for ApiError {
                 )
                     .into_response();
                 response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(RETRY_AFTER_SECONDS));
+                response
+            }
+            ApiError::Busy(message) => {
+                let mut response =
+                    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "busy", "message": message}))).into_response();
+                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 response
             }
             ApiError::UnsupportedMediaType(message) => (

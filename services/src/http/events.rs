@@ -72,6 +72,7 @@ async fn append(
         programs: Some(programs.join(",")),
         ..AuditNote::rows(events.len())
     };
+    let _room = state.pressure.ingest()?;
     let appended = state.log.append(events).await?;
     let duplicates = appended.iter().filter(|a| a.duplicate).count();
     let response = (

@@ -10,6 +10,7 @@ mod events;
 mod extracts;
 mod guard;
 mod health;
+pub mod pressure;
 mod programs;
 mod projections;
 pub mod server;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub access: Access,
     /// The key of evaluators' participant pseudonyms.
     pub pseudonym_key: Arc<[u8]>,
+    /// How many batches and queries may run at once.
+    pub pressure: pressure::Pressure,
     pub started: Instant,
 }
 
@@ -167,6 +170,7 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> a
         extracts: Arc::new(extracts),
         access,
         pseudonym_key,
+        pressure: pressure::Pressure::new(args.max_ingest_batches, args.max_queries),
         models,
         projector,
         lake,
