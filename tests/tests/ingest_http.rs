@@ -23,7 +23,18 @@ async fn post(server: &Server, body: impl Into<reqwest::Body>) -> (StatusCode, V
 async fn head(server: &Server) -> u64 {
     let health: Value = server.get("/healthz").await.json().await.expect("json");
     assert_eq!(health["status"], "ok");
-    health["head"].as_u64().expect("head")
+    let head = health["head"].as_u64().expect("head");
+    assert_eq!(health["components"]["log"]["head"], head, "{health}");
+    for projector in ["read_models", "lake"] {
+        let report = &health["components"][projector];
+        assert_eq!(
+            report["lag"].as_u64(),
+            report["position"].as_u64().map(|p| head - p),
+            "{health}"
+        );
+        assert_eq!(report["stalled"], false, "{health}");
+    }
+    head
 }
 
 async fn fixtures_are_accepted_once(store: Store) {
