@@ -3,6 +3,7 @@
 //! Nothing here skips: a missing service fails the test with a clear message.
 
 pub mod browser;
+pub mod fuzz;
 pub mod generated;
 
 use std::io::{BufRead, BufReader};
@@ -918,4 +919,41 @@ fn postgres_bindir() -> PathBuf {
     versions
         .pop()
         .expect("no PostgreSQL server programs (initdb) found: run the tests with scripts/test")
+}
+
+/// The HTTP API in-process (`http::app()`, driven with `oneshot`) over an
+/// embedded store in `dir`, with its first admin's token. It answers the
+/// host `utfall.nav.example` beside the loopback names.
+pub async fn in_process_app(dir: &Path, pressure: utfall::http::pressure::Pressure) -> (axum::Router, String) {
+    use utfall::access::{Access, secrets};
+    use utfall::http::{AllowedHosts, AppState, RequestLimits, app};
+    use utfall_projections::{Lake, ProjectorStatus, ReadModels};
+    use utfall_queries::{Analytics, Limits};
+
+    let access = Access::connect(&format!("sqlite://{}?mode=rwc", dir.join("events.db").display()))
+        .await
+        .expect("access database");
+    secrets::first_admin(&access.tokens, dir).await.expect("first admin");
+    let token = secrets::read_admin_token(dir).expect("admin token");
+    let lake = Arc::new(Lake::open(&dir.join("lake")).expect("lake"));
+    let state = AppState {
+        log: utfall::store::open_log(&embedded_args(dir)).await.expect("log"),
+        store: "embedded (test)".into(),
+        models: Arc::new(ReadModels::connect(&sqlite_url(dir)).await.expect("read models")),
+        projector: Arc::new(ProjectorStatus::default()),
+        analytics: Analytics::new(lake.root(), Limits::default()),
+        lake,
+        lake_projector: Arc::new(ProjectorStatus::default()),
+        extracts: Arc::new(Vec::new()),
+        started: Instant::now(),
+        access,
+        pseudonym_key: Arc::from(&[7u8; 32][..]),
+        pressure,
+    };
+    let limits = RequestLimits {
+        max_body: 1 << 20,
+        body_timeout: Duration::from_secs(5),
+        allowed_hosts: AllowedHosts::new("0.0.0.0".parse().expect("ip"), &["utfall.nav.example".into()]),
+    };
+    (app(state, limits), token)
 }

@@ -3,52 +3,18 @@
 //! for anything but reading this server as its origin and an event content
 //! type, and for every route not declared open a valid token.
 
-use std::sync::Arc;
-use std::time::{Duration, Instant};
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
-use utfall::access::{Access, Need, secrets};
+use utfall::access::Need;
 use utfall::http::pressure::Pressure;
-use utfall::http::{AllowedHosts, AppState, RequestLimits, app, routes};
-use utfall_projections::{Lake, ProjectorStatus, ReadModels};
-use utfall_queries::{Analytics, Limits};
-use utfall_tests::sqlite_url;
+use utfall::http::routes;
+use utfall_tests::in_process_app;
 use utfall_tests::wire::*;
 
 /// The app over a fresh embedded store, and its first admin's token.
 async fn router(dir: &std::path::Path) -> (axum::Router, String) {
-    router_with(dir, Pressure::new(64, 8)).await
-}
-
-async fn router_with(dir: &std::path::Path, pressure: Pressure) -> (axum::Router, String) {
-    let access = Access::connect(&format!("sqlite://{}?mode=rwc", dir.join("events.db").display()))
-        .await
-        .expect("access database");
-    secrets::first_admin(&access.tokens, dir).await.expect("first admin");
-    let token = secrets::read_admin_token(dir).expect("admin token");
-    let lake = Arc::new(Lake::open(&dir.join("lake")).expect("lake"));
-    let state = AppState {
-        log: utfall::store::open_log(&utfall_tests::embedded_args(dir)).await.expect("log"),
-        store: "embedded (test)".into(),
-        models: Arc::new(ReadModels::connect(&sqlite_url(dir)).await.expect("read models")),
-        projector: Arc::new(ProjectorStatus::default()),
-        analytics: Analytics::new(lake.root(), Limits::default()),
-        lake,
-        lake_projector: Arc::new(ProjectorStatus::default()),
-        extracts: Arc::new(Vec::new()),
-        started: Instant::now(),
-        access,
-        pseudonym_key: Arc::from(&[7u8; 32][..]),
-        pressure,
-    };
-    let limits = RequestLimits {
-        max_body: 1 << 20,
-        body_timeout: Duration::from_secs(5),
-        allowed_hosts: AllowedHosts::new("0.0.0.0".parse().expect("ip"), &["utfall.nav.example".into()]),
-    };
-    (app(state, limits), token)
+    in_process_app(dir, Pressure::new(64, 8)).await
 }
 
 fn post(token: &str, host: &str, content_type: Option<&str>, headers: &[(&str, &str)]) -> Request<Body> {
@@ -212,7 +178,7 @@ async fn every_route_declares_its_need_and_refuses_strangers() {
 #[tokio::test]
 async fn a_full_ingest_queue_or_query_cap_answers_busy_and_writes_nothing() {
     let dir = tempfile::tempdir().expect("directory");
-    let (app, token) = router_with(dir.path(), Pressure::new(0, 0)).await;
+    let (app, token) = in_process_app(dir.path(), Pressure::new(0, 0)).await;
     let answer = app
         .clone()
         .oneshot(post(&token, "127.0.0.1", Some("application/x-ndjson"), &[]))

@@ -85,7 +85,13 @@ pub struct Entry {
 /// Reads and checks a schedule; errors name the entry and the key.
 pub fn load(path: &Path) -> anyhow::Result<Vec<Entry>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read the schedule {}", path.display()))?;
-    let file: File = toml::from_str(&text).with_context(|| format!("schedule {}", path.display()))?;
+    parse(&text, path)
+}
+
+/// Checks the schedule `text` read from `path` (output folders are
+/// relative to its folder).
+pub fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<Entry>> {
+    let file: File = toml::from_str(text).with_context(|| format!("schedule {}", path.display()))?;
     let base = path.parent().unwrap_or(Path::new("."));
     file.extract
         .into_iter()
