@@ -64,7 +64,8 @@ pub struct StoreArgs {
     /// Folder of the embedded store (log in a local SQLite file).
     #[arg(long, env = "UTFALL_DATA_DIR", default_value = "utfall-data")]
     pub data_dir: PathBuf,
-    /// NATS server URL: use JetStream as the log instead of the embedded store.
+    /// NATS server URL (several, comma-separated, for a cluster): use JetStream as the log
+    /// instead of the embedded store.
     #[arg(long, env = "UTFALL_NATS_URL")]
     pub nats: Option<String>,
     /// JetStream stream name (lets two deployments share one NATS server).

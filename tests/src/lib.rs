@@ -604,20 +604,51 @@ pub struct ThrowawayNats {
     port: u16,
     pub url: String,
     dir: TempDir,
+    /// Flags beyond port and storage (a cluster node's name and routes).
+    flags: Vec<String>,
 }
 
 impl ThrowawayNats {
     pub fn start() -> Self {
-        let port = free_port();
+        Self::start_with(free_port(), Vec::new())
+    }
+
+    fn start_with(port: u16, flags: Vec<String>) -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
         let mut nats = ThrowawayNats {
             child: None,
             port,
             url: format!("nats://127.0.0.1:{port}"),
             dir,
+            flags,
         };
         nats.restart();
         nats
+    }
+
+    /// `nodes` servers routed into one JetStream cluster on loopback ports.
+    pub fn cluster(nodes: usize) -> Vec<Self> {
+        let routes: Vec<u16> = (0..nodes).map(|_| free_port()).collect();
+        let all_routes = routes
+            .iter()
+            .map(|p| format!("nats-route://127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        (0..nodes)
+            .map(|i| {
+                let flags = [
+                    "--name".to_string(),
+                    format!("node-{i}"),
+                    "--cluster_name".into(),
+                    "utfall-test".into(),
+                    "--cluster".into(),
+                    format!("nats://127.0.0.1:{}", routes[i]),
+                    "--routes".into(),
+                    all_routes.clone(),
+                ];
+                Self::start_with(free_port(), flags.to_vec())
+            })
+            .collect()
     }
 
     /// Starts the server (again) on the same port and storage directory.
@@ -627,6 +658,7 @@ impl ThrowawayNats {
         let child = Command::new(&bin)
             .args(["-js", "-a", "127.0.0.1", "-p", &self.port.to_string(), "-sd"])
             .arg(self.dir.path())
+            .args(&self.flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -2,9 +2,11 @@
 //! HTTP batches by several clients, each retrying a batch (same event ids)
 //! on any error or timeout until it is acknowledged, while `utfall serve`
 //! is SIGKILLed and restarted at moments spread over the run (and, for
-//! JetStream, the NATS server too). Afterwards every event is in the log
-//! exactly once, the read models and the lake equal clean rebuilds, and
-//! every outcome figure equals a fresh import of the same history.
+//! JetStream, the NATS server too; and in a three-node cluster with the
+//! log replicated three times, each node in turn, down for two seconds).
+//! Afterwards every event is in the log exactly once, the read models and
+//! the lake equal clean rebuilds, and every outcome figure equals a fresh
+//! import of the same history.
 //!
 //! Size: `UTFALL_STORM_PARTICIPANTS` (default 300, about 14 k events),
 //! `UTFALL_STORM_KILLS` (default 5 server kills; NATS is killed 2 times).
@@ -129,8 +131,37 @@ async fn dump(url: &str) -> BTreeMap<&'static str, Vec<Vec<String>>> {
     tables
 }
 
-async fn ingest_through_a_kill_storm(store: Store, mut nats: Option<ThrowawayNats>) {
-    let (participants, kills) = (setting("UTFALL_STORM_PARTICIPANTS", 300), setting("UTFALL_STORM_KILLS", 5));
+/// What the storm does at one of its moments.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// SIGKILL `utfall serve`, and start it again.
+    Server,
+    /// SIGKILL a NATS server, and start it again after a while.
+    Nats { node: usize, down: Duration },
+}
+
+/// `kills` server kills, with `nats` kills of NATS node 0 spread among them.
+fn faults(kills: u64, nats: u64) -> Vec<Fault> {
+    let every = if nats == 0 { u64::MAX } else { (kills + nats) / nats };
+    let mut faults = Vec::new();
+    let (mut server, mut node) = (0, 0);
+    for k in 1..=kills + nats {
+        if (k % every == 0 && node < nats) || server == kills {
+            node += 1;
+            faults.push(Fault::Nats {
+                node: 0,
+                down: Duration::from_millis(500),
+            });
+        } else {
+            server += 1;
+            faults.push(Fault::Server);
+        }
+    }
+    faults
+}
+
+async fn ingest_through_a_storm(store: Store, mut nodes: Vec<ThrowawayNats>, faults: Vec<Fault>, serve_args: &[&str]) {
+    let participants = setting("UTFALL_STORM_PARTICIPANTS", 300);
     let files = tempfile::tempdir().expect("temp dir");
     let history = files.path().join("history.ndjson");
     let events = generated(participants, &history);
@@ -152,37 +183,40 @@ async fn ingest_through_a_kill_storm(store: Store, mut nats: Option<ThrowawayNat
     }
 
     let cli = Arc::new(Cli::new(store));
-    let first = cli.serve(&[]);
+    let serve_args: Vec<String> = serve_args.iter().map(|a| a.to_string()).collect();
+    let first = cli.serve(&serve_args.iter().map(String::as_str).collect::<Vec<_>>());
     let token = first.admin_token.clone();
     let base = Arc::new(RwLock::new(first.base.clone()));
     let acknowledged = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
     post_all(base.clone(), token.clone(), programmes, acknowledged.clone()).await;
     let clients: Vec<_> = per_client
         .into_iter()
         .map(|lines| tokio::spawn(post_all(base.clone(), token.clone(), lines, acknowledged.clone())))
         .collect();
 
-    // Kill at evenly spread shares of the history acknowledged, so every
-    // kill falls during ingest whatever the machine's speed.
-    let nats_kills = if nats.is_some() { 2 } else { 0 };
+    // Strike at evenly spread shares of the history acknowledged, so every
+    // fault falls during ingest whatever the machine's speed.
     let mut server = first;
-    let (mut server_kills, mut nats_killed) = (0, 0);
-    for k in 1..=kills + nats_kills {
-        let due = total * k / (kills + nats_kills + 1);
+    let (mut server_kills, mut nats_kills) = (0, 0);
+    for (k, fault) in faults.iter().enumerate() {
+        let due = total * (k as u64 + 1) / (faults.len() as u64 + 1);
         while acknowledged.load(Ordering::Relaxed) < due {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        match nats.as_mut() {
-            Some(nats) if k % 3 == 0 && nats_killed < nats_kills => {
-                nats.stop();
-                tokio::time::sleep(Duration::from_millis(500)).await;
-                nats.restart();
-                nats_killed += 1;
+        match *fault {
+            Fault::Nats { node, down } => {
+                nodes[node].stop();
+                tokio::time::sleep(down).await;
+                nodes[node].restart();
+                nats_kills += 1;
             }
-            _ => {
+            Fault::Server => {
                 server.kill();
-                let cli = cli.clone();
-                server = tokio::task::spawn_blocking(move || cli.serve(&[])).await.expect("restart");
+                let (cli, args) = (cli.clone(), serve_args.clone());
+                server = tokio::task::spawn_blocking(move || cli.serve(&args.iter().map(String::as_str).collect::<Vec<_>>()))
+                    .await
+                    .expect("restart");
                 *base.write().expect("base") = server.base.clone();
                 server_kills += 1;
             }
@@ -194,7 +228,8 @@ async fn ingest_through_a_kill_storm(store: Store, mut nats: Option<ThrowawayNat
     server.caught_up_within(Duration::from_secs(600)).await;
     server.kill();
     println!(
-        "{total} events acknowledged through {server_kills} kills of utfall serve and {nats_killed} of NATS"
+        "{total} events acknowledged in {:.0} s through {server_kills} kills of utfall serve and {nats_kills} of NATS",
+        started.elapsed().as_secs_f64()
     );
 
     // Exactly once: every event id of the history, none twice.
@@ -247,15 +282,39 @@ async fn ingest_through_a_kill_storm(store: Store, mut nats: Option<ThrowawayNat
 mod embedded {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn ingest_through_a_kill_storm() {
-        super::ingest_through_a_kill_storm(utfall_tests::Store::embedded(), None).await;
+        let faults = super::faults(super::setting("UTFALL_STORM_KILLS", 5), 0);
+        super::ingest_through_a_storm(utfall_tests::Store::embedded(), Vec::new(), faults, &[]).await;
     }
 }
 
 mod jetstream {
+    use std::time::Duration;
+
+    use super::Fault;
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn ingest_through_a_kill_storm() {
         let nats = utfall_tests::ThrowawayNats::start();
         let store = utfall_tests::Store::jetstream_at(nats.url.clone());
-        super::ingest_through_a_kill_storm(store, Some(nats)).await;
+        let faults = super::faults(super::setting("UTFALL_STORM_KILLS", 5), 2);
+        super::ingest_through_a_storm(store, vec![nats], faults, &[]).await;
+    }
+
+    /// A three-node cluster with the log replicated three times: ingest
+    /// goes on while each node in turn is down for a while.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn ingest_through_the_loss_of_each_cluster_node() {
+        let nodes = utfall_tests::ThrowawayNats::cluster(3);
+        let urls: Vec<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
+        let store = utfall_tests::Store::jetstream_at(urls.join(","));
+        // The stream can be made once the cluster has elected its leader.
+        let cli = utfall_tests::Cli::new(store);
+        utfall_tests::wait_for(
+            || cli.run("sql", &["SELECT 1", "--nats-replicas", "3"]).status.success(),
+            "the cluster to take an R3 stream",
+        );
+        let down = Duration::from_secs(2);
+        let faults = (0..3).map(|node| Fault::Nats { node, down }).chain([Fault::Server]).collect();
+        super::ingest_through_a_storm(cli.store, nodes, faults, &["--nats-replicas", "3"]).await;
     }
 }

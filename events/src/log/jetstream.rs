@@ -97,11 +97,14 @@ fn unavailable(e: impl std::fmt::Display) -> LogError {
 }
 
 impl JetStreamLog {
-    /// Connects and creates the stream if it does not exist.
+    /// Connects and creates the stream if it does not exist. `config.url`
+    /// may list several servers of a cluster, separated by commas: the
+    /// client starts from any that answers (and learns the others from it).
     pub async fn connect(config: &JetStreamConfig, sealing: Arc<Sealing>) -> Result<Self, LogError> {
+        let servers: Vec<&str> = config.url.split(',').map(str::trim).collect();
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(Duration::from_secs(5))
-            .connect(&config.url)
+            .connect(servers)
             .await
             .map_err(|e| LogError::Unavailable(format!("cannot reach NATS at {}: {e}", config.url)))?;
         let context = jetstream::new(client);
