@@ -1,6 +1,7 @@
 //! No Docker engine runs here, so this checks what can be checked without
 //! one: every utfall command, flag and `UTFALL_*` variable that
-//! docker-compose.yml and the Dockerfile use exists in the CLI.
+//! docker-compose.yml (with its cluster overlay) and the Dockerfile use
+//! exists in the CLI.
 
 use std::path::Path;
 
@@ -74,10 +75,12 @@ fn check(command: &[String], variables: &[String]) {
 
 #[test]
 fn compose_uses_only_commands_flags_and_variables_the_cli_has() {
-    let services = utfall_services(&repo_file("docker-compose.yml"));
-    assert!(!services.is_empty(), "docker-compose.yml runs no utfall service");
-    for (command, variables) in services {
-        check(&command, &variables);
+    for file in ["docker-compose.yml", "docker-compose.cluster.yml"] {
+        let services = utfall_services(&repo_file(file));
+        assert!(!services.is_empty(), "{file} runs no utfall service");
+        for (command, variables) in services {
+            check(&command, &variables);
+        }
     }
 }
 
