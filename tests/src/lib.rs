@@ -445,6 +445,24 @@ impl Server {
         Self::start_command("serve", extra)
     }
 
+    /// Sends SIGTERM (as `docker stop` and systemd do) and waits, at most
+    /// 20 s, for the server to exit; its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill -TERM");
+        assert!(sent.success(), "kill -TERM failed");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(20), "the server did not stop on SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Starts `utfall <command>` for a command that ends up serving HTTP.
     pub fn start_command(command: &str, extra: &[String]) -> Self {
         let mut args = vec![command.to_string(), "--http".into(), "127.0.0.1:0".into()];

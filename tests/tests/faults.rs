@@ -1,5 +1,6 @@
 //! Faults lose no acknowledged event: a killed server process (embedded
-//! store) and a restarted NATS server (JetStream).
+//! store), a restarted NATS server (JetStream), and a server stopped by
+//! SIGTERM (which must also exit cleanly).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -117,4 +118,20 @@ async fn a_restarted_nats_server_loses_no_acknowledged_event() {
         .await
         .expect("post after restart");
     assert_eq!(after.status(), StatusCode::CREATED);
+}
+
+/// SIGTERM stops the server, exiting zero, with every acknowledged event
+/// stored: projectors, Postgres wire endpoint and scheduler stop with it.
+#[tokio::test]
+async fn sigterm_stops_the_server_cleanly_and_loses_nothing() {
+    let store = Store::embedded();
+    let mut server = Server::start(&store.args());
+    enrol_one_participant(&server).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let writer = tokio::spawn(ingest_until(server.base.clone(), server.admin_token.clone(), stopped));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let status = server.terminate();
+    let _ = stop.send(true);
+    assert!(status.success(), "utfall serve exited with {status} on SIGTERM");
+    assert_none_lost(writer.await.expect("writer"), &store).await;
 }
