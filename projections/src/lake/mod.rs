@@ -41,7 +41,7 @@ use arrow::compute::filter_record_batch;
 use arrow::datatypes::{Int64Type, SchemaRef};
 use arrow::record_batch::{RecordBatch, RecordBatchReader};
 use chrono::Utc;
-use parquet::arrow::ArrowWriter;
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
@@ -454,11 +454,7 @@ impl Lake {
             let range = part.part();
             for (table, file) in part.files.iter_mut() {
                 let path = self.root.join(&*file);
-                let mut theirs = 0;
-                for batch in batches([path.clone()]) {
-                    theirs += erasure::without(batch?, erased)?.1;
-                }
-                if theirs == 0 {
+                if !holds_any(&path, erased)? {
                     continue;
                 }
                 let schema = read(&path)?.schema();
@@ -548,6 +544,20 @@ fn batches(files: impl IntoIterator<Item = PathBuf>) -> impl Iterator<Item = Res
                 as Box<dyn Iterator<Item = Result<RecordBatch, ProjectionError>>>,
             Err(e) => Box::new(std::iter::once(Err(e))),
         })
+}
+
+/// Whether the file at `path` holds a row of one of `erased`, reading its
+/// `program` and `participant` columns only.
+fn holds_any(path: &Path, erased: &erasure::Erased) -> Result<bool, ProjectionError> {
+    let file = File::open(path).map_err(|e| ProjectionError::file(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let columns = ProjectionMask::columns(builder.parquet_schema(), ["program", "participant"]);
+    for batch in builder.with_projection(columns).build()? {
+        if erasure::without(batch?, erased)?.1 > 0 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn read(path: &Path) -> Result<ParquetRecordBatchReader, ProjectionError> {
