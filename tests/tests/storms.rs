@@ -307,9 +307,11 @@ mod jetstream {
         let nodes = utfall_tests::ThrowawayNats::cluster(3);
         let urls: Vec<&str> = nodes.iter().map(|n| n.url.as_str()).collect();
         let store = utfall_tests::Store::jetstream_at(urls.join(","));
-        // The stream can be made once the cluster has elected its leader.
+        // The stream can be made once the cluster has elected its leader
+        // (seconds; more on a loaded machine).
         let cli = utfall_tests::Cli::new(store);
-        utfall_tests::wait_for(
+        utfall_tests::wait_for_within(
+            Duration::from_secs(60),
             || cli.run("sql", &["SELECT 1", "--nats-replicas", "3"]).status.success(),
             "the cluster to take an R3 stream",
         );
