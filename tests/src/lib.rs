@@ -709,15 +709,13 @@ pub fn free_port() -> u16 {
 }
 
 /// Polls until `ready` holds, failing after 10 s.
-pub fn wait_for(ready: impl FnMut() -> bool, what: &str) {
-    wait_for_within(Duration::from_secs(10), ready, what);
-}
-
-/// [`wait_for`], failing after `limit`.
-pub fn wait_for_within(limit: Duration, mut ready: impl FnMut() -> bool, what: &str) {
+pub fn wait_for(mut ready: impl FnMut() -> bool, what: &str) {
     let start = Instant::now();
     while !ready() {
-        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

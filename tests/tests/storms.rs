@@ -310,11 +310,19 @@ mod jetstream {
         // The stream can be made once the cluster has elected its leader
         // (seconds; more on a loaded machine).
         let cli = utfall_tests::Cli::new(store);
-        utfall_tests::wait_for_within(
-            Duration::from_secs(60),
-            || cli.run("sql", &["SELECT 1", "--nats-replicas", "3"]).status.success(),
-            "the cluster to take an R3 stream",
-        );
+        let started = std::time::Instant::now();
+        loop {
+            let made = cli.run("sql", &["SELECT 1", "--nats-replicas", "3"]);
+            if made.status.success() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the cluster took no R3 stream in a minute: {}",
+                String::from_utf8_lossy(&made.stderr)
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
         let down = Duration::from_secs(2);
         let faults = (0..3).map(|node| Fault::Nats { node, down }).chain([Fault::Server]).collect();
         super::ingest_through_a_storm(cli.store, nodes, faults, &["--nats-replicas", "3"]).await;
