@@ -128,7 +128,8 @@ pub struct ServeArgs {
     /// Folder of funder extracts served by GET /v1/extracts (besides the schedule's).
     #[arg(long, env = "UTFALL_EXTRACTS", default_value = "extracts")]
     pub extracts: PathBuf,
-    /// SQL queries running at once over HTTP; one more is answered 503 with Retry-After.
+    /// SQL queries running at once, on each of HTTP and the Postgres wire endpoint; one more
+    /// is answered at once (HTTP 503 with Retry-After, SQLSTATE 53000) rather than queued.
     #[arg(long, env = "UTFALL_MAX_QUERIES", default_value_t = 8)]
     pub max_queries: usize,
     /// Event batches being stored at once; one more is answered 503 with Retry-After.

@@ -999,6 +999,7 @@ pub async fn in_process_app(dir: &Path, pressure: utfall::http::pressure::Pressu
         access,
         pseudonym_key: Arc::from(&[7u8; 32][..]),
         pressure,
+        summaries: Arc::default(),
     };
     let limits = RequestLimits {
         max_body: 1 << 20,

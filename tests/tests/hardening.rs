@@ -207,6 +207,31 @@ async fn answers_are_bounded_timed_and_complete() {
     alive(&server).await;
 }
 
+/// Each endpoint holds its own cap on statements running at once: one
+/// more is refused at once, and the room comes back when the first ends.
+#[tokio::test]
+async fn the_postgres_endpoint_refuses_a_query_past_its_cap() {
+    let (_store, server, pg) = serve(&["--max-queries", "1", "--query-timeout", "4"]);
+    let runaway = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r";
+    let first = std::thread::spawn({
+        let pg = pg.clone();
+        move || psql(&pg, &[runaway])
+    });
+    let refused = Instant::now() + Duration::from_secs(3);
+    let (mut ok, mut stderr) = (true, String::new());
+    while ok && Instant::now() < refused {
+        std::thread::sleep(Duration::from_millis(200));
+        (ok, _, stderr) = psql(&pg, &["SELECT 1"]);
+    }
+    assert!(!ok && stderr.contains("too many SQL queries are running at once"), "{stderr}");
+    let (status, body) = sql(&server, "SELECT 1 AS one".into()).await;
+    assert_eq!((status, body), (StatusCode::OK, json!([{"one": 1}])), "HTTP has a cap of its own");
+    let (ok, _, stderr) = first.join().expect("first psql");
+    assert!(!ok && stderr.contains("statement timeout"), "{stderr}");
+    let (ok, out, stderr) = psql(&pg, &["SELECT 1"]);
+    assert_eq!((ok, out.as_str()), (true, "1"), "{stderr}");
+}
+
 #[tokio::test]
 async fn the_postgres_endpoint_sees_new_rows_and_keeps_settings_per_session() {
     let (_store, server, pg) = serve(&["--query-timeout", "30"]);

@@ -6,12 +6,14 @@
 //! log replicated three times, each node in turn, down for two seconds).
 //! Afterwards every event is in the log exactly once, the read models and
 //! the lake equal clean rebuilds, and every outcome figure equals a fresh
-//! import of the same history.
+//! import of the same history. The server takes at most two batches at
+//! once (`--max-ingest-batches 2`), so its back-pressure answers (503,
+//! `Retry-After`) are part of the storm.
 //!
 //! Size: `UTFALL_STORM_PARTICIPANTS` (default 300, about 14 k events),
-//! `UTFALL_STORM_KILLS` (default 5 server kills; NATS is killed 2 times).
-//! The full size the README reports: 21 700 participants (1 M events) and
-//! 20 kills.
+//! `UTFALL_STORM_KILLS` (default 5 server kills), `UTFALL_STORM_NATS_KILLS`
+//! (default 2). The full size the README reports: 21 700 participants
+//! (1 M events), 20 server kills and 5 NATS kills.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,9 +48,16 @@ fn generated(participants: u64, file: &std::path::Path) -> Vec<(String, String)>
         .collect()
 }
 
+/// Events acknowledged, and batches answered "busy", by all clients.
+#[derive(Default)]
+struct Tally {
+    acknowledged: AtomicU64,
+    busy: AtomicU64,
+}
+
 /// Posts `lines` in batches, each until it is acknowledged; the server's
 /// address may change between attempts (it is restarted).
-async fn post_all(base: Arc<RwLock<String>>, token: String, lines: Vec<String>, acknowledged: Arc<AtomicU64>) {
+async fn post_all(base: Arc<RwLock<String>>, token: String, lines: Vec<String>, tally: Arc<Tally>) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
         .build()
@@ -65,18 +74,24 @@ async fn post_all(base: Arc<RwLock<String>>, token: String, lines: Vec<String>, 
                 .body(body.clone())
                 .send()
                 .await;
-            match sent {
-                Ok(answer) if answer.status() == reqwest::StatusCode::CREATED => break,
-                Ok(answer) if answer.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY => {
-                    panic!("a batch of the history was refused: {}", answer.text().await.unwrap_or_default())
+            let answer = match sent {
+                Ok(answer) => Some((answer.status(), answer.text().await.unwrap_or_default())),
+                Err(_) => None,
+            };
+            match answer {
+                Some((reqwest::StatusCode::CREATED, _)) => break,
+                Some((reqwest::StatusCode::UNPROCESSABLE_ENTITY, text)) => {
+                    panic!("a batch of the history was refused: {text}")
                 }
-                _ => {
-                    assert!(started.elapsed() < Duration::from_secs(120), "a batch was never acknowledged");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                Some((reqwest::StatusCode::SERVICE_UNAVAILABLE, text)) if text.contains("too many event batches") => {
+                    tally.busy.fetch_add(1, Ordering::Relaxed);
                 }
+                _ => {}
             }
+            assert!(started.elapsed() < Duration::from_secs(120), "a batch was never acknowledged");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        acknowledged.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        tally.acknowledged.fetch_add(batch.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -183,16 +198,16 @@ async fn ingest_through_a_storm(store: Store, mut nodes: Vec<ThrowawayNats>, fau
     }
 
     let cli = Arc::new(Cli::new(store));
-    let serve_args: Vec<String> = serve_args.iter().map(|a| a.to_string()).collect();
+    let serve_args: Vec<String> = ["--max-ingest-batches", "2"].iter().chain(serve_args).map(|a| a.to_string()).collect();
     let first = cli.serve(&serve_args.iter().map(String::as_str).collect::<Vec<_>>());
     let token = first.admin_token.clone();
     let base = Arc::new(RwLock::new(first.base.clone()));
-    let acknowledged = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Tally::default());
     let started = Instant::now();
-    post_all(base.clone(), token.clone(), programmes, acknowledged.clone()).await;
+    post_all(base.clone(), token.clone(), programmes, tally.clone()).await;
     let clients: Vec<_> = per_client
         .into_iter()
-        .map(|lines| tokio::spawn(post_all(base.clone(), token.clone(), lines, acknowledged.clone())))
+        .map(|lines| tokio::spawn(post_all(base.clone(), token.clone(), lines, tally.clone())))
         .collect();
 
     // Strike at evenly spread shares of the history acknowledged, so every
@@ -201,7 +216,7 @@ async fn ingest_through_a_storm(store: Store, mut nodes: Vec<ThrowawayNats>, fau
     let (mut server_kills, mut nats_kills) = (0, 0);
     for (k, fault) in faults.iter().enumerate() {
         let due = total * (k as u64 + 1) / (faults.len() as u64 + 1);
-        while acknowledged.load(Ordering::Relaxed) < due {
+        while tally.acknowledged.load(Ordering::Relaxed) < due {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         match *fault {
@@ -227,10 +242,12 @@ async fn ingest_through_a_storm(store: Store, mut nodes: Vec<ThrowawayNats>, fau
     }
     server.caught_up_within(Duration::from_secs(600)).await;
     server.kill();
+    let busy = tally.busy.load(Ordering::Relaxed);
     println!(
-        "{total} events acknowledged in {:.0} s through {server_kills} kills of utfall serve and {nats_kills} of NATS",
+        "{total} events acknowledged in {:.0} s through {server_kills} kills of utfall serve and {nats_kills} of NATS; {busy} batches answered busy",
         started.elapsed().as_secs_f64()
     );
+    assert!(busy > 0, "four clients never met the server's cap of two batches at once");
 
     // Exactly once: every event id of the history, none twice.
     let log = cli.store.open().await;
@@ -296,7 +313,7 @@ mod jetstream {
     async fn ingest_through_a_kill_storm() {
         let nats = utfall_tests::ThrowawayNats::start();
         let store = utfall_tests::Store::jetstream_at(nats.url.clone());
-        let faults = super::faults(super::setting("UTFALL_STORM_KILLS", 5), 2);
+        let faults = super::faults(super::setting("UTFALL_STORM_KILLS", 5), super::setting("UTFALL_STORM_NATS_KILLS", 2));
         super::ingest_through_a_storm(store, vec![nats], faults, &[]).await;
     }
 

@@ -13,6 +13,7 @@ mod health;
 pub mod pressure;
 mod programs;
 mod projections;
+pub mod summaries;
 pub mod server;
 
 use std::path::PathBuf;
@@ -25,7 +26,7 @@ use axum::{Extension, Router};
 use futures::FutureExt;
 use tokio::task::JoinSet;
 use tower_http::timeout::RequestBodyTimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utfall_events::EventLog;
 use utfall_projections::{Lake, ProjectorStatus, ReadModels, follow};
 
@@ -63,6 +64,8 @@ pub struct AppState {
     pub pseudonym_key: Arc<[u8]>,
     /// How many batches and queries may run at once.
     pub pressure: pressure::Pressure,
+    /// Programme summaries kept while the read models stand still.
+    pub summaries: Arc<summaries::Summaries>,
     pub started: Instant,
 }
 
@@ -95,7 +98,9 @@ pub fn app(state: AppState, limits: RequestLimits) -> Router {
         .layer(DefaultBodyLimit::max(limits.max_body))
         .layer(RequestBodyTimeoutLayer::new(limits.body_timeout))
         .layer(axum::middleware::from_fn_with_state(limits.allowed_hosts, guard::guard))
-        .layer(TraceLayer::new_for_http())
+        // Each server-side failure is logged where it is mapped, with its
+        // cause; a busy answer is back-pressure working, not an error.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
         .with_state(state)
 }
 
@@ -147,11 +152,11 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> a
     tasks.spawn(sweep.map(|()| Err(anyhow::anyhow!("the retention sweep ended"))));
     let analytics = Analytics::new(lake.root(), args.limits.limits());
     if let Some(address) = args.pg {
-        let (analytics, max_connections) = (analytics.clone(), args.max_connections);
+        let (analytics, max_connections, max_queries) = (analytics.clone(), args.max_connections, args.max_queries);
         let (access, key) = (access.clone(), pseudonym_key.clone());
         let tls = args.tls_cert.clone().zip(args.tls_key.clone());
         tasks.spawn(async move {
-            crate::pg::serve(analytics, access, key, address, max_connections, tls)
+            crate::pg::serve(analytics, access, key, address, max_connections, max_queries, tls)
                 .await
                 .context("the Postgres wire endpoint stopped")
         });
@@ -171,6 +176,7 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> a
         access,
         pseudonym_key,
         pressure: pressure::Pressure::new(args.max_ingest_batches, args.max_queries),
+        summaries: Arc::default(),
         models,
         projector,
         lake,

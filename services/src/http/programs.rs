@@ -43,6 +43,17 @@ fn today() -> String {
     chrono::Utc::now().date_naive().to_string()
 }
 
+/// The ETag of what the read models (or the lake) held at `position`, for
+/// the answer named by `key`.
+fn etag(position: u64, key: &str) -> Result<HeaderValue, ApiError> {
+    HeaderValue::from_str(&format!("W/\"{position}-{key}\"")).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+fn not_modified(headers: &HeaderMap, current: HeaderValue) -> Option<Response> {
+    (headers.get(header::IF_NONE_MATCH) == Some(&current))
+        .then(|| (StatusCode::NOT_MODIFIED, [(header::ETAG, current)]).into_response())
+}
+
 /// Answers 304 when the client holds the version of `position` (a
 /// projection's log position) and `key`, else the body.
 pub(super) async fn versioned<T, F>(
@@ -55,10 +66,9 @@ where
     T: Serialize,
     F: Future<Output = Result<T, ApiError>>,
 {
-    let etag = format!("W/\"{position}-{key}\"");
-    let current = HeaderValue::from_str(&etag).map_err(|e| ApiError::Internal(e.to_string()))?;
-    if headers.get(header::IF_NONE_MATCH) == Some(&current) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, current)]).into_response());
+    let current = etag(position, key)?;
+    if let Some(answer) = not_modified(headers, current.clone()) {
+        return Ok(answer);
     }
     Ok(([(header::ETAG, current)], Json(body.await?)).into_response())
 }
@@ -81,20 +91,28 @@ async fn programs(
     .await
 }
 
+/// A programme's summary, from the ones kept while the read models stand
+/// still (see [`super::summaries`]).
 async fn summary(
     State(state): State<AppState>,
     Path(program): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let today = today();
-    versioned(state.projector.position(), &headers, &today, async {
-        state
-            .models
-            .summary(&program, &today)
-            .await?
-            .ok_or_else(|| no_programme(&program))
-    })
-    .await
+    let position = state.projector.position();
+    if let Some(answer) = not_modified(&headers, etag(position, &today)?) {
+        return Ok(answer);
+    }
+    let computed = state
+        .summaries
+        .get(&state.models, &program, &today, position)
+        .await?
+        .ok_or_else(|| no_programme(&program))?;
+    let headers = [
+        (header::ETAG, etag(computed.position, &today)?),
+        (header::CONTENT_TYPE, HeaderValue::from_static("application/json")),
+    ];
+    Ok((headers, computed.json).into_response())
 }
 
 #[derive(Debug, Deserialize)]

@@ -5,6 +5,7 @@
 //! the client's driver reports the query as failed.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use datafusion_postgres::pgwire::api::results::Response;
@@ -12,6 +13,7 @@ use datafusion_postgres::pgwire::error::PgWireResult;
 use datafusion_postgres::pgwire::messages::data::DataRow;
 use futures::future::BoxFuture;
 use futures::{FutureExt, Stream, StreamExt};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use utfall_queries::{Limits, QueryError};
 
@@ -53,6 +55,7 @@ pub(super) fn bound(
     cancelled: Cancelled,
     limits: Limits,
     audited: Audited,
+    room: Arc<OwnedSemaphorePermit>,
 ) -> Response {
     let Response::Query(mut query) = response else {
         return response;
@@ -68,6 +71,7 @@ pub(super) fn bound(
         done: false,
         audited: Some(audited),
         writing: None,
+        _room: room,
     });
     Response::Query(query)
 }
@@ -85,6 +89,9 @@ struct Bounded {
     audited: Option<Audited>,
     /// The audit record being written after the last row.
     writing: Option<BoxFuture<'static, Result<(), AccessError>>>,
+    /// The statement's place among those running at once, given back
+    /// when its rows have been sent (or the client went away).
+    _room: Arc<OwnedSemaphorePermit>,
 }
 
 impl Bounded {

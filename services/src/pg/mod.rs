@@ -10,6 +10,8 @@
 //!   returns rows is audited with the rows it sent;
 //! * every SQL text is checked for nesting depth before anything walks it
 //!   (a deep query would exhaust the stack and abort the process);
+//! * at most `--max-queries` statements run at once on this endpoint; one
+//!   more is refused at once (SQLSTATE 53000) rather than queued;
 //! * every statement runs under the server's query timeout (or the
 //!   session's shorter `statement_timeout`), stops on the protocol's cancel
 //!   request, and streams at most `--max-result-rows` rows and
@@ -54,6 +56,7 @@ use datafusion_postgres::pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use datafusion_postgres::pgwire::messages::PgWireBackendMessage;
 use datafusion_postgres::{Parser, ServerOptions, serve_with_handlers};
 use futures::Sink;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use utfall_queries::{Analytics, Limits, nesting};
 
@@ -70,6 +73,7 @@ pub async fn serve(
     pseudonym_key: Arc<[u8]>,
     address: SocketAddr,
     max_connections: usize,
+    max_queries: usize,
     tls: Option<(PathBuf, PathBuf)>,
 ) -> anyhow::Result<()> {
     // The files were read by `tls::acceptor` already: they will not fail
@@ -94,6 +98,7 @@ pub async fn serve(
             sessions,
             limits,
             cancels: cancels.clone(),
+            running: Arc::new(Semaphore::new(max_queries)),
         }),
         startup: Arc::new(SignIn {
             connections: connections.clone(),
@@ -140,9 +145,19 @@ struct Guarded {
     parser: Arc<Checked>,
     limits: Limits,
     cancels: Arc<Cancels>,
+    /// Room for the statements running at once.
+    running: Arc<Semaphore>,
 }
 
 impl Guarded {
+    /// Room for one more statement, held until its rows have been sent.
+    fn room(&self) -> PgWireResult<OwnedSemaphorePermit> {
+        self.running.clone().try_acquire_owned().map_err(|_| {
+            // insufficient_resources: the client may retry shortly.
+            error("53000", "too many SQL queries are running at once; retry shortly".into())
+        })
+    }
+
     fn deadline(&self, client: &(dyn ClientInfo + Send + Sync)) -> Instant {
         let session = client
             .metadata()
@@ -167,8 +182,15 @@ impl Guarded {
     }
 
     /// `response` bounded, and audited when it returns rows.
-    fn bound(&self, response: Response, deadline: Instant, cancelled: Cancelled, audited: Audited) -> Response {
-        bound(response, deadline, cancelled, self.limits, audited)
+    fn bound(
+        &self,
+        response: Response,
+        deadline: Instant,
+        cancelled: Cancelled,
+        audited: Audited,
+        room: Arc<OwnedSemaphorePermit>,
+    ) -> Response {
+        bound(response, deadline, cancelled, self.limits, audited, room)
     }
 
     /// Audits a statement that failed before it returned rows; a record
@@ -228,6 +250,10 @@ impl SimpleQueryHandler for Guarded {
             log: self.sessions.access.audit.clone(),
             record: record.clone(),
         };
+        let room = match self.room() {
+            Ok(room) => Arc::new(room),
+            Err(e) => return Err(self.failed(audited(), e).await),
+        };
         let deadline = self.deadline(client);
         let cancelled = self.cancels.signal(client);
         let responses = match self
@@ -243,7 +269,7 @@ impl SimpleQueryHandler for Guarded {
         };
         Ok(responses
             .into_iter()
-            .map(|r| self.bound(r, deadline, cancelled.clone(), audited()))
+            .map(|r| self.bound(r, deadline, cancelled.clone(), audited(), room.clone()))
             .collect())
     }
 }
@@ -271,6 +297,10 @@ impl ExtendedQueryHandler for Guarded {
             log: self.sessions.access.audit.clone(),
             record: caller.record(client, &portal.statement.statement.0),
         };
+        let room = match self.room() {
+            Ok(room) => Arc::new(room),
+            Err(e) => return Err(self.failed(audited, e).await),
+        };
         let deadline = self.deadline(client);
         let cancelled = self.cancels.signal(client);
         let response = self
@@ -281,7 +311,7 @@ impl ExtendedQueryHandler for Guarded {
             )
             .await;
         match response {
-            Ok(response) => Ok(self.bound(response, deadline, cancelled, audited)),
+            Ok(response) => Ok(self.bound(response, deadline, cancelled, audited, room)),
             Err(e) => Err(self.failed(audited, e).await),
         }
     }
