@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::BoxStream;
-use utfall_events::{AppendError, LogError, StoredEvent, StreamKey};
+use utfall_events::{AppendError, Appended, LogError, StoredEvent, StreamKey};
 use utfall_events::{ProgramName, Pseudonym};
 use utfall_tests::Store;
 use utfall_tests::wire::*;
@@ -28,24 +28,33 @@ async fn appends_in_order_with_positions_and_versions(store: Store) {
         status_changed("p1", "A", "2021-02-01", "employed"),
     ];
     let appended = log.append(parse(&events)).await.expect("append");
-    let positions: Vec<u64> = appended.iter().map(|a| a.position).collect();
+    let mut positions: Vec<u64> = appended.iter().map(|a| a.position).collect();
+    positions.sort_unstable();
     assert_eq!(positions, [1, 2, 3, 4, 5, 6]);
     let versions: Vec<u64> = appended.iter().map(|a| a.version).collect();
     assert_eq!(versions, [1, 1, 1, 2, 2, 3]);
     assert!(appended.iter().all(|a| !a.duplicate));
 
+    // The log holds each stream's events in the batch's order (different
+    // participants' may interleave), at the positions reported.
     let read = log.read(0, 100).await.expect("read");
-    let ids: Vec<String> = read.iter().map(|e| e.event.event_id.to_string()).collect();
+    let at: Vec<(String, u64)> = read.iter().map(|e| (e.event.event_id.to_string(), e.position)).collect();
+    let reported: Vec<(String, u64)> = appended.iter().map(|a| (a.event_id.to_string(), a.position)).collect();
+    let mut sorted = reported.clone();
+    sorted.sort_by_key(|(_, position)| *position);
+    assert_eq!(at, sorted);
     let sent: Vec<String> = events
         .iter()
         .map(|e| e["event_id"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert_eq!(ids, sent);
-    assert_eq!(read[5].event.body.type_name(), "status_changed");
+    assert_eq!(reported.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), sent);
+    assert_eq!(read[0].event.body.type_name(), "program_defined");
     assert_eq!(log.head().await.expect("head"), 6);
 
     let stream = log.read_stream(&key("p1", "A")).await.expect("stream");
-    assert_eq!(stream.iter().map(|e| e.position).collect::<Vec<_>>(), [2, 4, 6]);
+    let in_stream: Vec<u64> = stream.iter().map(|e| e.position).collect();
+    assert_eq!(in_stream, [appended[1].position, appended[3].position, appended[5].position]);
+    assert!(in_stream.is_sorted());
 }
 
 async fn a_retried_batch_is_stored_once(store: Store) {
@@ -280,6 +289,27 @@ async fn everything_is_still_there_after_reopening(store: Store) {
     ));
 }
 
+/// A writer that retries an event another writer (process) has stored
+/// since it last looked learns it is stored, and accepts what follows.
+async fn a_retry_of_what_another_writer_stored_is_known(store: Store) {
+    let first = store.open().await;
+    let second = store.open().await;
+    first.append(parse(&[program_defined("p1")])).await.expect("setup");
+    // The first writer reads A's stream (empty) while refusing a contact.
+    let early = first.append(parse(&[contact("p1", "A", "2021-01-05")])).await;
+    assert!(matches!(early, Err(AppendError::Invalid(_))), "{early:?}");
+    let enrolment = enrolled("p1", "A", "2021-01-04");
+    let stored = second.append(parse(&[enrolment.clone()])).await.expect("second writer");
+    let retried = first.append(parse(&[enrolment])).await.expect("retry by the first writer");
+    assert_eq!(retried, stored.into_iter().map(|a| Appended { duplicate: true, ..a }).collect::<Vec<_>>());
+    let next = first
+        .append(parse(&[contact("p1", "A", "2021-01-05")]))
+        .await
+        .expect("the contact after the enrolment");
+    assert_eq!((next[0].version, next[0].duplicate), (2, false));
+    assert_eq!(first.read_stream(&key("p1", "A")).await.expect("stream").len(), 2);
+}
+
 async fn next_event(tail: &mut BoxStream<'static, Result<StoredEvent, LogError>>) -> StoredEvent {
     let item = tokio::time::timeout(Duration::from_secs(10), tail.next())
         .await
@@ -292,6 +322,7 @@ utfall_tests::for_both_stores!(
     a_retried_batch_is_stored_once,
     a_stale_expected_version_conflicts_and_writes_nothing,
     two_writers_cannot_both_enrol_one_participant,
+    a_retry_of_what_another_writer_stored_is_known,
     a_batch_with_one_bad_event_writes_nothing,
     stream_rules_hold,
     read_and_tail_from_a_position,

@@ -8,6 +8,12 @@
 //! slipping past the rules. On such a failure the batch is planned again: the
 //! events already written are then recognised as duplicates.
 //!
+//! A batch's publishes are pipelined across participants (see
+//! [`JetStreamLog::publish`]): each participant's events keep the batch's
+//! order in the log, programme events stay where the batch put them, and
+//! different participants' events between two programme events may
+//! interleave.
+//!
 //! JetStream (as of server 2.9) has no multi-subject transaction. The whole
 //! batch is validated before anything is published, so only a concurrent
 //! writer on the same participant, racing between validation and publish,
@@ -20,7 +26,7 @@
 //! without it.
 
 use std::borrow::BorrowMut;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,12 +39,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
-use futures::stream::BoxStream;
+use futures::stream::{BoxStream, FuturesUnordered};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use super::{AppendError, Appended, EventLog, LogError, Quarantined, must_be_unreadable};
-use crate::envelope::{NewEvent, StoredEvent, StreamKey};
+use crate::envelope::{NewEvent, RecordedEvent, StoredEvent, StreamKey};
 use crate::rules::{KnownEvent, Planner, StateReader, Step, StreamState};
 use crate::sealing::Sealing;
 use crate::vocabulary::EventData;
@@ -266,101 +272,171 @@ impl JetStreamLog {
 
     /// One attempt at writing a planned batch. `Ok(None)` means a concurrent
     /// writer got in first: the caller plans again.
+    ///
+    /// Publishes are pipelined across participants: each participant's
+    /// events go one after another (each needs the sequence its predecessor
+    /// was stored at), while up to [`IN_FLIGHT`] of different participants
+    /// await their acknowledgements together. A programme's event is a
+    /// barrier: everything before it in the batch is stored first, and
+    /// everything after it later, so the log keeps the batch's order where
+    /// it can matter. The results are in the batch's order.
     async fn publish(
         &self,
         cache: &mut HashMap<StreamKey, Cached>,
         steps: Vec<Step>,
     ) -> Result<Option<Vec<Appended>>, AppendError> {
-        let mut appended = Vec::with_capacity(steps.len());
-        // Publishes are pipelined; an event whose subject already has one in
-        // flight waits for it, since it needs that one's sequence.
-        let mut in_flight: Vec<InFlight> = Vec::new();
+        let mut appended: Vec<Option<Appended>> = vec![None; steps.len()];
+        let mut phase = Vec::new();
+        let mut phases = Vec::new();
         for (index, step) in steps.into_iter().enumerate() {
             match step {
                 Step::Duplicate { event_id, stream } => {
                     let (position, version) = self.locate(cache, &stream, event_id).await?;
-                    appended.push(Appended {
+                    appended[index] = Some(Appended {
                         event_id,
                         position,
                         version,
                         duplicate: true,
                     });
                 }
-                Step::Append(event) => {
-                    let key = event.stream();
-                    if in_flight.iter().any(|f| f.key == key)
-                        && !self.settle(cache, &mut in_flight, &mut appended).await?
-                    {
-                        return Ok(None);
-                    }
-                    let expected = cache.get(&key).map(|c| c.last_sequence).unwrap_or(0);
-                    let payload = self.sealing.seal(&event)?;
-                    let message = PublishMessage::build()
-                        .payload(Bytes::from(payload))
-                        .message_id(event.event_id.to_string())
-                        .expected_last_subject_sequence(expected);
-                    let ack = self
-                        .context
-                        .send_publish(self.subject(&key), message)
-                        .await
-                        .map_err(unavailable)?;
-                    in_flight.push(InFlight { index, key, event, ack });
+                Step::Append(event) if event.participant.is_none() => {
+                    phases.push(std::mem::take(&mut phase));
+                    phases.push(vec![(index, event)]);
                 }
+                Step::Append(event) => phase.push((index, event)),
             }
         }
-        if !self.settle(cache, &mut in_flight, &mut appended).await? {
-            return Ok(None);
+        phases.push(phase);
+        for phase in phases.into_iter().filter(|p| !p.is_empty()) {
+            if !self.publish_phase(cache, phase, &mut appended).await? {
+                return Ok(None);
+            }
         }
-        Ok(Some(appended))
+        let appended: Option<Vec<Appended>> = appended.into_iter().collect();
+        appended
+            .map(Some)
+            .ok_or_else(|| LogError::Unavailable("an event of the batch went unacknowledged".into()).into())
     }
 
-    /// Waits for the acks in flight and records them; false if one failed
-    /// because the subject moved on.
-    async fn settle(
+    /// Publishes `events` (no barrier among them), each participant's in
+    /// order, and records each acknowledgement in `appended` and the cache;
+    /// false if a subject had moved on (a concurrent writer, or an earlier
+    /// attempt's publish that reached the server late): the caller plans
+    /// again. After any failure the acknowledgements in flight are still
+    /// awaited, and a subject whose outcome is unknown leaves the cache, so
+    /// the cache never believes less or more than the server holds.
+    async fn publish_phase(
         &self,
         cache: &mut HashMap<StreamKey, Cached>,
-        in_flight: &mut Vec<InFlight>,
-        appended: &mut Vec<Appended>,
+        events: Vec<(usize, RecordedEvent)>,
+        appended: &mut [Option<Appended>],
     ) -> Result<bool, AppendError> {
-        let mut all_written = true;
-        for InFlight { index, key, event, ack } in in_flight.drain(..) {
-            match ack.await {
-                Ok(ack) => {
-                    if ack.duplicate {
-                        self.same_event_at(ack.sequence, index, &key, &event).await?;
+        let mut lanes: HashMap<StreamKey, VecDeque<(usize, RecordedEvent)>> = HashMap::new();
+        let mut ready = VecDeque::new();
+        for (index, event) in events {
+            let key = event.stream();
+            lanes
+                .entry(key.clone())
+                .or_insert_with(|| {
+                    ready.push_back(key);
+                    VecDeque::new()
+                })
+                .push_back((index, event));
+        }
+        let mut acks = FuturesUnordered::new();
+        let (mut all_written, mut failed) = (true, None::<AppendError>);
+        loop {
+            while failed.is_none()
+                && acks.len() < IN_FLIGHT
+                && let Some(key) = ready.pop_front()
+            {
+                let Some((index, event)) = lanes.get_mut(&key).and_then(VecDeque::pop_front) else {
+                    continue;
+                };
+                match self.send(cache, &key, &event).await {
+                    Ok(ack) => acks.push(async move { (index, key, event, ack.await) }),
+                    Err(e) => {
+                        cache.remove(&key);
+                        failed = Some(e);
                     }
-                    let cached = cache.entry(key.clone()).or_default();
-                    if !ack.duplicate {
-                        cached.state.apply(event.event_id, event.occurred_on, &event.body);
-                        cached.last_sequence = ack.sequence;
-                        if matches!(event.body, EventData::ParticipantErased(_)) {
-                            // Nothing of an erased participant is kept, not
-                            // even their events' fingerprints.
-                            cached.events.clear();
-                        }
-                        cached
-                            .events
-                            .insert(event.event_id, KnownEvent::of(key, event.occurred_on, &event.body));
-                    }
-                    self.sealing.finish_erasure(&event).await?;
-                    appended.push(Appended {
-                        event_id: event.event_id,
-                        position: ack.sequence,
-                        version: event.version,
-                        duplicate: ack.duplicate,
-                    });
-                }
-                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                    cache.remove(&key);
-                    all_written = false;
-                }
-                Err(e) => {
-                    cache.remove(&key);
-                    return Err(unavailable(e).into());
                 }
             }
+            let Some((index, key, event, ack)) = acks.next().await else {
+                break;
+            };
+            let ack = match ack {
+                Ok(ack) => ack,
+                Err(e) => {
+                    cache.remove(&key);
+                    lanes.remove(&key);
+                    if e.kind() == PublishErrorKind::WrongLastSequence {
+                        all_written = false;
+                    } else {
+                        failed.get_or_insert(unavailable(e).into());
+                    }
+                    continue;
+                }
+            };
+            if ack.duplicate {
+                // Stored already, though the plan took it for new: by an
+                // earlier attempt whose publish reached the server late.
+                // The cache missed it, so plan again from the server.
+                cache.remove(&key);
+                lanes.remove(&key);
+                if let Err(e) = self.same_event_at(ack.sequence, index, &key, &event).await {
+                    failed.get_or_insert(e);
+                }
+                all_written = false;
+                continue;
+            }
+            let cached = cache.entry(key.clone()).or_default();
+            cached.state.apply(event.event_id, event.occurred_on, &event.body);
+            cached.last_sequence = ack.sequence;
+            if matches!(event.body, EventData::ParticipantErased(_)) {
+                // Nothing of an erased participant is kept, not even their
+                // events' fingerprints.
+                cached.events.clear();
+            }
+            cached
+                .events
+                .insert(event.event_id, KnownEvent::of(key.clone(), event.occurred_on, &event.body));
+            if let Err(e) = self.sealing.finish_erasure(&event).await {
+                failed.get_or_insert(e.into());
+            }
+            appended[index] = Some(Appended {
+                event_id: event.event_id,
+                position: ack.sequence,
+                version: event.version,
+                duplicate: false,
+            });
+            if lanes.get(&key).is_some_and(|lane| !lane.is_empty()) {
+                ready.push_back(key);
+            }
         }
-        Ok(all_written)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(all_written),
+        }
+    }
+
+    /// Sends `event` on its subject, expecting the sequence the cache holds
+    /// for it; returns the acknowledgement to await.
+    async fn send(
+        &self,
+        cache: &HashMap<StreamKey, Cached>,
+        key: &StreamKey,
+        event: &RecordedEvent,
+    ) -> Result<PublishAckFuture, AppendError> {
+        let expected = cache.get(key).map_or(0, |c| c.last_sequence);
+        let message = PublishMessage::build()
+            .payload(Bytes::from(self.sealing.seal(event)?))
+            .message_id(event.event_id.to_string())
+            .expected_last_subject_sequence(expected);
+        Ok(self
+            .context
+            .send_publish(self.subject(key), message)
+            .await
+            .map_err(unavailable)?)
     }
 
     /// The server dropped a publish as a duplicate of the message at
@@ -373,7 +449,7 @@ impl JetStreamLog {
         position: u64,
         index: usize,
         key: &StreamKey,
-        event: &crate::envelope::RecordedEvent,
+        event: &RecordedEvent,
     ) -> Result<(), AppendError> {
         let stored = self.stream.direct_get(position).await.map_err(unavailable)?;
         let stored = self.sealing.open(position, &stored.payload).await?.event;
@@ -411,13 +487,8 @@ impl JetStreamLog {
     }
 }
 
-/// A publish awaiting its acknowledgement: the event and its place in the batch.
-struct InFlight {
-    index: usize,
-    key: StreamKey,
-    event: crate::envelope::RecordedEvent,
-    ack: PublishAckFuture,
-}
+/// Publishes awaiting their acknowledgements at once, across participants.
+const IN_FLIGHT: usize = 1024;
 
 /// Streams loaded at once when a batch is prefetched.
 const PARALLEL_LOADS: usize = 32;
