@@ -74,6 +74,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         access: access.clone(),
         pseudonym_key: Arc::from(&[1u8; 32][..]),
         pressure: Pressure::new(64, 8),
+        summaries: Arc::default(),
     };
     let limits = RequestLimits {
         max_body: 1 << 20,
@@ -146,7 +147,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "{:<58} {:>10.0} {:>15.0}%",
-        "dashboard poll, summary 200 (auth, no audit)",
+        "dashboard poll, summary 200 (auth, no audit, kept summary)",
         us(poll_200),
         share(lookup, poll_200)
     );
