@@ -86,6 +86,21 @@ impl Source {
         })
     }
 
+    /// The file's events in batches, parsed on a thread of their own while
+    /// the caller checks or stores the batches before them.
+    fn parsed(&self, batch_size: usize) -> anyhow::Result<tokio::sync::mpsc::Receiver<anyhow::Result<Batch>>> {
+        let batches = self.batches(batch_size)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tokio::task::spawn_blocking(move || {
+            for batch in batches {
+                if tx.blocking_send(batch).is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+
     /// The file's events in batches, numbered from 0 across the file.
     fn batches(&self, batch_size: usize) -> anyhow::Result<Batches> {
         let mut reader = BufReader::new(File::open(&self.path).with_context(|| format!("cannot read {}", self.name))?);
@@ -214,7 +229,8 @@ async fn check(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyhow
     let bar = progress(&format!("checking {}", source.name));
     let mut planner = Planner::default();
     let mut problems = Problems::default();
-    for batch in source.batches(batch_size)? {
+    let mut batches = source.parsed(batch_size)?;
+    while let Some(batch) = batches.recv().await {
         let (first, batch) = batch?;
         let events = match batch {
             Ok(events) => events,
@@ -263,7 +279,8 @@ async fn append(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyho
     let bar = progress(&format!("importing {}", source.name));
     let started = Instant::now();
     let (mut stored, mut duplicates) = (0u64, 0u64);
-    for batch in source.batches(batch_size)? {
+    let mut batches = source.parsed(batch_size)?;
+    while let Some(batch) = batches.recv().await {
         let (_, batch) = batch?;
         let appended = log.append(batch?).await?;
         let dup = appended.iter().filter(|a| a.duplicate).count() as u64;

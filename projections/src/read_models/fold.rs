@@ -1,32 +1,30 @@
 //! How a page of events changes the read models, inside the caller's
 //! transaction.
 //!
-//! New rows are buffered and written with multi-row inserts. Status spells
-//! and service periods depend on every status or service event of the
-//! participant in valid-time order (a late record may fall between two
-//! earlier ones), so they are derived again from the participant's rows in
-//! `events` once per page for each participant whose statuses or services
-//! changed. A retraction marks the event retracted and derives all of the
+//! New rows are buffered and written with multi-row inserts, and exits and
+//! treatments set on them afterwards. Status spells and service periods
+//! depend on every status or service event of the participant in
+//! valid-time order (a late record may fall between two earlier ones), so
+//! they are derived again from the participants' rows in `events` once per
+//! page, set-wise, for the participants whose statuses or services changed
+//! ([`derived`]). A retraction marks the event retracted and derives all of the
 //! participant's rows again from the events left. An erasure deletes all
 //! of the participant's rows.
 
 use chrono::SecondsFormat;
-use serde::Serialize;
-use sqlx::{AnyConnection, Row};
-use utfall_events::vocabulary::{OutcomeGroup, Status};
+use sqlx::AnyConnection;
 use utfall_events::{EventData, StoredEvent};
 
 use std::collections::BTreeSet;
 
-use super::rows::Rows;
+use super::derived::{self, Participant, ParticipantUpdates};
+use super::rows::{Rows, code};
 use super::schema::PARTICIPANT_TABLES;
 use crate::ProjectionError;
 
 // Statements that bind a nullable float are not kept prepared: sqlx 0.9's
 // database-independent driver sends a NULL f64 as a 4-byte float, and
 // PostgreSQL would keep that parameter type for the later non-NULL values.
-
-type Participant = (String, String);
 
 /// The fold of one page: buffered rows and the participants whose derived
 /// rows must be refreshed before the page commits.
@@ -38,6 +36,7 @@ pub struct PageFold {
     scores: Rows,
     statuses: BTreeSet<Participant>,
     services: BTreeSet<Participant>,
+    updates: ParticipantUpdates,
 }
 
 impl PageFold {
@@ -112,10 +111,12 @@ impl PageFold {
             ),
             statuses: BTreeSet::new(),
             services: BTreeSet::new(),
+            updates: ParticipantUpdates::default(),
         }
     }
 
-    /// Writes the buffered rows, so that reads see them.
+    /// Writes the buffered rows and the updates of them, so that reads see
+    /// them.
     async fn flush(&mut self, conn: &mut AnyConnection) -> Result<(), ProjectionError> {
         for rows in [
             &mut self.events,
@@ -126,33 +127,14 @@ impl PageFold {
         ] {
             rows.flush(conn).await?;
         }
-        Ok(())
+        self.updates.apply(conn).await
     }
 
     /// Writes everything and refreshes derived rows; call once per page.
     pub async fn finish(mut self, conn: &mut AnyConnection) -> Result<(), ProjectionError> {
         self.flush(conn).await?;
-        for (program, participant) in std::mem::take(&mut self.statuses) {
-            refresh_statuses(
-                conn,
-                &Who {
-                    program,
-                    participant: Some(participant),
-                },
-            )
-            .await?;
-        }
-        for (program, participant) in std::mem::take(&mut self.services) {
-            refresh_services(
-                conn,
-                &Who {
-                    program,
-                    participant: Some(participant),
-                },
-            )
-            .await?;
-        }
-        Ok(())
+        derived::refresh_statuses(conn, &std::mem::take(&mut self.statuses)).await?;
+        derived::refresh_services(conn, &std::mem::take(&mut self.services)).await
     }
 
     /// Records the event in `events` and applies it to the other read models.
@@ -294,20 +276,22 @@ impl PageFold {
                     .insert((who.program.clone(), who.participant().to_string()));
                 Ok(())
             }
+            EventData::ParticipantExited(x) => {
+                let who = (who.program.clone(), who.participant().to_string());
+                self.updates.exit(who, on, code(&x.reason));
+                Ok(())
+            }
+            EventData::PsychiatricTreatmentStarted(_) => {
+                self.updates
+                    .treatment((who.program.clone(), who.participant().to_string()), on);
+                Ok(())
+            }
             body => {
                 // Updates of existing rows: the rows they touch must be written.
                 self.flush(conn).await?;
                 update(conn, who, &on, body).await
             }
         }
-    }
-}
-
-/// The wire name of a closed value (`employed`, `coop_wonca`, `>=` …).
-fn code<T: Serialize>(value: &T) -> String {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => s,
-        other => other.map(|v| v.to_string()).unwrap_or_default(),
     }
 }
 
@@ -322,10 +306,10 @@ impl Who {
     }
 }
 
-/// Applies an event that changes rows already there (programmes, targets,
-/// exits, psychiatric treatment), statement by statement.
+/// Applies a programme event (definition, targets, retention), statement by
+/// statement: they are few.
 async fn update(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData) -> Result<(), ProjectionError> {
-    let (program, participant) = (who.program.as_str(), who.participant());
+    let program = who.program.as_str();
     match body {
         EventData::ProgramDefined(p) => {
             sqlx::query(
@@ -378,31 +362,9 @@ async fn update(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData)
             .execute(&mut *conn)
             .await?;
         }
-        EventData::PsychiatricTreatmentStarted(_) => {
-            sqlx::query(
-                "UPDATE participants SET psychiatric_treatment_on =
-                   CASE WHEN psychiatric_treatment_on IS NULL OR psychiatric_treatment_on > $1 THEN $1
-                        ELSE psychiatric_treatment_on END
-                 WHERE program = $2 AND participant = $3",
-            )
-            .bind(on)
-            .bind(program)
-            .bind(participant)
-            .execute(&mut *conn)
-            .await?;
-        }
-        EventData::ParticipantExited(x) => {
-            sqlx::query(
-                "UPDATE participants SET exited_on = $1, exit_reason = $2 WHERE program = $3 AND participant = $4",
-            )
-            .bind(on)
-            .bind(code(&x.reason))
-            .bind(program)
-            .bind(participant)
-            .execute(&mut *conn)
-            .await?;
-        }
         EventData::ParticipantEnrolled(_)
+        | EventData::ParticipantExited(_)
+        | EventData::PsychiatricTreatmentStarted(_)
         | EventData::ContactRecorded(_)
         | EventData::MeasurementRecorded(_)
         | EventData::StatusChanged(_)
@@ -411,134 +373,6 @@ async fn update(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData)
         | EventData::ConsentRecorded(_)
         | EventData::EventRetracted(_)
         | EventData::ParticipantErased(_) => {}
-    }
-    Ok(())
-}
-
-/// The participant's events still in force, in log order, as (date, body).
-async fn events_in_force(
-    conn: &mut AnyConnection,
-    who: &Who,
-    types: &str,
-) -> Result<Vec<(String, EventData)>, ProjectionError> {
-    // `types` is one of the fixed filters below, never input.
-    let sql = format!(
-        "SELECT type, occurred_on, data FROM events
-         WHERE program = $1 AND participant = $2 AND retracted = $3 {types} ORDER BY position"
-    );
-    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(who.program.as_str())
-        .bind(who.participant())
-        .bind(false)
-        .fetch_all(&mut *conn)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            let kind: String = row.try_get(0)?;
-            let on: String = row.try_get(1)?;
-            let data: String = row.try_get(2)?;
-            let data = serde_json::from_str(&data).map_err(|e| ProjectionError::Corrupt(e.to_string()))?;
-            let body = EventData::from_wire(&kind, data)
-                .map_err(|(field, message)| ProjectionError::Corrupt(format!("{field}: {message}")))?;
-            Ok((on, body))
-        })
-        .collect()
-}
-
-/// Derives the participant's status spells and current status again.
-async fn refresh_statuses(conn: &mut AnyConnection, who: &Who) -> Result<(), ProjectionError> {
-    let mut statuses: Vec<(String, Status, Option<f64>, Option<String>)> =
-        events_in_force(conn, who, "AND type = 'status_changed'")
-            .await?
-            .into_iter()
-            .filter_map(|(on, body)| match body {
-                EventData::StatusChanged(s) => Some((on, s.status, s.hours_per_week, s.pathway.as_ref().map(code))),
-                _ => None,
-            })
-            .collect();
-    // Valid-time order; same-day changes keep their log order (stable sort).
-    statuses.sort_by(|a, b| a.0.cmp(&b.0));
-    let (program, participant) = (who.program.as_str(), who.participant());
-    sqlx::query("DELETE FROM status_spells WHERE program = $1 AND participant = $2")
-        .bind(program)
-        .bind(participant)
-        .execute(&mut *conn)
-        .await?;
-    for (i, (from_on, status, hours, pathway)) in statuses.iter().enumerate() {
-        let to_on = statuses.get(i + 1).map(|next| next.0.clone());
-        sqlx::query(
-            "INSERT INTO status_spells (program, participant, status, outcome_group, from_on, to_on, hours_per_week, pathway)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .persistent(false)
-        .bind(program)
-        .bind(participant)
-        .bind(code(status))
-        .bind(code(&status.outcome_group()))
-        .bind(from_on.as_str())
-        .bind(to_on)
-        .bind(*hours)
-        .bind(pathway.clone())
-        .execute(&mut *conn)
-        .await?;
-    }
-    let first = |group: OutcomeGroup| {
-        statuses
-            .iter()
-            .find(|s| s.1.outcome_group() == group)
-            .map(|s| s.0.clone())
-    };
-    let current = statuses.last();
-    sqlx::query(
-        "UPDATE participants SET current_status = $1, current_outcome_group = $2, current_status_since = $3,
-           first_job_on = $4, first_education_on = $5
-         WHERE program = $6 AND participant = $7",
-    )
-    .bind(current.map(|s| code(&s.1)))
-    .bind(current.map(|s| code(&s.1.outcome_group())))
-    .bind(current.map(|s| s.0.clone()))
-    .bind(first(OutcomeGroup::Job))
-    .bind(first(OutcomeGroup::Education))
-    .bind(program)
-    .bind(participant)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Derives the participant's service periods again: an end closes the
-/// latest open period of the same service.
-async fn refresh_services(conn: &mut AnyConnection, who: &Who) -> Result<(), ProjectionError> {
-    let mut changes = events_in_force(conn, who, "AND type IN ('service_started', 'service_ended')").await?;
-    changes.sort_by(|a, b| a.0.cmp(&b.0));
-    let mut periods: Vec<(String, String, Option<String>)> = Vec::new();
-    for (on, body) in changes {
-        match body {
-            EventData::ServiceStarted(s) => periods.push((code(&s.service), on, None)),
-            EventData::ServiceEnded(s) => {
-                let service = code(&s.service);
-                if let Some(open) = periods.iter_mut().rev().find(|p| p.0 == service && p.2.is_none()) {
-                    open.2 = Some(on);
-                }
-            }
-            _ => {}
-        }
-    }
-    let (program, participant) = (who.program.as_str(), who.participant());
-    sqlx::query("DELETE FROM services WHERE program = $1 AND participant = $2")
-        .bind(program)
-        .bind(participant)
-        .execute(&mut *conn)
-        .await?;
-    for (service, from_on, to_on) in periods {
-        sqlx::query("INSERT INTO services (program, participant, service, from_on, to_on) VALUES ($1, $2, $3, $4, $5)")
-            .bind(program)
-            .bind(participant)
-            .bind(service)
-            .bind(from_on)
-            .bind(to_on)
-            .execute(&mut *conn)
-            .await?;
     }
     Ok(())
 }
@@ -556,7 +390,8 @@ async fn refold(conn: &mut AnyConnection, who: &Who) -> Result<(), ProjectionErr
             .await?;
     }
     let mut page = PageFold::new();
-    for (on, body) in events_in_force(conn, who, "").await? {
+    let mut events = derived::events_in_force(conn, &who.program, &[who.participant()], "").await?;
+    for (on, body) in events.remove(who.participant()).unwrap_or_default() {
         page.derive(conn, who, on, &body).await?;
     }
     page.finish(conn).await

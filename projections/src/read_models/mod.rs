@@ -3,6 +3,7 @@
 
 pub mod dashboard;
 pub mod retention;
+mod derived;
 mod fold;
 mod rows;
 pub mod schema;

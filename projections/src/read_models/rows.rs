@@ -1,6 +1,7 @@
 //! Rows waiting to be inserted, written as multi-row `INSERT`s so a page of
 //! events costs a few statements instead of one per event.
 
+use serde::Serialize;
 use sqlx::AnyConnection;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
@@ -83,6 +84,34 @@ pub fn bind<'q>(query: Query<'q, sqlx::Any, AnyArguments>, cell: Cell) -> Query<
 /// PostgreSQL's of 65535.
 const MAX_PARAMETERS: usize = 30_000;
 
+/// Placeholders in the order they appear in a statement's text: `$1, $2, …`
+/// for PostgreSQL, `?` for SQLite. (SQLite finds a `$N` parameter by a
+/// search through the statement's names, once when it is prepared and once
+/// when it is bound: quadratic in a multi-row statement's parameters.)
+pub struct Placeholders {
+    postgres: bool,
+    next: usize,
+}
+
+impl Placeholders {
+    pub fn new(conn: &AnyConnection) -> Self {
+        Self {
+            postgres: conn.backend_name() == "PostgreSQL",
+            next: 0,
+        }
+    }
+
+    pub fn one(&mut self) -> String {
+        self.next += 1;
+        if self.postgres { format!("${}", self.next) } else { "?".into() }
+    }
+
+    /// `n` placeholders, comma-separated.
+    pub fn list(&mut self, n: usize) -> String {
+        (0..n).map(|_| self.one()).collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// Rows for one table.
 pub struct Rows {
     table: &'static str,
@@ -109,12 +138,8 @@ impl Rows {
         let per_statement = (MAX_PARAMETERS / width).max(1);
         let rows = std::mem::take(&mut self.rows);
         for chunk in rows.chunks(per_statement) {
-            let values: Vec<String> = (0..chunk.len())
-                .map(|r| {
-                    let cells: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
-                    format!("({})", cells.join(", "))
-                })
-                .collect();
+            let mut placeholders = Placeholders::new(conn);
+            let values: Vec<String> = chunk.iter().map(|_| format!("({})", placeholders.list(width))).collect();
             // Table and column names are constants of this crate.
             let sql = format!(
                 "INSERT INTO {} ({}) VALUES {}",
@@ -136,3 +161,12 @@ impl Rows {
         Ok(())
     }
 }
+
+/// The wire name of a closed value (`employed`, `coop_wonca`, `>=` …).
+pub fn code<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        other => other.map(|v| v.to_string()).unwrap_or_default(),
+    }
+}
+
