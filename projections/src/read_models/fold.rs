@@ -198,9 +198,9 @@ impl PageFold {
         Ok(())
     }
 
-    /// Applies an event to every read model but `events`: new rows are
-    /// buffered, status and service changes mark the participant for a
-    /// refresh, and updates of existing rows run at once.
+    /// Applies an event to every read model but `events`: new rows,
+    /// exits and treatments are buffered, status and service changes mark
+    /// the participant for a refresh, and programme events run at once.
     async fn derive(
         &mut self,
         conn: &mut AnyConnection,
@@ -282,12 +282,12 @@ impl PageFold {
                 Ok(())
             }
             EventData::PsychiatricTreatmentStarted(_) => {
-                self.updates
-                    .treatment((who.program.clone(), who.participant().to_string()), on);
+                let who = (who.program.clone(), who.participant().to_string());
+                self.updates.treatment(who, on);
                 Ok(())
             }
             body => {
-                // Updates of existing rows: the rows they touch must be written.
+                // A programme event: what is buffered is written first.
                 self.flush(conn).await?;
                 update(conn, who, &on, body).await
             }
