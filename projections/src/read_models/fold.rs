@@ -187,13 +187,7 @@ impl PageFold {
             sqlx::query("PRAGMA secure_delete = ON").execute(&mut *conn).await?;
         }
         for table in PARTICIPANT_TABLES.iter().chain(&["events"]) {
-            let sql = format!("DELETE FROM {table} WHERE program = $1 AND participant = $2");
-            // `table` is one of the fixed names above.
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(&who.0)
-                .bind(&who.1)
-                .execute(&mut *conn)
-                .await?;
+            derived::delete(conn, table, &who.0, &[&who.1]).await?;
         }
         Ok(())
     }
@@ -381,13 +375,7 @@ async fn update(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData)
 /// still in force (after a retraction).
 async fn refold(conn: &mut AnyConnection, who: &Who) -> Result<(), ProjectionError> {
     for table in PARTICIPANT_TABLES {
-        // Table names come from the fixed list in `schema`.
-        let sql = format!("DELETE FROM {table} WHERE program = $1 AND participant = $2");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(who.program.as_str())
-            .bind(who.participant())
-            .execute(&mut *conn)
-            .await?;
+        derived::delete(conn, table, &who.program, &[who.participant()]).await?;
     }
     let mut page = PageFold::new();
     let mut events = derived::events_in_force(conn, &who.program, &[who.participant()], "").await?;
