@@ -11,6 +11,7 @@ use futures::StreamExt;
 use serde::Serialize;
 use utfall_events::{EventLog, LogError, StoredEvent};
 
+use crate::read_models::checkpoint;
 use crate::{Lake, ProjectionError, ReadModels};
 
 /// Something the log is folded into, keeping its own checkpoint.
@@ -87,6 +88,9 @@ pub struct ProjectorStatus {
     applied: AtomicU64,
     errors: AtomicU64,
     stalled: Mutex<Option<Stall>>,
+    /// The projector runs in other processes; this status follows their
+    /// checkpoints (see [`observe`]).
+    elsewhere: bool,
 }
 
 /// Why a projector stands still: the log holds an event it cannot read.
@@ -100,6 +104,19 @@ pub struct Stall {
 }
 
 impl ProjectorStatus {
+    /// The status of read models that other processes fold.
+    pub fn elsewhere() -> Self {
+        Self {
+            elsewhere: true,
+            ..Self::default()
+        }
+    }
+
+    /// Whether the projector runs in other processes.
+    pub fn is_elsewhere(&self) -> bool {
+        self.elsewhere
+    }
+
     pub fn position(&self) -> u64 {
         self.position.load(Ordering::Relaxed)
     }
@@ -130,6 +147,36 @@ impl ProjectorStatus {
         if let Ok(mut s) = self.stalled.lock() {
             *s = None;
         }
+    }
+}
+
+/// How often [`observe`] reads the checkpoints.
+const OBSERVE: Duration = Duration::from_millis(200);
+
+/// Follows, into `status`, the read models that `utfall project --programs`
+/// processes fold, so that the server knows how fresh they are: the lowest
+/// of the programmes' own checkpoints (the every-programme projector's when
+/// there are none). Programmes no such process folds do not hold it back.
+pub async fn observe(models: Arc<ReadModels>, status: Arc<ProjectorStatus>) {
+    loop {
+        match models.checkpoints().await {
+            Ok(checkpoints) => {
+                let lowest = |all: bool| {
+                    checkpoints
+                        .iter()
+                        .filter(|(name, _)| all || name != checkpoint::ALL)
+                        .map(|(_, position)| *position)
+                        .min()
+                };
+                let position = lowest(false).or_else(|| lowest(true)).unwrap_or(0);
+                status.position.store(position, Ordering::Relaxed);
+            }
+            Err(e) => {
+                status.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "cannot read the read models' checkpoints");
+            }
+        }
+        tokio::time::sleep(OBSERVE).await;
     }
 }
 

@@ -7,7 +7,7 @@ pub mod follow;
 pub mod lake;
 pub mod read_models;
 
-pub use follow::{Projection, ProjectorStatus, Stall, follow};
+pub use follow::{Projection, ProjectorStatus, Stall, follow, observe};
 pub use lake::Lake;
 pub use read_models::ReadModels;
 

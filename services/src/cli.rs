@@ -22,7 +22,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Load the two real demo programmes into the store, then run the HTTP API.
     Demo(ServeArgs),
-    /// Run only the projectors: keep the read models and the lake current.
+    /// Run only the projectors: keep the read models and the lake current
+    /// (or, with --programs, some programmes' read models).
     Project(ProjectArgs),
     /// Rebuild the read models from the whole log and swap them in at once.
     Rebuild(RebuildArgs),
@@ -108,6 +109,20 @@ pub struct RebuildArgs {
 pub struct ProjectArgs {
     #[command(flatten)]
     pub store: StoreArgs,
+    /// Fold only these programmes into the read models (comma-separated), each with its own
+    /// checkpoint, and leave the lake to `serve`: several such processes over disjoint sets
+    /// share the read models' work (run `serve --projectors lake` beside them).
+    #[arg(long, env = "UTFALL_PROJECT_PROGRAMS", value_delimiter = ',', value_parser = parse_programme)]
+    pub programs: Vec<utfall_events::ProgramName>,
+}
+
+/// The projectors `serve` runs itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Projectors {
+    /// The read models and the lake.
+    All,
+    /// The lake only: `utfall project --programs` processes keep the read models.
+    Lake,
 }
 
 #[derive(Args, Debug)]
@@ -122,6 +137,10 @@ pub struct ServeArgs {
     pub pg: Option<SocketAddr>,
     #[command(flatten)]
     pub limits: LimitArgs,
+    /// The projectors this server runs: `all`, or `lake` when `utfall project --programs`
+    /// processes keep the read models (the dashboard then follows their checkpoints).
+    #[arg(long, env = "UTFALL_PROJECTORS", value_enum, default_value = "all")]
+    pub projectors: Projectors,
     /// Extract schedule (TOML, see the README): extracts are made as periods close.
     #[arg(long, env = "UTFALL_SCHEDULE")]
     pub schedule: Option<PathBuf>,

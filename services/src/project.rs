@@ -1,8 +1,10 @@
-//! `utfall project`: the projector in a process of its own, until
+//! `utfall project`: the projectors in a process of their own, or the read
+//! models of some programmes (several such processes share the work), until
 //! interrupted; and `utfall rebuild`.
 
 use std::sync::Arc;
 
+use utfall_projections::read_models::Scope;
 use utfall_projections::{Lake, ProjectorStatus, follow};
 
 use crate::cli::{ProjectArgs, RebuildArgs};
@@ -10,7 +12,18 @@ use crate::store::{lake_dir, open_lake_to_write, open_log, open_read_models};
 
 pub async fn run(args: ProjectArgs) -> anyhow::Result<()> {
     let log = open_log(&args.store).await?;
-    let models = Arc::new(open_read_models(&args.store).await?);
+    let models = open_read_models(&args.store).await?;
+    if !args.programs.is_empty() {
+        let programs = args.programs.iter().map(ToString::to_string).collect();
+        let models = Arc::new(models.scoped(Scope::Programs(programs)));
+        tracing::info!(read_models = models.position().await?, programs = ?args.programs, "projecting");
+        let read_models = follow(log, models, Arc::new(ProjectorStatus::default()));
+        return tokio::select! {
+            () = read_models => Ok(()),
+            _ = tokio::signal::ctrl_c() => Ok(()),
+        };
+    }
+    let models = Arc::new(models);
     let lake = Arc::new(Arc::new(open_lake_to_write(&args.store)?));
     tracing::info!(
         read_models = models.position().await?,

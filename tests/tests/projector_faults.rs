@@ -1,13 +1,16 @@
 //! A projector killed with SIGKILL at random moments of a catch-up, and
-//! restarted, ends with read models equal to a clean rebuild.
+//! restarted, ends with read models equal to a clean rebuild; so do
+//! projectors that share the programmes out, one of them killed midway.
 //! `cargo bench -p utfall-tests --bench projector_faults` runs the same at
 //! a million events.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use utfall_projections::ReadModels;
+use utfall_projections::read_models::Scope;
 use utfall_projections::read_models::schema::TABLES;
-use utfall_tests::{Store, append_generated, fresh_database, project_with_kills, sqlite_url};
+use utfall_tests::{Cli, Store, append_generated, fresh_database, project_with_kills, sqlite_url, wire};
 
 #[tokio::test]
 async fn a_projector_killed_mid_catch_up_ends_equal_to_a_clean_rebuild() {
@@ -59,13 +62,13 @@ async fn a_postgresql_restart_mid_catch_up_loses_and_doubles_nothing() {
             .expect("start utfall project"),
     );
     // Restart once the catch-up is under way.
-    let before = wait_for_position(&url, &mut projector.0, |p| p > 0)
+    let before = wait_for_position(&url, &Scope::All, &mut projector.0, |p| p > 0)
         .await
         .position()
         .await
         .expect("position");
     postgres.restart();
-    let survived = wait_for_position(&url, &mut projector.0, |p| p == head).await;
+    let survived = wait_for_position(&url, &Scope::All, &mut projector.0, |p| p == head).await;
     drop(projector);
     assert!(before < head, "the restart came after the catch-up ended");
 
@@ -82,6 +85,89 @@ async fn a_postgresql_restart_mid_catch_up_loses_and_doubles_nothing() {
     }
 }
 
+/// Three `utfall project --programs` processes over disjoint programme
+/// sets, one SIGKILLed midway through its catch-up and restarted, then
+/// events of a programme that arrives late: the read models end exactly as
+/// one projector makes them, and `serve --projectors lake` shows each
+/// programme's projector with its lag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn projectors_sharing_out_the_programmes_make_the_tables_one_makes() {
+    let store = Store::jetstream();
+    let log = store.open().await;
+    append_generated(log.as_ref(), 600, 13).await;
+    let url = fresh_database().await;
+    let sets = [
+        "gen-ringsaker,gen-naestved",
+        "gen-trysil,gen-aarhus",
+        "gen-notodden,gen-tromso,late-arrival",
+    ];
+    let scope = |set: &str| Scope::Programs(set.split(',').map(str::to_string).collect::<BTreeSet<_>>());
+    let start = |set: &str| {
+        let mut args = vec!["project".to_string()];
+        args.extend(store.args());
+        args.extend(["--database".into(), url.clone(), "--programs".into(), set.into()]);
+        Stopped(
+            std::process::Command::new(utfall_tests::utfall_bin())
+                .args(&args)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start utfall project --programs"),
+        )
+    };
+    let mut projectors: Vec<Stopped> = sets.iter().map(|set| start(set)).collect();
+
+    let head = log.head().await.expect("head");
+    let killed = wait_for_position(&url, &scope(sets[1]), &mut projectors[1].0, |p| p > 0).await;
+    projectors[1].0.kill().expect("SIGKILL a projector");
+    let _ = projectors[1].0.wait();
+    let killed_at = killed.position().await.expect("position");
+    assert!(killed_at < head, "the kill came after that projector's catch-up ended");
+    projectors[1] = start(sets[1]);
+
+    // A programme that none had seen, in the third process's set.
+    let late = [
+        wire::program_defined("late-arrival"),
+        wire::enrolled("late-arrival", "late-1", "2024-01-10"),
+        wire::contact("late-arrival", "late-1", "2024-01-12"),
+        wire::status_changed("late-arrival", "late-1", "2024-02-01", "employed"),
+    ];
+    log.append(wire::parse(&late)).await.expect("late events");
+    let head = log.head().await.expect("head");
+    let mut shared = None;
+    for (set, projector) in sets.iter().zip(projectors.iter_mut()) {
+        shared = Some(wait_for_position(&url, &scope(set), &mut projector.0, |p| p == head).await);
+    }
+    let shared = shared.expect("three projectors");
+
+    let one = ReadModels::connect(&fresh_database().await).await.expect("one projector's read models");
+    assert_eq!(one.catch_up(log.as_ref(), 5000).await.expect("one projector"), head);
+    for table in TABLES {
+        let (a, b) = (shared.dump(table).await.expect("dump"), one.dump(table).await.expect("dump"));
+        assert!(!b.is_empty(), "{table} is empty: the comparison would prove nothing");
+        assert_eq!(a.len(), b.len(), "{table}: row counts differ");
+        assert!(a == b, "{table} differs from one projector's");
+    }
+
+    let server = Cli::new(store).serve(&["--database", &url, "--projectors", "lake"]);
+    server.caught_up().await;
+    let standings: serde_json::Value = server.get("/v1/projections").await.json().await.expect("JSON");
+    let names: BTreeSet<&str> = standings
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    let expected: BTreeSet<String> = sets
+        .iter()
+        .flat_map(|set| set.split(','))
+        .map(|p| format!("read_models/{p}"))
+        .chain(["lake".to_string()])
+        .collect();
+    assert_eq!(names, expected.iter().map(String::as_str).collect(), "{standings}");
+    let health: serde_json::Value = server.get("/healthz").await.json().await.expect("JSON");
+    assert_eq!(health["components"]["read_models"]["position"], head, "{health}");
+}
+
 /// A child process stopped when dropped, so that a failing test leaves
 /// no projector behind.
 struct Stopped(std::process::Child);
@@ -93,17 +179,18 @@ impl Drop for Stopped {
     }
 }
 
-/// Polls the read models until their position satisfies `reached`, failing
-/// if the projector process ends or after two minutes.
+/// Polls the read models until the position of `scope` satisfies
+/// `reached`, failing if the projector process ends or after two minutes.
 async fn wait_for_position(
     url: &str,
+    scope: &Scope,
     projector: &mut std::process::Child,
     reached: impl Fn(u64) -> bool,
 ) -> ReadModels {
     let started = std::time::Instant::now();
     loop {
         assert!(matches!(projector.try_wait(), Ok(None)), "utfall project exited");
-        if let Ok(models) = ReadModels::connect(url).await
+        if let Ok(models) = ReadModels::connect(url).await.map(|m| m.scoped(scope.clone()))
             && models.position().await.is_ok_and(&reached)
         {
             return models;

@@ -28,10 +28,11 @@
 use std::borrow::BorrowMut;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
-use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::context::{CreateStreamError, CreateStreamErrorKind, PublishAckFuture, PublishErrorKind};
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::stream::{Config, DirectGetErrorKind, StorageType, Stream};
 use async_nats::jetstream::{self, Context};
@@ -102,6 +103,40 @@ fn unavailable(e: impl std::fmt::Display) -> LogError {
     LogError::Unavailable(e.to_string())
 }
 
+/// How long a starting server waits for a cluster that is still electing
+/// its leaders (after the loss of a node) before it gives up.
+const CLUSTER_SETTLING: Duration = Duration::from_secs(60);
+
+/// Gets or creates a stream, waiting while the cluster settles: a server
+/// started just after a node came back should not exit on a timeout that
+/// a few seconds would have cured. Other refusals are reported at once.
+async fn stream_once_settled(context: &Context, config: Config) -> Result<Stream, LogError> {
+    let started = Instant::now();
+    loop {
+        match context.get_or_create_stream(config.clone()).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) if settling(&e) && started.elapsed() < CLUSTER_SETTLING => {
+                tracing::warn!(stream = %config.name, error = %e, "JetStream is not ready yet; trying again");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(unavailable(e)),
+        }
+    }
+}
+
+/// Whether a stream request failed because the cluster is between leaders.
+fn settling(e: &CreateStreamError) -> bool {
+    match e.kind() {
+        CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable => true,
+        CreateStreamErrorKind::JetStream(e) => {
+            e.code() == 503
+                || [ErrorCode::CLUSTER_NOT_AVAILABLE, ErrorCode::CLUSTER_NOT_LEADER, ErrorCode::CLUSTER_NOT_ACTIVE]
+                    .contains(&e.error_code())
+        }
+        _ => false,
+    }
+}
+
 impl JetStreamLog {
     /// Connects and creates the stream if it does not exist. `config.url`
     /// may list several servers of a cluster, separated by commas: the
@@ -125,21 +160,20 @@ impl JetStreamLog {
             allow_direct: true,
             ..Default::default()
         };
-        let stream = context
-            .get_or_create_stream(Config {
+        let stream = stream_once_settled(
+            &context,
+            Config {
                 duplicate_window: DUPLICATE_WINDOW,
                 ..durable(config.stream.clone(), format!("{}.>", config.subject_prefix))
-            })
-            .await
-            .map_err(unavailable)?;
+            },
+        )
+        .await?;
         let quarantine_subject = format!("{}-quarantine", config.subject_prefix);
-        let quarantine = context
-            .get_or_create_stream(durable(
-                format!("{}_QUARANTINE", config.stream),
-                format!("{quarantine_subject}.*"),
-            ))
-            .await
-            .map_err(unavailable)?;
+        let quarantine = stream_once_settled(
+            &context,
+            durable(format!("{}_QUARANTINE", config.stream), format!("{quarantine_subject}.*")),
+        )
+        .await?;
         Ok(Self {
             context,
             stream,

@@ -84,7 +84,14 @@ impl KeyStore {
             // The embedded log shares the file and writes it in WAL mode.
             sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
         }
-        let mut tx = pool.begin().await?;
+        // Several processes may start at once. SQLite: take the write lock
+        // at the start (a read lock taken first cannot be upgraded while
+        // another process writes, and the busy wait does not apply to that).
+        let mut tx = if url.starts_with("sqlite") {
+            pool.begin_with("BEGIN IMMEDIATE").await?
+        } else {
+            pool.begin().await?
+        };
         if url.starts_with("postgres") {
             // Several processes may start at once; one sets the tables up.
             sqlx::query("SELECT pg_advisory_xact_lock(7244302)")

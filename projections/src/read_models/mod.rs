@@ -1,6 +1,9 @@
-//! The relational read models that dashboards poll: one projector folds the
-//! log into all of them, with its checkpoint in the same transaction.
+//! The relational read models that dashboards poll: a projector folds the
+//! log into all of them, with its checkpoint in the same transaction. One
+//! projector may fold every programme, or several may share them out
+//! (see [`checkpoint`]).
 
+pub mod checkpoint;
 pub mod dashboard;
 pub mod retention;
 mod derived;
@@ -12,19 +15,19 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 use utfall_events::{EventLog, StoredEvent};
 
+pub use self::checkpoint::Scope;
 use crate::ProjectionError;
 
 /// PostgreSQL advisory lock key held while the schema is created ("utfall").
 const SCHEMA_LOCK: i64 = 0x7574_6661_6c6c;
-
-/// The name under which the read-model projector keeps its checkpoint.
-const PROJECTOR: &str = "read_models";
 
 /// Read models in PostgreSQL (`postgres://…`) or SQLite (`sqlite://…`).
 pub struct ReadModels {
     pool: AnyPool,
     url: String,
     postgres: bool,
+    /// The programmes this process folds.
+    scope: Scope,
 }
 
 impl ReadModels {
@@ -65,12 +68,24 @@ impl ReadModels {
             pool,
             url: url.to_string(),
             postgres,
+            scope: Scope::All,
         })
     }
 
-    /// The last log position folded in (0 when none).
+    /// The same read models, folded for some programmes only.
+    pub fn scoped(self, scope: Scope) -> Self {
+        Self { scope, ..self }
+    }
+
+    /// The last log position folded in for every programme of the scope
+    /// (0 when none).
     pub async fn position(&self) -> Result<u64, ProjectionError> {
-        checkpoint(&mut *self.pool.acquire().await?).await
+        checkpoint::position(&mut *self.pool.acquire().await?, &self.scope).await
+    }
+
+    /// Every read-model projector's checkpoint, by name.
+    pub async fn checkpoints(&self) -> Result<Vec<(String, u64)>, ProjectionError> {
+        checkpoint::all(&mut *self.pool.acquire().await?).await
     }
 
     /// Folds a page of events, read from the log after position `after`,
@@ -79,7 +94,8 @@ impl ReadModels {
     /// redelivery) is applied once.
     pub async fn apply(&self, after: u64, events: &[StoredEvent]) -> Result<(), ProjectionError> {
         let mut tx = self.pool.begin().await?;
-        let checkpoint = checkpoint(&mut tx).await?;
+        let standing = checkpoint::lock(&mut tx, &self.scope, self.postgres).await?;
+        let checkpoint = standing.position;
         if let Some(first) = events.iter().find(|e| e.position > checkpoint)
             && crate::follow::is_gap(checkpoint, after, first.position)
         {
@@ -88,23 +104,13 @@ impl ReadModels {
                 next: first.position,
             });
         }
-        let mut last = checkpoint;
         let mut page = fold::PageFold::new();
-        for event in events.iter().filter(|e| e.position > checkpoint) {
+        for event in events.iter().filter(|e| standing.folds(e.event.program.as_str(), e.position)) {
             page.apply(&mut tx, event).await?;
-            last = event.position;
         }
         page.finish(&mut tx).await?;
-        if last > checkpoint {
-            sqlx::query(
-                "INSERT INTO checkpoints (projector, last_position) VALUES ($1, $2)
-                 ON CONFLICT (projector) DO UPDATE SET last_position = excluded.last_position
-                 WHERE checkpoints.last_position < excluded.last_position",
-            )
-            .bind(PROJECTOR)
-            .bind(last as i64)
-            .execute(&mut *tx)
-            .await?;
+        if let Some(last) = events.last().map(|e| e.position).filter(|last| *last > checkpoint) {
+            checkpoint::advance(&mut tx, &standing, last).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -201,15 +207,6 @@ fn cell(row: &sqlx::any::AnyRow, i: usize) -> String {
         return v.map(|n| n.to_string()).unwrap_or_else(|| "NULL".into());
     }
     "?".into()
-}
-
-/// The read-model projector's checkpoint as `conn` sees it (0 when none).
-async fn checkpoint(conn: &mut sqlx::AnyConnection) -> Result<u64, ProjectionError> {
-    let row = sqlx::query("SELECT last_position FROM checkpoints WHERE projector = $1")
-        .bind(PROJECTOR)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.unwrap_or(0) as u64)
 }
 
 /// Where a rebuild folds: a fresh PostgreSQL schema, or a SQLite file beside

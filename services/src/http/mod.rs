@@ -28,11 +28,11 @@ use tokio::task::JoinSet;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utfall_events::EventLog;
-use utfall_projections::{Lake, ProjectorStatus, ReadModels, follow};
+use utfall_projections::{Lake, ProjectorStatus, ReadModels, follow, observe};
 
 use crate::access::oidc::Oidc;
 use crate::access::{Access, secrets};
-use crate::cli::ServeArgs;
+use crate::cli::{Projectors, ServeArgs};
 pub use guard::AllowedHosts;
 use utfall_queries::Analytics;
 
@@ -138,11 +138,23 @@ pub async fn serve_log(log: Arc<dyn EventLog>, args: ServeArgs, demo: bool) -> a
     }
     let pseudonym_key: Arc<[u8]> = secrets::pseudonym_key(&args.pseudonym_key_path())?.into();
     let models = Arc::new(open_read_models(&args.store).await?);
-    let projector = Arc::new(ProjectorStatus::default());
-    let (read_models, status) = (models.clone(), projector.clone());
-    tasks.spawn(
-        follow(log.clone(), read_models, status).map(|()| Err(anyhow::anyhow!("the read-model projector ended"))),
-    );
+    let projector = match args.projectors {
+        Projectors::All => {
+            let projector = Arc::new(ProjectorStatus::default());
+            let (read_models, status) = (models.clone(), projector.clone());
+            tasks.spawn(
+                follow(log.clone(), read_models, status)
+                    .map(|()| Err(anyhow::anyhow!("the read-model projector ended"))),
+            );
+            projector
+        }
+        Projectors::Lake => {
+            let projector = Arc::new(ProjectorStatus::elsewhere());
+            let observed = observe(models.clone(), projector.clone());
+            tasks.spawn(observed.map(|()| Err(anyhow::anyhow!("following the read models' checkpoints ended"))));
+            projector
+        }
+    };
     let lake = Arc::new(open_lake_to_write(&args.store)?);
     let lake_projector = Arc::new(ProjectorStatus::default());
     let (lake_projection, status) = (Arc::new(lake.clone()), lake_projector.clone());

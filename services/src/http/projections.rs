@@ -24,35 +24,55 @@ pub fn router() -> Routes {
 }
 
 struct Standing {
-    name: &'static str,
+    name: String,
     /// The unreadable position the projector is stopped at.
     stalled: Option<u64>,
     position: u64,
     lag: u64,
+    /// What this process counted, for projectors that run in it.
+    counted: Option<Counted>,
+}
+
+struct Counted {
     applied: u64,
     errors: u64,
     rate: f64,
 }
 
+/// The projectors of this process, and those of the read models that
+/// other processes run (`utfall project --programs`), from their
+/// checkpoints: one per programme, and the every-programme one.
 async fn standings(state: &AppState) -> Result<(u64, Vec<Standing>), ApiError> {
     let head = state.log.head().await?;
     let seconds = state.started.elapsed().as_secs_f64().max(1e-3);
-    let standing = |name, status: &ProjectorStatus| Standing {
-        name,
+    let here = |name: &str, status: &ProjectorStatus| Standing {
+        name: name.to_string(),
         stalled: status.stalled().map(|s| s.position),
         position: status.position(),
         lag: head.saturating_sub(status.position()),
-        applied: status.applied(),
-        errors: status.errors(),
-        rate: status.applied() as f64 / seconds,
+        counted: Some(Counted {
+            applied: status.applied(),
+            errors: status.errors(),
+            rate: status.applied() as f64 / seconds,
+        }),
     };
-    Ok((
-        head,
-        vec![
-            standing("read_models", &state.projector),
-            standing("lake", &state.lake_projector),
-        ],
-    ))
+    let mut standings = Vec::new();
+    if !state.projector.is_elsewhere() {
+        standings.push(here("read_models", &state.projector));
+    }
+    for (name, position) in state.models.checkpoints().await? {
+        if standings.iter().all(|s| s.name != name) {
+            standings.push(Standing {
+                name,
+                stalled: None,
+                position,
+                lag: head.saturating_sub(position),
+                counted: None,
+            });
+        }
+    }
+    standings.push(here("lake", &state.lake_projector));
+    Ok((head, standings))
 }
 
 async fn projections(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
@@ -67,9 +87,9 @@ async fn projections(State(state): State<AppState>) -> Result<Json<Value>, ApiEr
                     "position": s.position,
                     "head": head,
                     "lag": s.lag,
-                    "events_per_second": s.rate,
-                    "applied_since_start": s.applied,
-                    "errors_since_start": s.errors,
+                    "events_per_second": s.counted.as_ref().map(|c| c.rate),
+                    "applied_since_start": s.counted.as_ref().map(|c| c.applied),
+                    "errors_since_start": s.counted.as_ref().map(|c| c.errors),
                     "stalled_at": s.stalled,
                 });
                 if s.name == "lake" {
@@ -92,43 +112,45 @@ async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, Api
          utfall_queries_running {}\n",
         state.analytics.running()
     );
-    type Family = (&'static str, &'static str, &'static str, fn(&Standing) -> String);
+    type Family = (&'static str, &'static str, &'static str, fn(&Standing) -> Option<String>);
     let families: [Family; 5] = [
         (
             "utfall_projection_position",
             "gauge",
             "Last log position folded into the projection.",
-            |s| s.position.to_string(),
+            |s| Some(s.position.to_string()),
         ),
         (
             "utfall_projection_lag_events",
             "gauge",
             "Events in the log not yet folded into the projection.",
-            |s| s.lag.to_string(),
+            |s| Some(s.lag.to_string()),
         ),
         (
             "utfall_projection_events_total",
             "counter",
             "Events folded since the process started.",
-            |s| s.applied.to_string(),
+            |s| s.counted.as_ref().map(|c| c.applied.to_string()),
         ),
         (
             "utfall_projection_stalled",
             "gauge",
             "1 while the projector is stopped at an unreadable event (see /healthz).",
-            |s| u8::from(s.stalled.is_some()).to_string(),
+            |s| Some(u8::from(s.stalled.is_some()).to_string()),
         ),
         (
             "utfall_projection_errors_total",
             "counter",
             "Projector restarts after an error since the process started.",
-            |s| s.errors.to_string(),
+            |s| s.counted.as_ref().map(|c| c.errors.to_string()),
         ),
     ];
     for (name, kind, help, value) in families {
         let _ = writeln!(text, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for s in &standings {
-            let _ = writeln!(text, "{name}{{projection=\"{}\"}} {}", s.name, value(s));
+            if let Some(value) = value(s) {
+                let _ = writeln!(text, "{name}{{projection=\"{}\"}} {value}", s.name);
+            }
         }
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))

@@ -185,9 +185,15 @@ async function poll() {
     const p = projections[0];
     const lag = document.getElementById("lag");
     const stalled = projections.find((q) => q.stalled_at !== null);
+    // Programmes folded by projectors of their own (`utfall project --programs`): each one's lag.
+    const byProgramme = projections
+      .filter((q) => q.name.startsWith("read_models/"))
+      .map((q) => `${q.name.slice("read_models/".length)} at ${q.position} (lag ${q.lag})`);
     lag.textContent = stalled
       ? `figures stopped at log position ${stalled.position}: the event at ${stalled.stalled_at} cannot be read; an operator must quarantine it`
-      : `projection at ${p.position} of ${p.head} (lag ${p.lag})`;
+      : byProgramme.length
+        ? `log at ${p.head}; programmes projected at ${byProgramme.join(", ")}`
+        : `projection at ${p.position} of ${p.head} (lag ${p.lag})`;
     lag.classList.toggle("stalled", Boolean(stalled));
   } catch (error) {
     document.getElementById("lag").textContent = `cannot reach utfall: ${error.message}`;
