@@ -2,6 +2,7 @@
 //! models of some programmes (several such processes share the work), until
 //! interrupted; and `utfall rebuild`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use utfall_projections::read_models::Scope;
@@ -14,9 +15,10 @@ pub async fn run(args: ProjectArgs) -> anyhow::Result<()> {
     let log = open_log(&args.store).await?;
     let models = open_read_models(&args.store).await?;
     if !args.programs.is_empty() {
-        let programs = args.programs.iter().map(ToString::to_string).collect();
+        let programs: BTreeSet<String> = args.programs.iter().map(ToString::to_string).collect();
+        let named = programs.iter().cloned().collect::<Vec<_>>().join(",");
         let models = Arc::new(models.scoped(Scope::Programs(programs)));
-        tracing::info!(read_models = models.position().await?, programs = ?args.programs, "projecting");
+        tracing::info!(read_models = models.position().await?, programs = %named, "projecting");
         let read_models = follow(log, models, Arc::new(ProjectorStatus::default()));
         return tokio::select! {
             () = read_models => Ok(()),

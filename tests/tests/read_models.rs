@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use utfall_projections::ReadModels;
+use utfall_projections::read_models::Scope;
 use utfall_projections::read_models::schema::TABLES;
 use utfall_tests::wire::*;
 use utfall_tests::{Store, fixture, fresh_database, sqlite_url};
@@ -295,4 +296,58 @@ async fn processes_starting_together_can_all_create_the_schema() {
             0
         );
     }
+}
+
+/// Going from one projector to one per programme and back: a programme's
+/// own checkpoint starts where the every-programme projector stood, and
+/// that projector leaves the programme alone from then on, so each event
+/// is folded once; a rebuild hands every programme back.
+async fn hand_over_folds_each_event_once(url: String) {
+    let store = Store::embedded();
+    let log = store.open().await;
+    let history = |program: &str, person: &str, on: &str| {
+        parse(&[enrolled(program, person, on), contact(program, person, on)])
+    };
+    log.append(parse(&[program_defined("hand-one"), program_defined("hand-two")]))
+        .await
+        .expect("programmes");
+    log.append(history("hand-one", "p1", "2024-01-02")).await.expect("p1");
+    log.append(history("hand-two", "p2", "2024-01-02")).await.expect("p2");
+    let every = ReadModels::connect(&url).await.expect("read models");
+    let before = every.catch_up(log.as_ref(), 2).await.expect("one projector");
+
+    let one = ReadModels::connect(&url)
+        .await
+        .expect("read models")
+        .scoped(Scope::Programs(["hand-one".to_string()].into()));
+    assert_eq!(one.position().await.expect("position"), before, "hand-one starts where the projector stood");
+    log.append(history("hand-one", "p3", "2024-02-01")).await.expect("p3");
+    log.append(history("hand-two", "p4", "2024-02-01")).await.expect("p4");
+    let head = one.catch_up(log.as_ref(), 2).await.expect("hand-one's projector");
+    assert_eq!(every.catch_up(log.as_ref(), 2).await.expect("the rest"), head);
+    let names: Vec<String> = every.checkpoints().await.expect("checkpoints").into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["read_models", "read_models/hand-one"]);
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let clean = ReadModels::connect(&sqlite_url(dir.path()))
+        .await
+        .expect("clean read models");
+    clean.catch_up(log.as_ref(), 1000).await.expect("clean");
+    assert_eq!(dump_all(&every).await, dump_all(&clean).await);
+
+    every.rebuild(log.as_ref(), 1000).await.expect("rebuild");
+    let names: Vec<String> = every.checkpoints().await.expect("checkpoints").into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["read_models"], "a rebuild hands every programme back");
+    assert_eq!(dump_all(&every).await, dump_all(&clean).await);
+}
+
+#[tokio::test]
+async fn a_programme_handed_to_its_own_projector_is_folded_once_in_postgresql() {
+    hand_over_folds_each_event_once(fresh_database().await).await;
+}
+
+#[tokio::test]
+async fn a_programme_handed_to_its_own_projector_is_folded_once_in_sqlite() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    hand_over_folds_each_event_once(sqlite_url(dir.path())).await;
 }
