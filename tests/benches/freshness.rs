@@ -7,7 +7,11 @@
 //! posted, and the time from its acknowledgement until it shows is measured
 //! in the dashboard's summary (the read models), in SQL (`POST /v1/sql`,
 //! the lake) and in the outcome report (the lake). Prints p50, p99 and the
-//! maximum of each.
+//! maximum of each. Then, under the same load, the dashboard's poll
+//! (`GET /v1/programs/{p}/summary`) at `UTFALL_BENCH_POLL_RATE` requests a
+//! second (default 1000) for `UTFALL_BENCH_POLL_SECONDS` (default 10), once
+//! without and once with the last ETag seen (`If-None-Match`): p50, p99,
+//! the rate reached and the share answered 304.
 //!
 //! With `UTFALL_BENCH_EVENTS=N` the store first holds a generated history
 //! of about N events (`utfall gen`, `utfall import`), and before the load
@@ -17,11 +21,12 @@
 //! (An imported history is recorded at the time of the import, so "as
 //! known a year back" is the analytics bench's to measure.)
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use utfall_tests::wire::*;
-use utfall_tests::{EVALUATOR_QUERIES, Server, Store, generated, peak_rss_mib, reset_peak_rss, run_utfall};
+use utfall_tests::{EVALUATOR_QUERIES, Server, Store, generated, peak_rss_mib, reset_peak_rss, run_utfall, setting};
 
 const SAMPLES: usize = 300;
 
@@ -117,6 +122,65 @@ async fn answer_benchmark(server: &Server) {
     println!("serve peak RSS while answering: {} MiB", peak_rss_mib(&pid));
 }
 
+/// One run of the dashboard's poll: latencies, how many were answered
+/// 304, and the seconds the run took.
+struct PollRun {
+    latencies: Vec<Duration>,
+    not_modified: usize,
+    seconds: f64,
+}
+
+/// GETs the summary `rate` times a second for `seconds`, each request on a
+/// task of its own so that a slow answer does not lower the rate. With
+/// `etag`, each request carries the last ETag an answer gave.
+async fn poll_at(server: &Server, rate: u64, seconds: u64, etag: bool) -> PollRun {
+    let client = server.client();
+    let url = server.url("/v1/programs/load/summary");
+    let last: Arc<Mutex<Option<String>>> = Arc::default();
+    let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate.max(1)));
+    let mut requests = tokio::task::JoinSet::new();
+    let started = Instant::now();
+    for _ in 0..rate * seconds {
+        tick.tick().await;
+        let (client, url, last) = (client.clone(), url.clone(), last.clone());
+        requests.spawn(async move {
+            let mut request = client.get(url);
+            let known = last.lock().ok().and_then(|l| l.clone());
+            if let Some(tag) = known.filter(|_| etag) {
+                request = request.header("if-none-match", tag);
+            }
+            let sent = Instant::now();
+            let answer = request.send().await.expect("GET summary");
+            let status = answer.status();
+            assert!(status.is_success() || status == 304, "summary answered {status}");
+            if let Some(tag) = answer.headers().get("etag").and_then(|t| t.to_str().ok())
+                && let Ok(mut l) = last.lock()
+            {
+                *l = Some(tag.to_string());
+            }
+            answer.bytes().await.expect("summary body");
+            (sent.elapsed(), status == 304)
+        });
+    }
+    let mut run = PollRun {
+        latencies: Vec::new(),
+        not_modified: 0,
+        seconds: 0.0,
+    };
+    while let Some(done) = requests.join_next().await {
+        let (took, not_modified) = done.expect("poll task");
+        run.latencies.push(took);
+        run.not_modified += usize::from(not_modified);
+    }
+    run.seconds = started.elapsed().as_secs_f64();
+    run
+}
+
+/// The `q` quantile of sorted `times`.
+fn quantile(times: &[Duration], q: f64) -> Duration {
+    times[((times.len() as f64 * q) as usize).min(times.len() - 1)]
+}
+
 #[tokio::main]
 async fn main() {
     let store = Store::embedded();
@@ -175,6 +239,11 @@ async fn main() {
             times.push(took);
         }
     }
+    let (rate, seconds) = (setting("UTFALL_BENCH_POLL_RATE", 1000), setting("UTFALL_BENCH_POLL_SECONDS", 10));
+    let polls = [
+        ("without ETag", poll_at(&server, rate, seconds, false).await),
+        ("with the last ETag", poll_at(&server, rate, seconds, true).await),
+    ];
     let _ = stop.send(true);
     let _ = background.await;
 
@@ -185,12 +254,26 @@ async fn main() {
         .zip(latencies)
     {
         times.sort();
-        let quantile = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
         println!(
             "{name:<40} {:>10.1?} {:>10.1?} {:>10.1?}",
-            quantile(0.5),
-            quantile(0.99),
+            quantile(&times, 0.5),
+            quantile(&times, 0.99),
             times[times.len() - 1]
+        );
+    }
+
+    println!("\nGET /v1/programs/load/summary at {rate} requests/s for {seconds} s, under the same load");
+    println!("{:<24} {:>10} {:>10} {:>10} {:>12} {:>8}", "poll", "p50", "p99", "max", "requests/s", "304s");
+    for (name, mut run) in polls {
+        run.latencies.sort();
+        let count = run.latencies.len();
+        println!(
+            "{name:<24} {:>10.1?} {:>10.1?} {:>10.1?} {:>12.0} {:>7.0}%",
+            quantile(&run.latencies, 0.5),
+            quantile(&run.latencies, 0.99),
+            run.latencies[count - 1],
+            count as f64 / run.seconds,
+            100.0 * run.not_modified as f64 / count as f64
         );
     }
 }

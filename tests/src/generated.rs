@@ -14,10 +14,7 @@ const EVENTS_PER_PARTICIPANT: u64 = 46;
 
 /// UTFALL_BENCH_EVENTS, else `default`.
 pub fn bench_events(default: u64) -> u64 {
-    std::env::var("UTFALL_BENCH_EVENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    crate::setting("UTFALL_BENCH_EVENTS", default)
 }
 
 /// A lake under `work` holding about UTFALL_BENCH_EVENTS (else `default`)

@@ -40,6 +40,12 @@ pub fn database_url() -> String {
     std::env::var("UTFALL_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// A size or length a test or bench takes from the environment variable
+/// `name`, else `default`.
+pub fn setting(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
 /// A new, empty PostgreSQL database for one test; its URL.
 pub async fn fresh_database() -> String {
     use sqlx::Connection;

@@ -104,10 +104,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn fifty_clients_post_overlapping_batches(store: Store) {
-    let seconds: u64 = std::env::var("UTFALL_LOAD_SECONDS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let seconds = utfall_tests::setting("UTFALL_LOAD_SECONDS", 5);
     let server = Server::start(&store.args());
     let mut setup = vec![program_defined(PROGRAM)];
     setup.extend((0..PARTICIPANTS).map(|i| enrolled(PROGRAM, &pseudonym(i), "2021-01-04")));

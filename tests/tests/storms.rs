@@ -22,14 +22,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use utfall_projections::ReadModels;
-use utfall_tests::{Cli, Store, ThrowawayNats, run_utfall, sqlite_url};
+use utfall_tests::{Cli, Store, ThrowawayNats, run_utfall, setting, sqlite_url};
 
 const CLIENTS: usize = 4;
 const BATCH: usize = 250;
-
-fn setting(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 /// The history as NDJSON lines, and each line's event id.
 fn generated(participants: u64, file: &std::path::Path) -> Vec<(String, String)> {
