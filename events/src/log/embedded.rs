@@ -1,7 +1,9 @@
 //! The embedded store: the log in a local SQLite file, for one programme
-//! office on one machine with no set-up. Appends are serialized and each batch
-//! is one `BEGIN IMMEDIATE` transaction with `synchronous=FULL`, so an
-//! acknowledged batch survives a crash and a failed one leaves no trace.
+//! office on one machine with no set-up. Appends are serialized: the
+//! batches waiting meanwhile go together into one `BEGIN IMMEDIATE`
+//! transaction with `synchronous=FULL` (one fsync for the group), each in a
+//! savepoint of its own. So an acknowledged batch survives a crash, and a
+//! refused or failed one leaves no trace and costs the others nothing.
 
 use std::collections::HashMap;
 use std::ops::DerefMut;
@@ -16,7 +18,7 @@ use futures::stream::BoxStream;
 use sqlx::sqlite::SqliteRow;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, Row, SqliteConnection};
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::{Mutex, mpsc, oneshot, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use uuid::Uuid;
 
@@ -69,6 +71,21 @@ CREATE TABLE IF NOT EXISTS quarantine (
 pub struct EmbeddedLog {
     pool: SqlitePool,
     sealing: Arc<Sealing>,
+    writer: Arc<GroupWriter>,
+}
+
+/// A batch waiting for the writer, and where its answer goes.
+struct Waiting {
+    batch: Vec<NewEvent>,
+    answer: oneshot::Sender<Result<Vec<Appended>, AppendError>>,
+}
+
+/// Writes the waiting batches, one group at a time.
+struct GroupWriter {
+    pool: SqlitePool,
+    sealing: Arc<Sealing>,
+    waiting: std::sync::Mutex<Vec<Waiting>>,
+    /// Held while a group (or `seal_stored`) writes.
     write: Mutex<()>,
     appended: watch::Sender<u64>,
 }
@@ -108,12 +125,14 @@ impl EmbeddedLog {
             .fetch_one(&pool)
             .await?;
         let (appended, _) = watch::channel(head as u64);
-        Ok(Self {
-            pool,
-            sealing,
+        let writer = Arc::new(GroupWriter {
+            pool: pool.clone(),
+            sealing: sealing.clone(),
+            waiting: std::sync::Mutex::default(),
             write: Mutex::new(()),
             appended,
-        })
+        });
+        Ok(Self { pool, sealing, writer })
     }
 
     /// Stores again, sealed, every participant's event (those stored in
@@ -122,7 +141,7 @@ impl EmbeddedLog {
     /// the file so that no page of the clear payloads is left in it. An
     /// unreadable event is left as it is. Returns how many were sealed.
     pub async fn seal_stored(&self) -> Result<u64, LogError> {
-        let _one_writer = self.write.lock().await;
+        let _one_writer = self.writer.write.lock().await;
         let (mut after, mut sealed) = (0, 0);
         loop {
             let rows = sqlx::query("SELECT position, payload FROM events WHERE position > ? ORDER BY position LIMIT ?")
@@ -160,65 +179,172 @@ impl EmbeddedLog {
         sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(&self.pool).await?;
         Ok(sealed)
     }
+}
 
-    async fn write_batch(&self, batch: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError> {
-        // Keys first, outside the log's write transaction: the key store
-        // may share the file, and a key without events is harmless.
-        self.sealing.prepare(&batch).await?;
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(LogError::from)?;
-        let mut planner = Planner::default();
-        let steps = {
-            let mut reader = SqliteReader::new(&mut *tx, &self.sealing);
-            planner.plan(&mut reader, batch, 0, Utc::now()).await?
-        };
-        let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
-            .fetch_one(&mut *tx)
+impl GroupWriter {
+    async fn append(self: &Arc<Self>, batch: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError> {
+        let (answer, answered) = oneshot::channel();
+        self.waiting
+            .lock()
+            .map_err(|_| LogError::Unavailable("the log's write queue was poisoned by a panic".into()))?
+            .push(Waiting { batch, answer });
+        // On a task of its own: a caller that goes away (a client hanging
+        // up) does not cut short the group its batch went into.
+        let writer = self.clone();
+        tokio::spawn(async move { writer.write_waiting().await });
+        answered
             .await
-            .map_err(LogError::from)?;
-        let mut appended = Vec::with_capacity(steps.len());
-        let mut rows = Vec::new();
-        let mut duplicates = Vec::new();
-        for step in steps {
-            match step {
-                Step::Append(event) => {
-                    let position = head as u64 + rows.len() as u64 + 1;
-                    let payload = self.sealing.seal(&event)?;
-                    appended.push(Appended {
-                        event_id: event.event_id,
-                        position,
-                        version: event.version,
-                        duplicate: false,
-                    });
-                    rows.push((position, event, payload));
+            .unwrap_or_else(|_| Err(LogError::Unavailable("the log's writer stopped".into()).into()))
+    }
+
+    /// Writes every batch waiting, once the previous group is written.
+    async fn write_waiting(&self) {
+        let _one_writer = self.write.lock().await;
+        let group = match self.waiting.lock() {
+            Ok(mut waiting) => std::mem::take(&mut *waiting),
+            Err(_) => return,
+        };
+        let (mut batches, mut answers) = (Vec::with_capacity(group.len()), Vec::with_capacity(group.len()));
+        for Waiting { batch, answer } in group {
+            // Keys first, outside the log's write transaction: the key store
+            // may share the file, and a key without events is harmless.
+            match self.sealing.prepare(&batch).await {
+                Ok(()) => {
+                    batches.push(batch);
+                    answers.push(answer);
                 }
-                Step::Duplicate { event_id, .. } => {
-                    duplicates.push(appended.len());
-                    appended.push(Appended {
-                        event_id,
-                        position: 0,
-                        version: 0,
-                        duplicate: true,
-                    });
+                Err(e) => {
+                    let _ = answer.send(Err(e.into()));
                 }
             }
         }
-        insert_events(&mut tx, &rows).await?;
-        for i in duplicates {
-            let row = sqlx::query("SELECT position, version FROM events WHERE event_id = ?")
-                .bind(appended[i].event_id.to_string())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(LogError::from)?;
-            appended[i].position = row.get::<i64, _>(0) as u64;
-            appended[i].version = row.get::<i64, _>(1) as u64;
+        if batches.is_empty() {
+            return;
         }
-        save_states(&mut tx, planner.states()).await?;
-        tx.commit().await.map_err(LogError::from)?;
-        for (_, event, _) in &rows {
-            self.sealing.finish_erasure(event).await?;
+        let results = self.write_group(batches).await;
+        if let Some(last) = results.iter().flatten().flatten().map(|a| a.position).max() {
+            self.appended.send_if_modified(|head| {
+                let newer = last > *head;
+                *head = (*head).max(last);
+                newer
+            });
         }
-        Ok(appended)
+        for (answer, result) in answers.into_iter().zip(results) {
+            let _ = answer.send(result);
+        }
     }
+
+    /// Writes the batches in one transaction; each batch's outcome.
+    async fn write_group(&self, batches: Vec<Vec<NewEvent>>) -> Vec<Result<Vec<Appended>, AppendError>> {
+        let count = batches.len();
+        let everyone = |e: LogError| {
+            let text = e.to_string();
+            (0..count).map(|_| Err(LogError::Unavailable(text.clone()).into())).collect()
+        };
+        let mut tx = match self.pool.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => return everyone(e.into()),
+        };
+        let (mut results, mut stored) = (Vec::with_capacity(count), Vec::with_capacity(count));
+        for batch in batches {
+            match in_savepoint(&mut tx, &self.sealing, batch).await {
+                Ok(Ok((appended, events))) => {
+                    results.push(Ok(appended));
+                    stored.push(events);
+                }
+                Ok(Err(refused)) => {
+                    results.push(Err(refused));
+                    stored.push(Vec::new());
+                }
+                Err(broken) => return everyone(broken),
+            }
+        }
+        if let Err(e) = tx.commit().await {
+            return everyone(e.into());
+        }
+        for (result, events) in results.iter_mut().zip(stored) {
+            for event in &events {
+                if let Err(e) = self.sealing.finish_erasure(event).await {
+                    *result = Err(e.into());
+                    break;
+                }
+            }
+        }
+        results
+    }
+}
+
+/// One batch of a group, in a savepoint: where its events went, or why it
+/// was refused (and its writes undone). Err when the transaction broke.
+async fn in_savepoint(
+    tx: &mut SqliteConnection,
+    sealing: &Sealing,
+    batch: Vec<NewEvent>,
+) -> Result<Result<(Vec<Appended>, Vec<RecordedEvent>), AppendError>, LogError> {
+    sqlx::query("SAVEPOINT batch").execute(&mut *tx).await?;
+    let written = write_batch(tx, sealing, batch).await;
+    if written.is_err() {
+        sqlx::query("ROLLBACK TO batch").execute(&mut *tx).await?;
+    }
+    sqlx::query("RELEASE batch").execute(&mut *tx).await?;
+    Ok(written)
+}
+
+/// Checks and writes one batch in `tx`: where each event went, and the
+/// events stored.
+async fn write_batch(
+    tx: &mut SqliteConnection,
+    sealing: &Sealing,
+    batch: Vec<NewEvent>,
+) -> Result<(Vec<Appended>, Vec<RecordedEvent>), AppendError> {
+    let mut planner = Planner::default();
+    let steps = {
+        let mut reader = SqliteReader::new(&mut *tx, sealing);
+        planner.plan(&mut reader, batch, 0, Utc::now()).await?
+    };
+    let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(LogError::from)?;
+    let mut appended = Vec::with_capacity(steps.len());
+    let mut rows = Vec::new();
+    let mut duplicates = Vec::new();
+    for step in steps {
+        match step {
+            Step::Append(event) => {
+                let position = head as u64 + rows.len() as u64 + 1;
+                let payload = sealing.seal(&event)?;
+                appended.push(Appended {
+                    event_id: event.event_id,
+                    position,
+                    version: event.version,
+                    duplicate: false,
+                });
+                rows.push((position, event, payload));
+            }
+            Step::Duplicate { event_id, .. } => {
+                duplicates.push(appended.len());
+                appended.push(Appended {
+                    event_id,
+                    position: 0,
+                    version: 0,
+                    duplicate: true,
+                });
+            }
+        }
+    }
+    insert_events(&mut *tx, &rows).await?;
+    for i in duplicates {
+        let row = sqlx::query("SELECT position, version FROM events WHERE event_id = ?")
+            .bind(appended[i].event_id.to_string())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(LogError::from)?;
+        appended[i].position = row.get::<i64, _>(0) as u64;
+        appended[i].version = row.get::<i64, _>(1) as u64;
+    }
+    save_states(&mut *tx, planner.states()).await?;
+    Ok((appended, rows.into_iter().map(|(_, event, _)| event).collect()))
 }
 
 /// Rows per multi-row statement (SQLite allows 32766 parameters).
@@ -473,16 +599,7 @@ async fn read_page(pool: &SqlitePool, sealing: &Sealing, after: u64, max: usize)
 #[async_trait]
 impl EventLog for EmbeddedLog {
     async fn append(&self, batch: Vec<NewEvent>) -> Result<Vec<Appended>, AppendError> {
-        let _one_writer = self.write.lock().await;
-        let appended = self.write_batch(batch).await?;
-        if let Some(last) = appended.iter().map(|a| a.position).max() {
-            self.appended.send_if_modified(|head| {
-                let newer = last > *head;
-                *head = (*head).max(last);
-                newer
-            });
-        }
-        Ok(appended)
+        self.writer.append(batch).await
     }
 
     async fn read(&self, after: u64, max: usize) -> Result<Vec<StoredEvent>, LogError> {
@@ -492,7 +609,7 @@ impl EventLog for EmbeddedLog {
     async fn tail(&self, after: u64) -> Result<BoxStream<'static, Result<StoredEvent, LogError>>, LogError> {
         let (tx, rx) = mpsc::channel(TAIL_PAGE);
         let (pool, sealing) = (self.pool.clone(), self.sealing.clone());
-        let mut appended = self.appended.subscribe();
+        let mut appended = self.writer.appended.subscribe();
         tokio::spawn(async move {
             let mut after = after;
             loop {
