@@ -1,6 +1,6 @@
 //! No Docker engine runs here, so this checks what can be checked without
 //! one: every utfall command, flag and `UTFALL_*` variable that
-//! docker-compose.yml (with its cluster overlay) and the Dockerfile use
+//! docker-compose.yml (with its cluster and projectors overlays) and the Dockerfile use
 //! exists in the CLI.
 
 use std::path::Path;
@@ -75,7 +75,7 @@ fn check(command: &[String], variables: &[String]) {
 
 #[test]
 fn compose_uses_only_commands_flags_and_variables_the_cli_has() {
-    for file in ["docker-compose.yml", "docker-compose.cluster.yml"] {
+    for file in ["docker-compose.yml", "docker-compose.cluster.yml", "docker-compose.projectors.yml"] {
         let services = utfall_services(&repo_file(file));
         assert!(!services.is_empty(), "{file} runs no utfall service");
         for (command, variables) in services {
