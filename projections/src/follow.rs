@@ -2,6 +2,7 @@
 //! new event as the log delivers it. Errors (a database or log outage) are
 //! logged and retried from the checkpoint, which the projection keeps.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -91,6 +92,8 @@ pub struct ProjectorStatus {
     /// The projector runs in other processes; this status follows their
     /// checkpoints (see [`observe`]).
     elsewhere: bool,
+    /// Where each programme with a projector of its own stands.
+    programmes: Mutex<HashMap<String, u64>>,
 }
 
 /// Why a projector stands still: the log holds an event it cannot read.
@@ -119,6 +122,14 @@ impl ProjectorStatus {
 
     pub fn position(&self) -> u64 {
         self.position.load(Ordering::Relaxed)
+    }
+
+    /// Where `program`'s read models stand: its own projector's checkpoint
+    /// when it has one, else [`Self::position`]. A programme's figures move
+    /// on with its own projector, not with the slowest one.
+    pub fn position_of(&self, program: &str) -> u64 {
+        let own = self.programmes.lock().ok().and_then(|p| p.get(program).copied());
+        own.unwrap_or_else(|| self.position())
     }
 
     /// Events folded since the process started.
@@ -170,6 +181,12 @@ pub async fn observe(models: Arc<ReadModels>, status: Arc<ProjectorStatus>) {
                 };
                 let position = lowest(false).or_else(|| lowest(true)).unwrap_or(0);
                 status.position.store(position, Ordering::Relaxed);
+                if let Ok(mut programmes) = status.programmes.lock() {
+                    *programmes = checkpoints
+                        .iter()
+                        .filter_map(|(name, position)| Some((checkpoint::programme(name)?.to_string(), *position)))
+                        .collect();
+                }
             }
             Err(e) => {
                 status.errors.fetch_add(1, Ordering::Relaxed);

@@ -166,6 +166,26 @@ async fn projectors_sharing_out_the_programmes_make_the_tables_one_makes() {
     assert_eq!(names, expected.iter().map(String::as_str).collect(), "{standings}");
     let health: serde_json::Value = server.get("/healthz").await.json().await.expect("JSON");
     assert_eq!(health["components"]["read_models"]["position"], head, "{health}");
+
+    // One projector stops: the other programmes' figures still move on.
+    let enrolled = || async {
+        let summary: serde_json::Value = server.get("/v1/programs/late-arrival/summary").await.json().await.expect("JSON");
+        summary["enrolled"].as_u64()
+    };
+    assert_eq!(enrolled().await, Some(1));
+    projectors[1].0.kill().expect("SIGKILL a projector");
+    let _ = projectors[1].0.wait();
+    log.append(wire::parse(&[wire::enrolled("late-arrival", "late-2", "2024-03-01")]))
+        .await
+        .expect("a late enrolment");
+    let started = std::time::Instant::now();
+    while enrolled().await != Some(2) {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "late-arrival's summary did not move on while another programme's projector was down"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A child process stopped when dropped, so that a failing test leaves

@@ -90,7 +90,7 @@ pub async fn lock(tx: &mut AnyConnection, scope: &Scope, postgres: bool) -> Resu
                 .map(|row| row.try_get::<String, _>(0))
                 .collect::<Result<BTreeSet<_>, _>>()?
                 .into_iter()
-                .filter_map(|name| name.strip_prefix(PROGRAMME).map(str::to_string))
+                .filter_map(|name| programme(&name).map(str::to_string))
                 .collect();
             Ok(Standing {
                 scope: scope.clone(),
@@ -158,6 +158,11 @@ pub async fn all(conn: &mut AnyConnection) -> Result<Vec<(String, u64)>, Project
         .iter()
         .map(|row| Ok((row.try_get::<String, _>(0)?, row.try_get::<i64, _>(1)? as u64)))
         .collect()
+}
+
+/// The programme a checkpoint of a programme's own names.
+pub fn programme(name: &str) -> Option<&str> {
+    name.strip_prefix(PROGRAMME)
 }
 
 fn own(program: &str) -> String {

@@ -99,7 +99,7 @@ async fn summary(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let today = today();
-    let position = state.projector.position();
+    let position = state.projector.position_of(&program);
     if let Some(answer) = not_modified(&headers, etag(position, &today)?) {
         return Ok(answer);
     }
@@ -156,5 +156,5 @@ async fn participants(
         .await?
         .ok_or_else(|| no_programme(&program))?;
     let note = AuditNote::rows(page.participants.len());
-    Ok(note.on(versioned(state.projector.position(), &headers, &key, async { Ok(page) }).await?))
+    Ok(note.on(versioned(state.projector.position_of(&program), &headers, &key, async { Ok(page) }).await?))
 }
