@@ -172,20 +172,17 @@ pub async fn observe(models: Arc<ReadModels>, status: Arc<ProjectorStatus>) {
     loop {
         match models.checkpoints().await {
             Ok(checkpoints) => {
-                let lowest = |all: bool| {
-                    checkpoints
-                        .iter()
-                        .filter(|(name, _)| all || name != checkpoint::ALL)
-                        .map(|(_, position)| *position)
-                        .min()
-                };
-                let position = lowest(false).or_else(|| lowest(true)).unwrap_or(0);
-                status.position.store(position, Ordering::Relaxed);
-                if let Ok(mut programmes) = status.programmes.lock() {
-                    *programmes = checkpoints
-                        .iter()
-                        .filter_map(|(name, position)| Some((checkpoint::programme(name)?.to_string(), *position)))
-                        .collect();
+                let programmes: HashMap<String, u64> = checkpoints
+                    .iter()
+                    .filter_map(|(name, position)| Some((checkpoint::programme(name)?.to_string(), *position)))
+                    .collect();
+                let lowest = programmes
+                    .values()
+                    .min()
+                    .or_else(|| checkpoints.iter().map(|(_, position)| position).min());
+                status.position.store(lowest.copied().unwrap_or(0), Ordering::Relaxed);
+                if let Ok(mut held) = status.programmes.lock() {
+                    *held = programmes;
                 }
             }
             Err(e) => {

@@ -18,7 +18,7 @@ use sqlx::{AnyConnection, Row};
 use crate::ProjectionError;
 
 /// The every-programme projector's checkpoint.
-pub const ALL: &str = "read_models";
+const ALL: &str = "read_models";
 /// Prefix of a programme's own checkpoint.
 const PROGRAMME: &str = "read_models/";
 
@@ -40,9 +40,9 @@ pub enum Scope {
 /// events to fold.
 pub struct Standing {
     scope: Scope,
-    /// Programmes folded by projectors of their own (scope `All`), or each
-    /// programme's position (scope `Programs`).
+    /// Scope `All`: the programmes folded by projectors of their own.
     taken: BTreeSet<String>,
+    /// Scope `Programs`: where each of them stands.
     positions: HashMap<String, u64>,
     /// The lowest position of the scope: pages are read from it.
     pub position: u64,
@@ -83,15 +83,12 @@ pub async fn lock(tx: &mut AnyConnection, scope: &Scope, postgres: bool) -> Resu
                 hand_over_lock(tx).await?;
             }
             let position = stored(tx, ALL).await?.unwrap_or(0);
-            let taken = sqlx::query("SELECT projector FROM checkpoints WHERE projector LIKE 'read_models/%'")
-                .fetch_all(&mut *tx)
-                .await?
-                .iter()
-                .map(|row| row.try_get::<String, _>(0))
-                .collect::<Result<BTreeSet<_>, _>>()?
-                .into_iter()
-                .filter_map(|name| programme(&name).map(str::to_string))
-                .collect();
+            let mut taken = BTreeSet::new();
+            for (name, _) in all(tx).await? {
+                if let Some(program) = programme(&name) {
+                    taken.insert(program.to_string());
+                }
+            }
             Ok(Standing {
                 scope: scope.clone(),
                 taken,
