@@ -198,3 +198,79 @@ async fn a_full_ingest_queue_or_query_cap_answers_busy_and_writes_nothing() {
     assert_eq!(answer.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(answer.headers()["retry-after"], "1");
 }
+
+/// Programme names show only to those with a role in the programme: the
+/// dashboard's `/v1/projections` lists the caller's programmes' own
+/// projectors, and the open `/metrics` folds them into one unnamed series.
+#[tokio::test]
+async fn projector_standings_name_only_the_callers_programmes() {
+    use utfall::access::{Access, Role};
+    use utfall_events::ProgramName;
+    use utfall_projections::ReadModels;
+    use utfall_projections::read_models::Scope;
+
+    let dir = tempfile::tempdir().expect("directory");
+    let (app, admin) = router(dir.path()).await;
+    let log = utfall::store::open_log(&utfall_tests::embedded_args(dir.path())).await.expect("log");
+    log.append(parse(&[
+        program_defined("seen-one"),
+        program_defined("hidden-one"),
+        enrolled("seen-one", "s1", "2024-01-02"),
+        enrolled("hidden-one", "h1", "2024-01-02"),
+    ]))
+    .await
+    .expect("history");
+    for program in ["seen-one", "hidden-one"] {
+        ReadModels::connect(&utfall_tests::sqlite_url(dir.path()))
+            .await
+            .expect("read models")
+            .scoped(Scope::Programs([program.to_string()].into()))
+            .catch_up(log.as_ref(), 10)
+            .await
+            .expect("a programme's own projector");
+    }
+    let access = Access::connect(&format!("sqlite://{}", dir.path().join("events.db").display()))
+        .await
+        .expect("access database");
+    let seen = ProgramName::new("seen-one").expect("name");
+    let viewer = access.tokens.create("vera", Role::Viewer, &[seen], None).await.expect("viewer");
+
+    let get = |path: &'static str, token: Option<String>| {
+        let app = app.clone();
+        async move {
+            let mut request = Request::get(path).header("host", "localhost");
+            if let Some(token) = token {
+                request = request.header("authorization", format!("Bearer {token}"));
+            }
+            let answer = app.oneshot(request.body(Body::empty()).expect("request")).await.expect("answer");
+            assert_eq!(answer.status(), StatusCode::OK, "{path}");
+            let body = axum::body::to_bytes(answer.into_body(), 1 << 20).await.expect("body");
+            String::from_utf8(body.to_vec()).expect("UTF-8")
+        }
+    };
+    let names = |body: String| -> Vec<String> {
+        let standings: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let mut names: Vec<String> = standings
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|s| s["name"].as_str().map(String::from))
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        names(get("/v1/projections", Some(viewer)).await),
+        ["lake", "read_models", "read_models/seen-one"]
+    );
+    assert_eq!(
+        names(get("/v1/projections", Some(admin)).await),
+        ["lake", "read_models", "read_models/hidden-one", "read_models/seen-one"]
+    );
+    let metrics = get("/metrics", None).await;
+    assert!(!metrics.contains("seen-one") && !metrics.contains("hidden-one"), "{metrics}");
+    assert!(
+        metrics.contains("utfall_projection_lag_events{projection=\"read_models/programmes\"} 0"),
+        "{metrics}"
+    );
+}

@@ -1,5 +1,8 @@
 //! Where the projectors stand: `GET /v1/projections` (JSON) and
-//! `GET /metrics` (Prometheus text format).
+//! `GET /metrics` (Prometheus text format). Programme names are shown
+//! only to those with a role in the programme: `/v1/projections` lists
+//! the caller's programmes' projectors; the open `/metrics` folds them
+//! into one series without names.
 
 use std::fmt::Write;
 
@@ -9,14 +12,16 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 use utfall_projections::ProjectorStatus;
+use utfall_projections::read_models::checkpoint;
 
 use super::AppState;
-use super::access::{Audit, Routes};
+use super::access::{Audit, Caller, Routes};
 use super::error::ApiError;
-use crate::access::Need;
+use crate::access::{Need, Role};
 
-/// `/metrics` is open for Prometheus (counts and positions only);
-/// `/v1/projections` is for signed-in users of the dashboard.
+/// `/metrics` is open for Prometheus (counts and positions only, no
+/// programme names); `/v1/projections` is for signed-in users of the
+/// dashboard.
 pub fn router() -> Routes {
     Routes::default()
         .get("/v1/projections", Need::SignedIn, Audit::Refusals, projections)
@@ -75,8 +80,15 @@ async fn standings(state: &AppState) -> Result<(u64, Vec<Standing>), ApiError> {
     Ok((head, standings))
 }
 
-async fn projections(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let (head, standings) = standings(&state).await?;
+/// The name of the series the open `/metrics` gives for all the
+/// programmes' own projectors together.
+const PROGRAMMES: &str = "read_models/programmes";
+
+async fn projections(State(state): State<AppState>, Caller(caller): Caller) -> Result<Json<Value>, ApiError> {
+    let (head, mut standings) = standings(&state).await?;
+    if let Some(theirs) = caller.programs(&Role::ALL) {
+        standings.retain(|s| checkpoint::programme(&s.name).is_none_or(|p| theirs.iter().any(|t| t.as_str() == p)));
+    }
     let lake_files = state.lake.parts()?.len();
     Ok(Json(Value::Array(
         standings
@@ -101,8 +113,19 @@ async fn projections(State(state): State<AppState>) -> Result<Json<Value>, ApiEr
     )))
 }
 
+/// The programmes' own projectors as one standing: the furthest behind.
+fn without_programme_names(standings: Vec<Standing>) -> Vec<Standing> {
+    let (programmes, mut named): (Vec<Standing>, Vec<Standing>) =
+        standings.into_iter().partition(|s| checkpoint::programme(&s.name).is_some());
+    if let Some(slowest) = programmes.into_iter().max_by_key(|s| s.lag) {
+        named.push(Standing { name: PROGRAMMES.into(), ..slowest });
+    }
+    named
+}
+
 async fn metrics(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let (head, standings) = standings(&state).await?;
+    let standings = without_programme_names(standings);
     let mut text = format!(
         "# HELP utfall_log_head_position Position of the last event in the log.\n\
          # TYPE utfall_log_head_position gauge\n\
