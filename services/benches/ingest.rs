@@ -1,12 +1,18 @@
 //! Ingest benchmark: import `utfall gen` events into the embedded store and
-//! into JetStream, beside a raw JetStream publish loop with messages of the
-//! same size on the same server, all in one run. Prints a table, then what
+//! into JetStream, and post them to `utfall serve` over HTTP into JetStream,
+//! beside a raw JetStream publish loop with messages of the same size on
+//! the same server, all in one run. Prints a table, then what
 //! sealing participants' data costs: every imported event encoded and
 //! decoded in clear (the stored form before sealing) and sealed, side by
 //! side; and the read models and the lake rebuilt from the embedded log
 //! as imported (sealed) and from a copy with every event stored in clear.
 //!
 //!     cargo bench -p utfall --bench ingest
+//!
+//! The HTTP run is the release `utfall serve` with `--projectors lake`
+//! (no read models: this measures the write path, with the lake's
+//! projector beside it as in production), fed by `HTTP_CLIENTS`
+//! connections posting batches of whole participants' histories.
 //!
 //! UTFALL_BENCH_EVENTS (default 1000000) sets the size; UTFALL_BENCH_NATS_URL
 //! (default nats://127.0.0.1:4222) the server.
@@ -80,6 +86,126 @@ async fn raw_publish(url: &str, count: u64, size: usize) -> anyhow::Result<f64> 
     let seconds = started.elapsed().as_secs_f64();
     context.delete_stream(&name).await?;
     Ok(seconds)
+}
+
+/// Connections posting at once, and events per batch (whole participants).
+const HTTP_CLIENTS: usize = 16;
+const HTTP_BATCH: usize = 1000;
+
+/// The file's events as HTTP batches: the programme events first, alone
+/// (every later batch needs them), then whole participants' histories in
+/// their order, so no two batches hold the same participant and they can
+/// be posted in any order.
+fn batches(file: &std::path::Path) -> anyhow::Result<Vec<String>> {
+    let text = std::fs::read_to_string(file)?;
+    let mut programme = String::new();
+    let mut order: Vec<String> = Vec::new();
+    let mut histories: std::collections::HashMap<String, Vec<&str>> = std::collections::HashMap::new();
+    for line in text.lines() {
+        let event: serde_json::Value = serde_json::from_str(line)?;
+        match event["participant"].as_str() {
+            None => programme.push_str(&format!("{line}\n")),
+            Some(participant) => histories
+                .entry(participant.to_string())
+                .or_insert_with(|| {
+                    order.push(participant.to_string());
+                    Vec::new()
+                })
+                .push(line),
+        }
+    }
+    let mut batches = vec![programme];
+    let mut batch: Vec<&str> = Vec::new();
+    for participant in &order {
+        batch.extend(&histories[participant]);
+        if batch.len() >= HTTP_BATCH {
+            batches.push(batch.join("\n") + "\n");
+            batch.clear();
+        }
+    }
+    if !batch.is_empty() {
+        batches.push(batch.join("\n") + "\n");
+    }
+    Ok(batches)
+}
+
+/// Posts the batches to a fresh `utfall serve` over JetStream; returns the
+/// events acknowledged, the seconds, and how many posts were answered busy.
+async fn http_ingest(url: &str, stream: &str, file: &std::path::Path, dir: &std::path::Path) -> anyhow::Result<(u64, f64, u64)> {
+    use std::io::BufRead;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let batches = batches(file)?;
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_utfall"))
+        .args(["serve", "--http", "127.0.0.1:0", "--projectors", "lake", "--nats", url, "--nats-stream", stream])
+        .args(["--nats-subject-prefix", &format!("bench.{}", stream.to_lowercase())])
+        .arg("--data-dir")
+        .arg(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let stdout = server.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let address = std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("utfall listening on ").map(String::from))
+        .ok_or_else(|| anyhow::anyhow!("utfall serve did not start"))?;
+    let token = utfall::access::secrets::read_admin_token(dir).ok_or_else(|| anyhow::anyhow!("no admin token"))?;
+    let client = reqwest::Client::new();
+    let busy = std::sync::Arc::new(AtomicU64::new(0));
+    let post = {
+        let (client, busy) = (client.clone(), busy.clone());
+        let endpoint = format!("{address}/v1/events");
+        move |body: String| {
+            let (client, busy, endpoint, token) = (client.clone(), busy.clone(), endpoint.clone(), token.clone());
+            async move {
+                loop {
+                    let answer = client
+                        .post(&endpoint)
+                        .bearer_auth(&token)
+                        .header("content-type", "application/x-ndjson")
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    match answer.status() {
+                        reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+                            busy.fetch_add(1, Ordering::Relaxed);
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        }
+                        status if status.is_success() => return anyhow::Ok(()),
+                        status => anyhow::bail!("a batch was answered {status}: {}", answer.text().await?),
+                    }
+                }
+            }
+        }
+    };
+    let mut rest = batches.into_iter();
+    let started = Instant::now();
+    post(rest.next().unwrap_or_default()).await?;
+    let queue = std::sync::Arc::new(std::sync::Mutex::new(rest));
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..HTTP_CLIENTS {
+        let (queue, post) = (queue.clone(), post.clone());
+        clients.spawn(async move {
+            loop {
+                let next = queue.lock().map_err(|_| anyhow::anyhow!("a client panicked"))?.next();
+                match next {
+                    Some(batch) => post(batch).await?,
+                    None => return anyhow::Ok(()),
+                }
+            }
+        });
+    }
+    while let Some(done) = clients.join_next().await {
+        done??;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let _ = server.kill();
+    let _ = server.wait();
+    let context = jetstream::new(async_nats::connect(url).await?);
+    let stored = context.get_stream(stream).await?.info().await?.state.messages;
+    context.delete_stream(stream).await?;
+    Ok((stored, seconds, busy.load(Ordering::Relaxed)))
 }
 
 /// Microseconds per event, and seconds to read the log back.
@@ -210,6 +336,9 @@ async fn main() -> anyhow::Result<()> {
         &file,
     )
     .await?;
+    let http_stream = format!("BENCHHTTP{}", std::process::id());
+    let (over_http, http_s, busy) = http_ingest(&url, &http_stream, &file, &dir.path().join("http")).await?;
+    anyhow::ensure!(over_http == lines, "{over_http} of {lines} events posted over HTTP are in the stream");
     let raw_s = raw_publish(&url, lines, size).await?;
     let sealing = sealing_costs(store_args(dir.path().join("embedded"), None)).await?;
     let client = async_nats::connect(&url).await?;
@@ -222,11 +351,13 @@ async fn main() -> anyhow::Result<()> {
     for (what, n, s) in [
         ("utfall import, embedded (SQLite)", embedded, embedded_s),
         ("utfall import, JetStream", jetstream, jetstream_s),
+        ("POST /v1/events, JetStream (utfall serve)", over_http, http_s),
         ("raw JetStream publish, same sizes (async-nats)", lines, raw_s),
     ] {
         let rate = n as f64 / s;
         println!("{what:<44} {s:>10.1} {rate:>12.0} {:>9.2}x", rate / raw_rate);
     }
+    println!("(HTTP: {HTTP_CLIENTS} clients, batches of about {HTTP_BATCH} events, {busy} posts answered busy and retried)");
     println!();
     println!("{:<44} {:>10} {:>12}", "per event, the same events", "in clear", "sealed");
     println!(

@@ -4,17 +4,21 @@
 //!
 //! With UTFALL_BENCH_EVENTS (default 1000000) `utfall gen` events in the
 //! embedded log, prints side by side: rebuild rate into SQLite and into
-//! PostgreSQL, and PostgreSQL `COPY` of the very rows that rebuild wrote.
+//! PostgreSQL, and PostgreSQL `COPY` of the very rows that rebuild wrote;
+//! then the time one `utfall project --programs` process with every
+//! programme, and three over disjoint thirds of them, take to fold the
+//! whole log into a fresh PostgreSQL database.
 //! Then kills `utfall project` ten times during a catch-up into
 //! PostgreSQL and checks the result equals the clean rebuild.
 
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use sqlx::Connection;
 use utfall_projections::ReadModels;
 use utfall_projections::read_models::schema::{SCHEMA, TABLES};
-use utfall_tests::{Store, fresh_database, project_with_kills, run_utfall, sqlite_url};
+use utfall_tests::{Store, fresh_database, project_with_kills, run_utfall, sqlite_url, utfall_bin};
 
 const EVENTS_PER_PARTICIPANT: u64 = 46;
 
@@ -78,6 +82,50 @@ async fn copy_rows(from: &str) -> (u64, f64) {
     (rows, started.elapsed().as_secs_f64())
 }
 
+/// Seconds `shares` `utfall project --programs` processes, over disjoint
+/// sets of `programmes`, take to fold the log up to `head` into a fresh
+/// PostgreSQL database.
+async fn shared_out(store: &Store, programmes: &[String], shares: usize, head: u64) -> f64 {
+    let url = fresh_database().await;
+    let models = ReadModels::connect(&url).await.expect("read models");
+    let started = Instant::now();
+    let mut projectors: Vec<_> = (0..shares)
+        .map(|share| {
+            let set: Vec<&str> = programmes.iter().skip(share).step_by(shares).map(String::as_str).collect();
+            Command::new(utfall_bin())
+                .arg("project")
+                .args(store.args())
+                .args(["--database", &url, "--programs", &set.join(",")])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("start utfall project")
+        })
+        .collect();
+    loop {
+        let checkpoints = models.checkpoints().await.expect("checkpoints");
+        let at_head = |p: &String| {
+            checkpoints
+                .iter()
+                .any(|(name, position)| *name == format!("read_models/{p}") && *position >= head)
+        };
+        if programmes.iter().all(at_head) {
+            break;
+        }
+        assert!(
+            projectors.iter_mut().all(|p| p.try_wait().expect("projector state").is_none()),
+            "a projector ended"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    for mut projector in projectors {
+        let _ = projector.kill();
+        let _ = projector.wait();
+    }
+    seconds
+}
+
 #[tokio::main]
 async fn main() {
     let events: u64 = std::env::var("UTFALL_BENCH_EVENTS")
@@ -107,6 +155,14 @@ async fn main() {
     let postgres = fresh_database().await;
     let (pg_events, pg_s) = timed_rebuild(&store, Some(&postgres));
     let (copied_rows, copy_s) = copy_rows(&postgres).await;
+    let programmes: Vec<String> = String::from_utf8_lossy(&generated.stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|event| event["type"] == "program_defined")
+        .filter_map(|event| event["program"].as_str().map(String::from))
+        .collect();
+    let one_s = shared_out(&store, &programmes, 1, pg_events).await;
+    let three_s = shared_out(&store, &programmes, 3, pg_events).await;
 
     println!();
     println!("read-model projection of {sqlite_events} `utfall gen` events (embedded log)");
@@ -126,6 +182,12 @@ async fn main() {
         format!("PostgreSQL COPY of the same {copied_rows} read-model rows"),
         copied_rows as f64 / copy_s
     );
+    for (what, seconds) in [
+        (format!("1 `utfall project --programs` ({} programmes) into PostgreSQL", programmes.len()), one_s),
+        ("3 `utfall project --programs` over disjoint thirds".to_string(), three_s),
+    ] {
+        println!("{what:<60} {seconds:>9.1} {:>11.0} ev/s", pg_events as f64 / seconds);
+    }
 
     let faulted = fresh_database().await;
     let started = Instant::now();
