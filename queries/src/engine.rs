@@ -26,7 +26,7 @@ use utfall_projections::lake::Manifest;
 
 use crate::catalogs::Catalogs;
 use crate::evaluation::Evaluation;
-use crate::{QueryError, Snapshot, bounded_functions, catalog, nesting, read_only};
+use crate::{QueryError, Snapshot, bounded_functions, catalog, horizon, nesting, read_only};
 
 /// Times a query is started again when compaction removed a file it read.
 const RETRIES: u32 = 5;
@@ -193,10 +193,12 @@ impl Analytics {
         config.options_mut().execution.parquet.pushdown_filters = true;
         let ctx = session(config, self.runtime()?);
         catalog::register(&ctx, &self.lake, manifest, snapshot, self.programmes.as_deref()).await?;
-        match &self.evaluation {
-            Some(evaluation) => evaluation.restrict(&ctx).await,
-            None => Ok(ctx),
-        }
+        let ctx = match &self.evaluation {
+            Some(evaluation) => evaluation.restrict(&ctx).await?,
+            None => ctx,
+        };
+        horizon::register(&ctx, snapshot).await?;
+        Ok(ctx)
     }
 
     /// Runs one read-only query; its answer is bounded by the limits.
@@ -259,6 +261,7 @@ pub(crate) fn session(config: SessionConfig, runtime: Arc<RuntimeEnv>) -> Sessio
     ctx.remove_optimizer_rule("extract_leaf_expressions");
     ctx.remove_optimizer_rule("push_down_leaf_projections");
     bounded_functions::install(&ctx);
+    ctx.register_udf(horizon::add_months());
     ctx
 }
 

@@ -10,6 +10,7 @@ mod computed_once;
 pub mod engine;
 pub mod evaluation;
 pub mod extract;
+pub mod horizon;
 pub mod metrics;
 pub mod nesting;
 pub mod outcomes;
@@ -22,6 +23,7 @@ mod values;
 
 pub use engine::{Analytics, Limits};
 pub use evaluation::Evaluation;
+pub use horizon::{Anchor, Horizon};
 pub use outcomes::Outcomes;
 pub use programmes::Programme;
 pub use snapshot::Snapshot;

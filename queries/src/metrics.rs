@@ -3,35 +3,45 @@
 //! Each share metric returns `program, numerator, denominator`; the other
 //! definitions return the rows their report section is made from.
 
-/// A share metric: its DESIGN name and its SQL.
+/// A share metric: its DESIGN name, its SQL, and its SQL at a horizon
+/// (over `{horizons}`, leaving out `{censored}`; see [`crate::horizon`]).
 #[derive(Clone, Copy, Debug)]
 pub struct ShareMetric {
     pub name: &'static str,
     pub sql: &'static str,
+    pub at_horizon: &'static str,
 }
 
 pub const SHARES: [ShareMetric; 5] = [
     ShareMetric {
         name: "job_share",
         sql: include_str!("../sql/metrics/job_share.sql"),
+        at_horizon: include_str!("../sql/metrics/horizon/job_share.sql"),
     },
     ShareMetric {
         name: "education_share",
         sql: include_str!("../sql/metrics/education_share.sql"),
+        at_horizon: include_str!("../sql/metrics/horizon/education_share.sql"),
     },
     ShareMetric {
         name: "never_psychiatric_treatment_share",
         sql: include_str!("../sql/metrics/never_psychiatric_treatment_share.sql"),
+        at_horizon: include_str!("../sql/metrics/horizon/never_psychiatric_treatment_share.sql"),
     },
     ShareMetric {
         name: "retained_share",
         sql: include_str!("../sql/metrics/retained_share.sql"),
+        at_horizon: include_str!("../sql/metrics/horizon/retained_share.sql"),
     },
     ShareMetric {
         name: "clarified_share",
         sql: include_str!("../sql/metrics/clarified_share.sql"),
+        at_horizon: include_str!("../sql/metrics/horizon/clarified_share.sql"),
     },
 ];
+
+/// `program, not_yet_due, censored` at a horizon.
+pub const HORIZON_POPULATION: &str = include_str!("../sql/metrics/horizon/population.sql");
 
 /// `program, outcome_group, participants`.
 pub const STATUS_DISTRIBUTION: &str = include_str!("../sql/metrics/status_distribution.sql");

@@ -4,12 +4,16 @@
 
 use std::collections::BTreeMap;
 
+use arrow::array::RecordBatch;
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::engine::run;
-use crate::metrics::{MEASUREMENT_CHANGE, POOR_BY_WAVE, SHARES, STATUS_DISTRIBUTION, TIME_TO_FIRST_JOB};
+use crate::horizon::{Anchor, CENSORED_EXITS, Horizon};
+use crate::metrics::{
+    HORIZON_POPULATION, MEASUREMENT_CHANGE, POOR_BY_WAVE, SHARES, STATUS_DISTRIBUTION, TIME_TO_FIRST_JOB,
+};
 use crate::statistics::{SurvivalStep, kaplan_meier, wilson};
 use crate::values::{bools, floats, ints, strings};
 use crate::{Analytics, QueryError, Snapshot};
@@ -27,6 +31,25 @@ pub struct Outcomes {
     pub measurement_change: Vec<MeasurementChange>,
     pub poor_by_wave: Vec<PoorShare>,
     pub time_to_first_job: Vec<SurvivalStep>,
+    /// The share metrics at a horizon, when one was asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub horizon: Option<AtHorizon>,
+}
+
+/// The share metrics at a horizon: each counts the participants whose
+/// horizon day had come by the as-of date, less those censored.
+#[derive(Clone, Debug, Serialize)]
+pub struct AtHorizon {
+    pub months: u32,
+    pub from: Anchor,
+    /// Exit reasons of participants left out when they exited before
+    /// their horizon day (empty: nobody is censored).
+    pub censored_exits: Vec<&'static str>,
+    /// Participants past the anchor whose horizon day had not yet come.
+    pub not_yet_due: u64,
+    /// Participants left out by censoring.
+    pub censored: u64,
+    pub metrics: Vec<MetricValue>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -87,14 +110,24 @@ impl Analytics {
     /// The outcome report of every programme defined by the as-of date,
     /// or of `only` that one (none when it was not defined by then).
     pub async fn outcomes(&self, snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<Outcomes>, QueryError> {
-        self.within_limit(|ctx| async move { report(&ctx, only).await }, snapshot)
+        self.outcomes_at(snapshot, only, None).await
+    }
+
+    /// The same, with the share metrics also at `horizon`.
+    pub async fn outcomes_at(
+        &self,
+        snapshot: &Snapshot,
+        only: Option<&str>,
+        horizon: Option<Horizon>,
+    ) -> Result<Vec<Outcomes>, QueryError> {
+        self.within_limit(|ctx| async move { report(&ctx, only, horizon).await }, snapshot)
             .await
     }
 }
 
 type Reports = BTreeMap<String, Outcomes>;
 
-async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes>, QueryError> {
+async fn report(ctx: &SessionContext, only: Option<&str>, horizon: Option<Horizon>) -> Result<Vec<Outcomes>, QueryError> {
     let template = head(ctx).await?;
     let programs = strings(
         &run(ctx, "SELECT program FROM programs ORDER BY program").await?.batches,
@@ -117,7 +150,10 @@ async fn report(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Outcomes
     if only.is_some() && reports.is_empty() {
         return Ok(Vec::new());
     }
-    add_shares(ctx, &mut reports).await?;
+    add_shares(ctx, &mut reports, None).await?;
+    if let Some(horizon) = horizon {
+        add_horizon(ctx, &mut reports, &horizon).await?;
+    }
     add_distribution(ctx, &mut reports).await?;
     add_measurement_change(ctx, &mut reports).await?;
     add_poor_by_wave(ctx, &mut reports).await?;
@@ -154,6 +190,7 @@ async fn head(ctx: &SessionContext) -> Result<Outcomes, QueryError> {
         measurement_change: Vec::new(),
         poor_by_wave: Vec::new(),
         time_to_first_job: Vec::new(),
+        horizon: None,
     })
 }
 
@@ -167,19 +204,13 @@ fn share(k: u64, n: u64) -> (Option<f64>, Option<f64>, Option<f64>) {
     )
 }
 
-async fn add_shares(ctx: &SessionContext, reports: &mut Reports) -> Result<(), QueryError> {
+/// The share metrics, as of the as-of date or at `horizon`.
+async fn add_shares(ctx: &SessionContext, reports: &mut Reports, horizon: Option<&Horizon>) -> Result<(), QueryError> {
     let targets = targets(ctx).await?;
     for metric in SHARES {
-        let batches = run(ctx, metric.sql).await?.batches;
-        let counts: BTreeMap<String, (u64, u64)> = strings(&batches, "program")?
-            .into_iter()
-            .zip(
-                ints(&batches, "numerator")?
-                    .into_iter()
-                    .zip(ints(&batches, "denominator")?),
-            )
-            .filter_map(|(p, (k, n))| Some((p?, (k.unwrap_or(0).max(0) as u64, n.unwrap_or(0).max(0) as u64))))
-            .collect();
+        let sql = horizon.map_or_else(|| metric.sql.to_string(), |h| h.fill(metric.at_horizon));
+        let batches = run(ctx, &sql).await?.batches;
+        let counts = per_programme(&batches, "numerator", "denominator")?;
         for (program, report) in reports.iter_mut() {
             let (numerator, denominator) = counts.get(program).copied().unwrap_or((0, 0));
             let (value, ci_low, ci_high) = share(numerator, denominator);
@@ -188,7 +219,7 @@ async fn add_shares(ctx: &SessionContext, reports: &mut Reports) -> Result<(), Q
                 (Some(t), Some(v)) => Some(t.met_by(v)),
                 _ => None,
             };
-            report.metrics.push(MetricValue {
+            let value = MetricValue {
                 metric: metric.name.to_string(),
                 numerator,
                 denominator,
@@ -197,14 +228,51 @@ async fn add_shares(ctx: &SessionContext, reports: &mut Reports) -> Result<(), Q
                 ci_high,
                 target,
                 met,
-            });
-            if metric.name == "job_share" {
-                report.enrolled = denominator;
+            };
+            match report.horizon.as_mut().filter(|_| horizon.is_some()) {
+                Some(at) => at.metrics.push(value),
+                None => {
+                    if metric.name == "job_share" {
+                        report.enrolled = denominator;
+                    }
+                    report.metrics.push(value);
+                }
             }
         }
     }
-
     Ok(())
+}
+
+/// The share metrics at `horizon`, with who is not yet due or censored.
+async fn add_horizon(ctx: &SessionContext, reports: &mut Reports, horizon: &Horizon) -> Result<(), QueryError> {
+    let batches = run(ctx, &horizon.fill(HORIZON_POPULATION)).await?.batches;
+    let left_out = per_programme(&batches, "not_yet_due", "censored")?;
+    for (program, report) in reports.iter_mut() {
+        let (not_yet_due, censored) = left_out.get(program).copied().unwrap_or((0, 0));
+        report.horizon = Some(AtHorizon {
+            months: horizon.months,
+            from: horizon.from,
+            censored_exits: if horizon.censor { CENSORED_EXITS.to_vec() } else { Vec::new() },
+            not_yet_due,
+            censored,
+            metrics: Vec::new(),
+        });
+    }
+    add_shares(ctx, reports, Some(horizon)).await
+}
+
+/// Two count columns of `batches`, by programme.
+fn per_programme(
+    batches: &[RecordBatch],
+    first: &str,
+    second: &str,
+) -> Result<BTreeMap<String, (u64, u64)>, QueryError> {
+    let as_count = |n: Option<i64>| n.unwrap_or(0).max(0) as u64;
+    Ok(strings(batches, "program")?
+        .into_iter()
+        .zip(ints(batches, first)?.into_iter().zip(ints(batches, second)?))
+        .filter_map(|(p, (a, b))| Some((p?, (as_count(a), as_count(b)))))
+        .collect())
 }
 
 async fn add_distribution(ctx: &SessionContext, reports: &mut Reports) -> Result<(), QueryError> {

@@ -13,6 +13,7 @@ use arrow::util::pretty::pretty_format_batches;
 use parquet::arrow::ArrowWriter;
 
 use crate::engine::Answer;
+use crate::outcomes::MetricValue;
 use crate::{Outcomes, QueryError};
 
 /// A text table for a terminal.
@@ -116,29 +117,23 @@ pub fn outcomes_table(o: &Outcomes) -> String {
         o.enrolled
     );
     for m in &o.metrics {
-        let target = match (&m.target, m.met) {
-            (Some(t), met) => format!(
-                "{} {:.1} % {}",
-                t.op,
-                t.value * 100.0,
-                match met {
-                    Some(true) => "met",
-                    Some(false) => "not met",
-                    None => "",
-                }
-            ),
-            (None, _) => String::new(),
-        };
+        out += &metric_line(m);
+    }
+    if let Some(h) = &o.horizon {
         out += &format!(
-            "{:<35} {:>4}/{:<4} {:>7}  {:>7} – {:<7}  {}\n",
-            m.metric,
-            m.numerator,
-            m.denominator,
-            share(m.value),
-            share(m.ci_low),
-            share(m.ci_high),
-            target
+            "\n{} months after {}: {} not yet due{}\n",
+            h.months,
+            h.from.as_str(),
+            h.not_yet_due,
+            if h.censored_exits.is_empty() {
+                String::new()
+            } else {
+                format!(", {} censored ({})", h.censored, h.censored_exits.join(", "))
+            }
         );
+        for m in &h.metrics {
+            out += &metric_line(m);
+        }
     }
     out += "\nstatus at the as-of date\n";
     for (group, n) in &o.status_distribution {
@@ -171,23 +166,65 @@ pub fn outcomes_table(o: &Outcomes) -> String {
     out
 }
 
+/// A metric's line of the text table.
+fn metric_line(m: &MetricValue) -> String {
+    let target = match (&m.target, m.met) {
+        (Some(t), met) => format!(
+            "{} {:.1} % {}",
+            t.op,
+            t.value * 100.0,
+            match met {
+                Some(true) => "met",
+                Some(false) => "not met",
+                None => "",
+            }
+        ),
+        (None, _) => String::new(),
+    };
+    format!(
+        "{:<35} {:>4}/{:<4} {:>7}  {:>7} – {:<7}  {}\n",
+        m.metric,
+        m.numerator,
+        m.denominator,
+        share(m.value),
+        share(m.ci_low),
+        share(m.ci_high),
+        target
+    )
+}
+
+/// A metric's CSV row in `section`.
+fn metric_row(section: &str, m: &MetricValue) -> String {
+    format!(
+        "{section},{},{},{},{},{},{},{},{},{}\n",
+        m.metric,
+        m.numerator,
+        m.denominator,
+        number(m.value),
+        number(m.ci_low),
+        number(m.ci_high),
+        m.target.as_ref().map_or("", |t| t.op.as_str()),
+        number(m.target.as_ref().map(|t| t.value)),
+        m.met.map_or(String::new(), |b| b.to_string())
+    )
+}
+
 /// An outcome report as CSV, one row per figure: `section, name,
 /// numerator, denominator, value, ci_low, ci_high, target_op, target_value, met`.
 pub fn outcomes_csv(o: &Outcomes) -> String {
     let mut out = String::from("section,name,numerator,denominator,value,ci_low,ci_high,target_op,target_value,met\n");
     for m in &o.metrics {
-        out += &format!(
-            "metric,{},{},{},{},{},{},{},{},{}\n",
-            m.metric,
-            m.numerator,
-            m.denominator,
-            number(m.value),
-            number(m.ci_low),
-            number(m.ci_high),
-            m.target.as_ref().map_or("", |t| t.op.as_str()),
-            number(m.target.as_ref().map(|t| t.value)),
-            m.met.map_or(String::new(), |b| b.to_string())
-        );
+        out += &metric_row("metric", m);
+    }
+    if let Some(h) = &o.horizon {
+        // e.g. `horizon_6m_exit`: the metrics at the horizon, and who is
+        // left out (numerator: how many).
+        let section = format!("horizon_{}m_{}", h.months, h.from.as_str());
+        out += &format!("{section},not_yet_due,{},,,,,,,\n", h.not_yet_due);
+        out += &format!("{section},censored,{},,,,,,,\n", h.censored);
+        for m in &h.metrics {
+            out += &metric_row(&section, m);
+        }
     }
     for (group, n) in &o.status_distribution {
         out += &format!("status_distribution,{group},{n},{},,,,,,\n", o.enrolled);

@@ -70,10 +70,15 @@ impl Snapshot {
         }
     }
 
+    /// The as-of date as SQL (today when unset).
+    pub(crate) fn as_of_sql(&self) -> String {
+        self.as_of.map_or("current_date()".into(), |d| format!("DATE '{d}'"))
+    }
+
     /// The one-row `internal.snapshot` table: the as-of date and known-at
     /// time a query answers for (today and now when unset).
     pub(crate) fn table_sql(&self) -> String {
-        let as_of = self.as_of.map_or("current_date()".into(), |d| format!("DATE '{d}'"));
+        let as_of = self.as_of_sql();
         let known_at = self
             .known_at
             .map_or(format!("arrow_cast(now(), '{MICROS_UTC}')"), timestamp);

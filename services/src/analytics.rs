@@ -51,7 +51,7 @@ async fn analytics(args: &SnapshotArgs) -> anyhow::Result<Analytics> {
 pub async fn outcomes(args: OutcomesArgs) -> anyhow::Result<()> {
     let engine = analytics(&args.snapshot).await?;
     let report = engine
-        .outcomes(&args.snapshot.snapshot(), Some(&args.program))
+        .outcomes_at(&args.snapshot.snapshot(), Some(&args.program), args.horizon.horizon())
         .await?
         .into_iter()
         .next()

@@ -321,6 +321,34 @@ pub struct OutcomesArgs {
     pub program: String,
     #[arg(long, default_value = "table", value_parser = ["table", "json", "csv"])]
     pub format: String,
+    #[command(flatten)]
+    pub horizon: HorizonArgs,
+}
+
+/// The share metrics also at a horizon: the status some months after
+/// each participant's enrolment or exit.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct HorizonArgs {
+    /// Months after the anchor (`6m`, `6` or `2y`).
+    #[arg(long)]
+    pub horizon: Option<utfall_queries::horizon::Months>,
+    /// What the horizon is counted from.
+    #[arg(long, default_value = "exit", requires = "horizon")]
+    pub from: utfall_queries::Anchor,
+    /// Leave out those who moved away or died before their horizon day,
+    /// rather than count them as not reaching the outcome.
+    #[arg(long, requires = "horizon")]
+    pub censor: bool,
+}
+
+impl HorizonArgs {
+    pub fn horizon(&self) -> Option<utfall_queries::Horizon> {
+        self.horizon.map(|months| utfall_queries::Horizon {
+            months: months.0,
+            from: self.from,
+            censor: self.censor,
+        })
+    }
 }
 
 #[derive(Args, Debug)]

@@ -193,3 +193,108 @@ fn an_unknown_programme_is_an_error() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("no programme named \"nowhere\""));
 }
+
+/// An event of programme `horizon`.
+fn horizon_event(participant: &str, kind: &str, on: &str, data: Value) -> Value {
+    json!({"event_id": wire::id(), "program": "horizon", "participant": participant, "type": kind,
+           "occurred_on": on, "data": data})
+}
+
+fn share_at_horizon(report: &Value, name: &str) -> (u64, u64) {
+    metric(&report["horizon"], name)
+}
+
+/// A small history counted by hand, as of 2024-12-31:
+/// - a: job from 2023-03-01, exits 2023-06-30 (6 months after: 2023-12-30, job);
+/// - b: activity, exits 2024-01-15; a job from 2024-01-10 recorded late;
+/// - c: exits 2024-09-30, so 6 months after exit is not yet due;
+/// - d: no activity, exits `moved` on 2023-08-31 (horizon 2024-02-29, the
+///   month's last day): censored only when asked, and only after exit;
+/// - e: enrolled 2024-08-01, not exited: not yet due 6 months after enrolment.
+#[test]
+fn shares_at_a_horizon_count_the_status_in_force_on_each_ones_day() {
+    let setup = Cli::new(Store::embedded());
+    let exit = |p: &str, on: &str, reason: &str| horizon_event(p, "participant_exited", on, json!({"reason": reason}));
+    let status = |p: &str, on: &str, s: &str| horizon_event(p, "status_changed", on, json!({"status": s}));
+    let enrol = |p: &str, on: &str| horizon_event(p, "participant_enrolled", on, json!({}));
+    let mut history = vec![json!({"event_id": wire::id(), "program": "horizon", "type": "program_defined",
+        "occurred_on": "2023-01-01", "data": {"name": "Horizon", "organisation": "Nav Test", "country": "NO", "starts_on": "2023-01-01"}})];
+    history.extend([
+        enrol("a", "2023-01-10"),
+        status("a", "2023-03-01", "employed"),
+        exit("a", "2023-06-30", "completed"),
+        enrol("b", "2023-02-01"),
+        status("b", "2023-02-10", "activity"),
+        exit("b", "2024-01-15", "completed"),
+        enrol("c", "2023-03-01"),
+        status("c", "2023-03-05", "no_activity"),
+        exit("c", "2024-09-30", "completed"),
+        enrol("d", "2023-01-05"),
+        status("d", "2023-01-20", "no_activity"),
+        exit("d", "2023-08-31", "moved"),
+        enrol("e", "2024-08-01"),
+    ]);
+    let file = tempfile::NamedTempFile::new().expect("temporary file");
+    std::fs::write(file.path(), wire::ndjson(&history)).expect("write history");
+    setup.import(file.path());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let known_at = chrono::Utc::now().to_rfc3339();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(file.path(), wire::ndjson(&[status("b", "2024-01-10", "employed")])).expect("write");
+    setup.import(file.path());
+
+    let at = |extra: &[&str]| {
+        let mut args = vec!["--as-of", "2024-12-31"];
+        args.extend_from_slice(extra);
+        setup.outcomes("horizon", &args)
+    };
+    let after_exit = at(&["--horizon", "6m", "--from", "exit"]);
+    assert_eq!(after_exit["horizon"]["not_yet_due"], 1, "c");
+    assert_eq!(after_exit["horizon"]["censored"], 0);
+    assert_eq!(after_exit["horizon"]["censored_exits"], json!([]));
+    assert_eq!(share_at_horizon(&after_exit, "job_share"), (2, 3), "a and b of a, b, d");
+    assert_eq!(share_at_horizon(&after_exit, "clarified_share"), (2, 3));
+    assert_eq!(share_at_horizon(&after_exit, "retained_share"), (3, 3));
+    assert_eq!(share_at_horizon(&after_exit, "education_share"), (0, 3));
+    assert_eq!(metric(&after_exit, "job_share"), (2, 5), "the report's own metrics stay as they were");
+
+    let before_late = at(&["--horizon", "6m", "--from", "exit", "--known-at", &known_at]);
+    assert_eq!(share_at_horizon(&before_late, "job_share"), (1, 3), "b's job was not yet recorded");
+
+    let censored = at(&["--horizon", "6", "--from", "exit", "--censor"]);
+    assert_eq!(censored["horizon"]["censored"], 1, "d");
+    assert_eq!(censored["horizon"]["censored_exits"], json!(["moved", "deceased"]));
+    assert_eq!(share_at_horizon(&censored, "job_share"), (2, 2));
+
+    let after_enrolment = at(&["--horizon", "6m", "--from", "enrolment", "--censor"]);
+    assert_eq!(after_enrolment["horizon"]["not_yet_due"], 1, "e");
+    assert_eq!(after_enrolment["horizon"]["censored"], 0, "d moved after the horizon");
+    assert_eq!(share_at_horizon(&after_enrolment, "job_share"), (1, 4), "only a had a job 6 months in");
+
+    let table = setup.run("outcomes", &["--program", "horizon", "--as-of", "2024-12-31", "--horizon", "6m"]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("6 months after exit: 1 not yet due"), "{table}");
+
+    let sql = setup.run(
+        "sql",
+        &[
+            "--as-of",
+            "2024-12-31",
+            "--format",
+            "csv",
+            "SELECT participant, horizon_on, due, outcome_group FROM horizons(6, 'exit') ORDER BY participant",
+        ],
+    );
+    assert!(sql.status.success(), "{}", String::from_utf8_lossy(&sql.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&sql.stdout),
+        "participant,horizon_on,due,outcome_group\n\
+         a,2023-12-30,true,job\n\
+         b,2024-07-15,true,job\n\
+         c,2025-03-30,false,none\n\
+         d,2024-02-29,true,none\n"
+    );
+    let bad = setup.run("outcomes", &["--program", "horizon", "--horizon", "6w"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a horizon"));
+}

@@ -8,7 +8,8 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use utfall_queries::engine::Answer;
-use utfall_queries::{Evaluation, QueryError, Snapshot, render};
+use utfall_queries::horizon::Months;
+use utfall_queries::{Anchor, Evaluation, Horizon, QueryError, Snapshot, render};
 
 use super::AppState;
 use super::access::{Audit, AuditNote, Caller, Routes};
@@ -44,17 +45,55 @@ impl SnapshotQuery {
     }
 }
 
+/// An outcome report's query: the snapshot, and a horizon
+/// (`?horizon=6m&from=exit&censor=true`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutcomesQuery {
+    as_of: Option<NaiveDate>,
+    known_at: Option<DateTime<Utc>>,
+    horizon: Option<String>,
+    from: Option<String>,
+    censor: Option<bool>,
+}
+
+impl OutcomesQuery {
+    fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.as_of, self.known_at)
+    }
+
+    fn horizon(&self) -> Result<Option<Horizon>, ApiError> {
+        let Some(months) = &self.horizon else {
+            return match (&self.from, self.censor) {
+                (None, None) => Ok(None),
+                _ => Err(ApiError::BadRequest("`from` and `censor` need a `horizon`".into())),
+            };
+        };
+        let months: Months = months.parse().map_err(ApiError::BadRequest)?;
+        let from = match &self.from {
+            Some(from) => from.parse().map_err(ApiError::BadRequest)?,
+            None => Anchor::Exit,
+        };
+        Ok(Some(Horizon {
+            months: months.0,
+            from,
+            censor: self.censor.unwrap_or(false),
+        }))
+    }
+}
+
 async fn outcomes(
     State(state): State<AppState>,
     Path(program): Path<String>,
-    Query(query): Query<SnapshotQuery>,
+    Query(query): Query<OutcomesQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let key = format!("{program}-{:?}-{:?}", query.as_of, query.known_at);
+    let horizon = query.horizon()?;
+    let key = format!("{program}-{:?}-{:?}-{horizon:?}", query.as_of, query.known_at);
     versioned(state.lake_projector.position(), &headers, &key, async {
         state
             .analytics
-            .outcomes(&query.snapshot(), Some(&program))
+            .outcomes_at(&query.snapshot(), Some(&program), horizon)
             .await?
             .into_iter()
             .next()
