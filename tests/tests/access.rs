@@ -321,6 +321,8 @@ const AROUND: &[&str] = &[
     "SELECT table_schema, table_name, column_name FROM information_schema.columns",
     "SELECT program, count(*) AS n FROM status_spells GROUP BY program",
     "SELECT participant, data FROM events",
+    "SELECT * FROM horizons(6, 'exit')",
+    "SELECT program, participant, status FROM horizons(12, 'enrolment') WHERE program = 'sja-meg'",
 ];
 
 /// SQL that reaches for what an evaluator's session does not hold.

@@ -274,3 +274,64 @@ async fn projector_standings_name_only_the_callers_programmes() {
         "{metrics}"
     );
 }
+
+/// `GET …/outcomes?horizon=6m&from=exit` adds the share metrics at the
+/// horizon, each participant past the anchor counted once: due (in the
+/// denominators), not yet due or censored; a horizon that cannot be read
+/// is refused with what to write.
+#[tokio::test]
+async fn outcomes_over_http_take_a_horizon() {
+    let dir = tempfile::tempdir().expect("directory");
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(utfall_tests::fixture("optimist"))
+        .expect("fixture")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("fixture line"))
+        .collect();
+    let exited = events.iter().filter(|e| e["type"] == "participant_exited").count() as u64;
+    {
+        let log = utfall::store::open_log(&utfall_tests::embedded_args(dir.path())).await.expect("log");
+        log.append(parse(&events)).await.expect("OPTIMIST");
+        utfall_projections::Lake::rebuild(&dir.path().join("lake"), log.as_ref(), 1000)
+            .await
+            .expect("lake");
+    }
+    let (app, token) = router(dir.path()).await;
+    let get = |query: &'static str| {
+        let app = app.clone();
+        let request = Request::get(format!("/v1/programs/optimist/outcomes?{query}"))
+            .header("host", "localhost")
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("request");
+        async move {
+            let answer = app.oneshot(request).await.expect("answer");
+            let status = answer.status();
+            let body = axum::body::to_bytes(answer.into_body(), 1 << 20).await.expect("body");
+            (status, serde_json::from_slice::<serde_json::Value>(&body).expect("JSON"))
+        }
+    };
+    let (status, report) = get("as_of=2023-12-31&horizon=6m&from=exit&censor=true").await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let horizon = &report["horizon"];
+    assert_eq!((horizon["months"].as_u64(), horizon["from"].as_str()), (Some(6), Some("exit")));
+    let metrics = horizon["metrics"].as_array().expect("metrics at the horizon");
+    assert_eq!(metrics.len(), 5);
+    let job = metrics.iter().find(|m| m["metric"] == "job_share").expect("job_share");
+    let counted = job["denominator"].as_u64().unwrap_or(0)
+        + horizon["not_yet_due"].as_u64().unwrap_or(0)
+        + horizon["censored"].as_u64().unwrap_or(0);
+    assert_eq!(counted, exited, "{horizon}");
+    assert!(job["denominator"].as_u64() > Some(0), "{horizon}");
+    let (_, plain) = get("as_of=2022-12-31").await;
+    assert!(plain.get("horizon").is_none(), "no horizon asked, none given");
+
+    for (query, says) in [
+        ("horizon=6w", "is not a horizon"),
+        ("horizon=6m&from=intake", "is not an anchor"),
+        ("from=exit", "need a `horizon`"),
+    ] {
+        let (status, answer) = get(query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {answer}");
+        assert!(answer.to_string().contains(says), "{query}: {answer}");
+    }
+}
