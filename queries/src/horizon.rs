@@ -21,7 +21,7 @@ use datafusion::logical_expr::{
     ColumnarValue, Expr, LogicalPlan, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
 use datafusion::prelude::SessionContext;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::catalog::CatalogTable;
 use crate::{QueryError, Snapshot};
@@ -34,7 +34,7 @@ const HORIZONS: &str = include_str!("../sql/catalog/horizons.sql");
 pub const MAX_MONTHS: u32 = 600;
 
 /// What a horizon is counted from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Anchor {
     Enrolment,
@@ -65,7 +65,7 @@ impl Anchor {
 /// A horizon: `months` after the anchor, with participants who moved
 /// away or died before their horizon day left out (`censor`) or counted
 /// as not reaching the outcome.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Horizon {
     pub months: u32,
     pub from: Anchor,
@@ -110,7 +110,11 @@ impl Horizon {
     pub(crate) fn fill(&self, sql: &str) -> String {
         let censored = if self.censor {
             let reasons: Vec<String> = CENSORED_EXITS.iter().map(|r| format!("'{r}'")).collect();
-            format!("(exit_reason IN ({}) AND exited_on <= horizon_on)", reasons.join(", "))
+            // Not exited: not censored (rather than unknown, which would drop the row).
+            format!(
+                "coalesce(exit_reason IN ({}) AND exited_on <= horizon_on, FALSE)",
+                reasons.join(", ")
+            )
         } else {
             "FALSE".into()
         };

@@ -383,6 +383,8 @@ pub struct ExtractArgs {
     /// Formats, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "xlsx,csv,parquet,html")]
     pub format: Vec<utfall_queries::extract::Format>,
+    #[command(flatten)]
+    pub horizon: HorizonArgs,
     /// Extracts go to <out>/<program>/<period>/ (revisions to <period>-revision-N/).
     #[arg(long, default_value = "extracts")]
     pub out: PathBuf,

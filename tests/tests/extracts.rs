@@ -90,6 +90,14 @@ fn published(dir: &Path) -> Published {
             sums.push((numerator, vec![job]));
         }
     }
+    // At a horizon: everyone past the anchor is due, not yet due or censored.
+    if dir.join("metrics_at_horizon.csv").exists() {
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest")).expect("JSON");
+        let population = if manifest["horizon"]["from"] == "exit" { exited } else { enrolled };
+        let due = add(cell(&csv(dir, "metrics_at_horizon"), "job_share", 2));
+        sums.push((population, vec![due, counts[5], counts[6]]));
+    }
     for c in csv(dir, "measurement_change") {
         let paired = add(&c[1]);
         let parts = vec![add(&c[4]), add(&c[5]), add(&c[6])];
@@ -590,4 +598,51 @@ async fn the_html_report_shows_the_figures_in_chromium() {
     let artefacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts");
     std::fs::create_dir_all(&artefacts).expect("artefacts");
     std::fs::write(artefacts.join("extract.png"), png).expect("screenshot");
+}
+
+/// The share metrics at a horizon go into an extract as a section of their
+/// own, under the same disclosure control, with who was not yet due or
+/// censored in the summary and the definition in the methods; the
+/// manifest keeps the horizon, so a reproduction gives the same files.
+#[test]
+fn an_extract_at_a_horizon_counts_everyone_once_and_reproduces() {
+    let setup = Setup::new(Store::embedded());
+    let dir = setup.extract(
+        "sja-meg",
+        "2022",
+        &["--min-cell", "3", "--horizon", "6m", "--from", "enrolment", "--censor"],
+    );
+    let at_horizon = csv(&dir, "metrics_at_horizon");
+    assert_eq!(at_horizon.len(), 5, "{at_horizon:?}");
+    let summary = csv(&dir, "summary");
+    let count = |key: &str| cell(&summary, key, 1).parse::<u64>().ok();
+    let due = cell(&at_horizon, "job_share", 2).parse::<u64>().ok();
+    let shown = [due, count("not yet due at the horizon"), count("censored at the horizon")];
+    if let [Some(due), Some(not_yet_due), Some(censored)] = shown {
+        assert_eq!(Some(due + not_yet_due + censored), count("enrolled by the as-of date"));
+    }
+    assert!(due.is_some_and(|d| d > 3), "the due count is shown: {at_horizon:?}");
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest")).expect("JSON");
+    assert_eq!(manifest["horizon"], serde_json::json!({"months": 6, "from": "enrolment", "censor": true}));
+    let methods = std::fs::read_to_string(dir.join("methods.csv")).expect("methods");
+    assert!(methods.contains("6 months after enrolment: the status counted"), "{methods}");
+    assert!(methods.contains("job_share at the horizon"), "{methods}");
+    assert_nothing_recoverable(&dir);
+
+    let other = tempfile::tempdir().expect("temporary directory");
+    let manifest = dir.join("manifest.json").display().to_string();
+    let out = setup.run(
+        "extract",
+        &["--reproduce", &manifest, "--out", &other.path().display().to_string()],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let again = other.path().join("sja-meg").join("2022");
+    for name in ["metrics_at_horizon.csv", "summary.csv", "methods.csv"] {
+        assert_eq!(
+            std::fs::read(dir.join(name)).expect("delivered"),
+            std::fs::read(again.join(name)).expect("reproduced"),
+            "{name} differs"
+        );
+    }
 }

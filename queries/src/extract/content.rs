@@ -8,8 +8,11 @@ use utfall_events::ProgramName;
 
 use super::disclosure::{Cell, Cells};
 use super::period::Period;
-use crate::metrics::SHARES;
+use crate::horizon::Horizon;
+use crate::metrics::{HORIZON_POPULATION, SHARES};
 use crate::values::{ints, strings};
+use crate::horizon::Anchor;
+use crate::outcomes::MetricValue;
 use crate::{Analytics, Outcomes, QueryError, Snapshot};
 
 /// How a column is typed in Parquet and XLSX and aligned in HTML.
@@ -50,6 +53,8 @@ pub struct Extract {
     pub known_at: DateTime<Utc>,
     pub log_position: i64,
     pub threshold: u64,
+    /// The horizon of the metrics at a horizon, when asked for.
+    pub horizon: Option<Horizon>,
     /// 1 for the first delivery of a period; a revision counts on.
     pub revision: u32,
     pub replaces: Option<super::files::Replaced>,
@@ -101,13 +106,15 @@ struct Person {
 }
 
 impl Analytics {
-    /// Builds the extract of `program` for `period` as known at `known_at`.
+    /// Builds the extract of `program` for `period` as known at `known_at`,
+    /// with the share metrics also at `horizon`.
     pub async fn extract(
         &self,
         program: &ProgramName,
         period: &Period,
         known_at: DateTime<Utc>,
         threshold: u64,
+        horizon: Option<Horizon>,
     ) -> Result<Extract, QueryError> {
         let snapshot = Snapshot::new(Some(period.last), Some(known_at));
         // Every query below reads only this programme's events.
@@ -124,7 +131,7 @@ impl Analytics {
             )));
         }
         let outcomes = scoped
-            .outcomes(&snapshot, Some(program.as_str()))
+            .outcomes_at(&snapshot, Some(program.as_str()), horizon)
             .await?
             .into_iter()
             .next()
@@ -154,6 +161,7 @@ impl Analytics {
             known_at,
             log_position: outcomes.log_position,
             threshold,
+            horizon,
             revision: 1,
             replaces: None,
             primary,
@@ -201,6 +209,45 @@ fn draft(name: &'static str, title: &'static str, columns: &[(&'static str, Kind
 /// a job tells that one was not.
 fn count_in(cells: &mut Cells, value: u64, total: u64, small: &dyn Fn(u64) -> bool) -> Cell {
     cells.count_or_hide(value, small(total.saturating_sub(value)))
+}
+
+/// The columns of a section of share metrics.
+const METRIC_COLUMNS: [(&str, Kind); 9] = [
+    ("metric", Kind::Text),
+    ("numerator", Kind::Integer),
+    ("denominator", Kind::Integer),
+    ("value", Kind::Share),
+    ("ci_low", Kind::Share),
+    ("ci_high", Kind::Share),
+    ("target_op", Kind::Text),
+    ("target_value", Kind::Share),
+    ("met", Kind::Text),
+];
+
+/// A share metric's row, its value, interval and verdict hidden with its cells.
+fn metric_row(m: &MetricValue, numerator: Cell, denominator: Cell) -> Vec<Pending> {
+    let derived = |value: Shown| Pending::Derived {
+        value,
+        of: vec![numerator, denominator],
+        people: m.denominator,
+    };
+    let share = |v: Option<f64>| derived(v.map_or(Shown::Empty, Shown::Decimal));
+    vec![
+        Pending::Text(m.metric.clone()),
+        Pending::Count(numerator),
+        Pending::Count(denominator),
+        share(m.value),
+        share(m.ci_low),
+        share(m.ci_high),
+        m.target
+            .as_ref()
+            .map_or(Pending::Empty, |t| Pending::Text(t.op.clone())),
+        m.target
+            .as_ref()
+            .map_or(Pending::Empty, |t| Pending::Decimal(Some(t.value))),
+        m.met
+            .map_or(Pending::Empty, |met| derived(Shown::Text(if met { "yes" } else { "no" }.into()))),
+    ]
 }
 
 fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, threshold: u64) -> Vec<Draft> {
@@ -257,21 +304,7 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
         .collect();
     cells.sum(left, &reason_cells);
 
-    let mut metrics = draft(
-        "metrics",
-        "Outcome metrics",
-        &[
-            ("metric", Text),
-            ("numerator", Integer),
-            ("denominator", Integer),
-            ("value", Share),
-            ("ci_low", Share),
-            ("ci_high", Share),
-            ("target_op", Text),
-            ("target_value", Share),
-            ("met", Text),
-        ],
-    );
+    let mut metrics = draft("metrics", "Outcome metrics", &METRIC_COLUMNS);
     let mut job_cell = None;
     for m in &o.metrics {
         let denominator = if m.metric == "clarified_share" { x } else { e };
@@ -279,34 +312,28 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
         if m.metric == "job_share" {
             job_cell = Some(numerator);
         }
-        let derived = |value: Option<f64>| Pending::Derived {
-            value: value.map_or(Shown::Empty, Shown::Decimal),
-            of: vec![numerator, denominator],
-            people: m.denominator,
-        };
-        metrics.rows.push(vec![
-            Pending::Text(m.metric.clone()),
-            Pending::Count(numerator),
-            Pending::Count(denominator),
-            derived(m.value),
-            derived(m.ci_low),
-            derived(m.ci_high),
-            m.target
-                .as_ref()
-                .map_or(Pending::Empty, |t| Pending::Text(t.op.clone())),
-            m.target
-                .as_ref()
-                .map_or(Pending::Empty, |t| Pending::Decimal(Some(t.value))),
-            match m.met {
-                Some(met) => Pending::Derived {
-                    value: Shown::Text(if met { "yes" } else { "no" }.into()),
-                    of: vec![numerator, denominator],
-                    people: m.denominator,
-                },
-                None => Pending::Empty,
-            },
-        ]);
+        metrics.rows.push(metric_row(m, numerator, denominator));
     }
+
+    let at_horizon = o.horizon.as_ref().map(|h| {
+        let mut section = draft("metrics_at_horizon", "Outcome metrics at the horizon (see Methods)", &METRIC_COLUMNS);
+        // Everyone past the anchor is due (in the denominators), not yet
+        // due or censored.
+        let population = if h.from == Anchor::Exit { x } else { e };
+        let due_n = h.metrics.iter().find(|m| m.metric == "job_share").map_or(0, |m| m.denominator);
+        let due = cells.count(due_n);
+        let not_yet_due = cells.count(h.not_yet_due);
+        let censored = cells.count(h.censored);
+        cells.sum(population, &[due, not_yet_due, censored]);
+        for (label, cell) in [("not yet due at the horizon", not_yet_due), ("censored at the horizon", censored)] {
+            summary.rows.push(vec![Pending::Text(label.into()), Pending::Count(cell)]);
+        }
+        for m in &h.metrics {
+            let denominator = if m.denominator == due_n { due } else { cells.count(m.denominator) };
+            section.rows.push(metric_row(m, count_in(cells, m.numerator, m.denominator, &small), denominator));
+        }
+        section
+    });
 
     let mut distribution = draft(
         "status_distribution",
@@ -449,7 +476,9 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
         breakdowns.push(section);
     }
 
-    let mut all = vec![summary, metrics, distribution, change, poor, reasons];
+    let mut all = vec![summary, metrics];
+    all.extend(at_horizon);
+    all.extend([distribution, change, poor, reasons]);
     all.extend(breakdowns);
     all
 }
@@ -510,14 +539,33 @@ fn methods(x: &Extract) -> Section {
             "participants enrolled on or before the as-of date (intention to treat); clarified_share: exited participants".into(),
         ),
     ];
-    for m in SHARES {
-        let text: Vec<&str> = m
-            .sql
-            .lines()
+    let comment = |sql: &str| {
+        sql.lines()
             .take_while(|l| l.starts_with("--"))
             .map(|l| l.trim_start_matches("--").trim())
-            .collect();
-        rows.push((m.name.to_string(), text.join(" ")));
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for m in SHARES {
+        rows.push((m.name.to_string(), comment(m.sql)));
+    }
+    if let Some(h) = &x.horizon {
+        let censoring = if h.censor {
+            "participants who exited as moved or deceased before their horizon day are censored (left out)"
+        } else {
+            "nobody is censored: those who moved away or died count as not reaching the outcome"
+        };
+        rows.push((
+            "horizon".into(),
+            format!(
+                "{h}: the status counted is the one in force on each participant's horizon day; \
+                 those whose day had not come by the as-of date are not yet due and are left out of the denominators; {censoring}"
+            ),
+        ));
+        rows.push(("at the horizon: who is left out".into(), comment(HORIZON_POPULATION)));
+        for m in SHARES {
+            rows.push((format!("{} at the horizon", m.name), comment(m.at_horizon)));
+        }
     }
     Section {
         name: "methods",

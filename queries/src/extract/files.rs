@@ -62,6 +62,9 @@ pub struct Manifest {
     pub log_position: i64,
     pub software_version: String,
     pub threshold: u64,
+    /// The horizon of the metrics at a horizon, when the extract has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub horizon: Option<crate::horizon::Horizon>,
     /// 1 for the first delivery; manifests written before revisions have none.
     #[serde(default = "first_revision")]
     pub revision: u32,
@@ -116,6 +119,7 @@ pub fn render(x: &Extract, formats: &[Format]) -> Result<Vec<(String, Vec<u8>)>,
         log_position: x.log_position,
         software_version: env!("CARGO_PKG_VERSION").to_string(),
         threshold: x.threshold,
+        horizon: x.horizon,
         revision: x.revision,
         replaces: x.replaces.clone(),
         formats: formats.to_vec(),

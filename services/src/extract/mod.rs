@@ -25,6 +25,7 @@ pub struct Order {
     pub period: Period,
     pub known_at: DateTime<Utc>,
     pub threshold: u64,
+    pub horizon: Option<utfall_queries::Horizon>,
     pub formats: Vec<Format>,
 }
 
@@ -52,6 +53,7 @@ pub async fn run(args: ExtractArgs) -> anyhow::Result<()> {
             .ok_or_else(|| anyhow::anyhow!("--period is required"))?,
         known_at: args.known_at.unwrap_or_else(Utc::now),
         threshold: args.min_cell,
+        horizon: args.horizon.horizon(),
         formats: args.format.clone(),
     };
     if order.period.last >= Utc::now().date_naive() {
@@ -93,13 +95,13 @@ pub async fn deliver(analytics: &Analytics, out: &Path, order: &Order) -> anyhow
     let target = folders::folder(out, order.program.as_str(), &order.period.to_string(), 1);
     folders::refuse_existing(&target)?;
     let extract = analytics
-        .extract(&order.program, &order.period, order.known_at, order.threshold)
+        .extract(&order.program, &order.period, order.known_at, order.threshold, order.horizon)
         .await?;
     write(target, extract, &order.formats)
 }
 
 /// A new revision beside the latest delivered one when any figure has
-/// changed since; its threshold and formats are the delivered ones. With
+/// changed since; its threshold, horizon and formats are the delivered ones. With
 /// nothing delivered yet, this is the first delivery.
 pub async fn revise(analytics: &Analytics, out: &Path, order: &Order) -> anyhow::Result<Option<Written>> {
     let Some((revision, folder)) = folders::latest(out, order.program.as_str(), &order.period.to_string()) else {
@@ -108,7 +110,7 @@ pub async fn revise(analytics: &Analytics, out: &Path, order: &Order) -> anyhow:
     let delivered = folders::read_manifest(&folder.join("manifest.json"))?;
     let previous = delivered_extract(analytics, &delivered).await?;
     let mut extract = analytics
-        .extract(&order.program, &order.period, order.known_at, delivered.threshold)
+        .extract(&order.program, &order.period, order.known_at, delivered.threshold, delivered.horizon)
         .await?;
     let changed = changes(&previous, &extract);
     if changed.rows.is_empty() {
@@ -130,11 +132,11 @@ async fn delivered_extract(analytics: &Analytics, manifest: &Manifest) -> anyhow
             .with_timezone(&Utc))
     };
     let mut extract = analytics
-        .extract(&program, &period, known_at(&manifest.known_at)?, manifest.threshold)
+        .extract(&program, &period, known_at(&manifest.known_at)?, manifest.threshold, manifest.horizon)
         .await?;
     if let Some(replaced) = &manifest.replaces {
         let mut previous = analytics
-            .extract(&program, &period, known_at(&replaced.known_at)?, manifest.threshold)
+            .extract(&program, &period, known_at(&replaced.known_at)?, manifest.threshold, manifest.horizon)
             .await?;
         previous.revision = replaced.revision;
         let changed = changes(&previous, &extract);

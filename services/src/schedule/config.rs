@@ -7,6 +7,7 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 use utfall_events::ProgramName;
 use utfall_queries::extract::{Format, Period, PeriodKind};
+use utfall_queries::horizon::{Anchor, Horizon, Months};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +31,12 @@ struct RawEntry {
     #[serde(default = "fourteen")]
     grace_days: u32,
     first_period: Option<String>,
+    /// The share metrics also at a horizon: `horizon = "6m"`, with
+    /// `horizon_from` (`exit`, the default, or `enrolment`) and `censor`.
+    horizon: Option<String>,
+    horizon_from: Option<String>,
+    #[serde(default)]
+    censor: bool,
 }
 
 fn all() -> String {
@@ -80,6 +87,7 @@ pub struct Entry {
     pub grace_days: u32,
     /// The earliest period to produce; None: from the programme's start.
     pub first_period: Option<Period>,
+    pub horizon: Option<Horizon>,
 }
 
 /// Reads and checks a schedule; errors name the entry and the key.
@@ -125,6 +133,18 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<Entry>> {
             {
                 bail!("{}: {p} is not a {:?} period", at("first_period"), raw.period);
             }
+            let horizon = match (&raw.horizon, &raw.horizon_from, raw.censor) {
+                (None, None, false) => None,
+                (None, _, _) => bail!("{}: `horizon_from` and `censor` need a `horizon`", at("horizon")),
+                (Some(months), from, censor) => Some(Horizon {
+                    months: months.parse::<Months>().map_err(|e| anyhow::anyhow!("{}: {e}", at("horizon")))?.0,
+                    from: from
+                        .as_deref()
+                        .map_or(Ok(Anchor::Exit), str::parse)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", at("horizon_from")))?,
+                    censor,
+                }),
+            };
             Ok(Entry {
                 program,
                 cadence: raw.period,
@@ -133,6 +153,7 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<Entry>> {
                 out: base.join(raw.out),
                 grace_days: raw.grace_days,
                 first_period,
+                horizon,
             })
         })
         .collect()

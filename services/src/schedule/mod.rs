@@ -80,6 +80,7 @@ impl Scheduler {
                             period: p.clone(),
                             known_at: now,
                             threshold: entry.threshold,
+                            horizon: entry.horizon,
                             formats: entry.formats.clone(),
                         };
                         due.push((order, entry.out.clone()));
