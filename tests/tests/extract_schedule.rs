@@ -189,10 +189,33 @@ fn a_bad_schedule_names_the_entry_and_the_key() {
             "unknown field `format`",
         ),
         ("[[extract]]\nperiod = \"yearly\"\nformats = [\"pdf\"]\n", "pdf"),
+        (
+            "[[extract]]\nperiod = \"yearly\"\nhorizon = \"6 weeks\"\n",
+            "[[extract]] 1 (counting from 1): horizon: \"6 weeks\" is not a horizon",
+        ),
+        (
+            "[[extract]]\nperiod = \"yearly\"\nhorizon = \"6m\"\nhorizon_from = \"intake\"\n",
+            "horizon_from: \"intake\" is not an anchor",
+        ),
+        (
+            "[[extract]]\nperiod = \"yearly\"\ncensor = true\n",
+            "need a `horizon`",
+        ),
     ] {
         let path = dir.path().join("schedule.toml");
         std::fs::write(&path, text).expect("write");
         let error = load(&path).map(|_| ()).expect_err(text);
         assert!(format!("{error:#}").contains(message), "{text}: {error:#}");
     }
+    let path = dir.path().join("schedule.toml");
+    std::fs::write(&path, "[[extract]]\nperiod = \"yearly\"\nhorizon = \"1y\"\ncensor = true\n").expect("write");
+    let entries = load(&path).expect("a schedule with a horizon");
+    assert_eq!(
+        entries[0].horizon,
+        Some(utfall_queries::Horizon {
+            months: 12,
+            from: utfall_queries::Anchor::Exit,
+            censor: true
+        })
+    );
 }
