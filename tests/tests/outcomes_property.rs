@@ -1,7 +1,8 @@
 //! Property test: for random valid histories (status changes, COOP/WONCA and
 //! self-rated measurements, psychiatric treatment, exits, retractions of any
 //! kind of event), every outcome figure equals a naive fold written here,
-//! independently of the SQL, as of random dates.
+//! independently of the SQL, as of random dates, and so do the share
+//! metrics at a random horizon.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use utfall_projections::Lake;
 use utfall_projections::follow::catch_up;
-use utfall_queries::{Analytics, Limits, Outcomes, Snapshot};
+use utfall_queries::{Analytics, Anchor, Horizon, Limits, Outcomes, Snapshot};
 use utfall_tests::{Store, wire};
 
 const STATUSES: [(&str, &str); 10] = [
@@ -138,7 +139,9 @@ struct Expected {
     times: Vec<(i64, bool)>,
 }
 
-fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
+/// Each participant's events that had happened by `as_of` and are not
+/// retracted.
+fn by_participant(events: &[Value], as_of: NaiveDate) -> BTreeMap<&str, Vec<&Value>> {
     let retracted: BTreeSet<&str> = events
         .iter()
         .filter(|e| e["type"] == "event_retracted")
@@ -155,6 +158,78 @@ fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
                 .push(e);
         }
     }
+    by_participant
+}
+
+fn day(e: &Value) -> NaiveDate {
+    e["occurred_on"].as_str().and_then(|d| d.parse().ok()).unwrap_or_default()
+}
+
+fn status(e: &Value) -> &str {
+    e["data"]["status"].as_str().unwrap_or("")
+}
+
+/// The share metrics `months` after enrolment or exit, folded naively:
+/// (not yet due, censored, each metric's numerator and denominator).
+fn fold_at_horizon(
+    events: &[Value],
+    as_of: NaiveDate,
+    months: u32,
+    from_exit: bool,
+    censor: bool,
+) -> (u64, u64, BTreeMap<&'static str, (u64, u64)>) {
+    let (mut not_yet_due, mut censored) = (0, 0);
+    let mut shares: BTreeMap<&'static str, (u64, u64)> = BTreeMap::new();
+    for events in by_participant(events, as_of).values() {
+        let first = |kind: &str| events.iter().find(|e| e["type"] == kind).copied();
+        let Some(enrolment) = first("participant_enrolled") else {
+            continue;
+        };
+        let exit = first("participant_exited");
+        let anchor = if from_exit { exit.map(day) } else { Some(day(enrolment)) };
+        let Some(horizon) = anchor.and_then(|a| a.checked_add_months(chrono::Months::new(months))) else {
+            continue;
+        };
+        if horizon > as_of {
+            not_yet_due += 1;
+            continue;
+        }
+        let reason = exit.map(|e| e["data"]["reason"].as_str().unwrap_or(""));
+        let exited_by_then = exit.is_some_and(|e| day(e) <= horizon);
+        if censor && exited_by_then && matches!(reason, Some("moved" | "deceased")) {
+            censored += 1;
+            continue;
+        }
+        // The last status dated on or before the horizon day, same-day
+        // ones in log order.
+        let mut statuses: Vec<&Value> = events.iter().filter(|e| e["type"] == "status_changed").copied().collect();
+        statuses.sort_by_key(|e| day(e));
+        let on_day = statuses.iter().rev().find(|e| day(e) <= horizon).map(|e| status(e));
+        let treated = events
+            .iter()
+            .any(|e| e["type"] == "psychiatric_treatment_started" && day(e) <= horizon);
+        let mut count = |metric: &'static str, yes: bool| {
+            let entry = shares.entry(metric).or_default();
+            entry.0 += u64::from(yes);
+            entry.1 += 1;
+        };
+        count("job_share", on_day.is_some_and(|s| group(s) == "job"));
+        count("education_share", on_day == Some("education"));
+        count("never_psychiatric_treatment_share", !treated);
+        count("retained_share", !(exited_by_then && reason == Some("dropped_out")));
+        if exited_by_then {
+            count(
+                "clarified_share",
+                matches!(reason, Some("completed" | "transferred"))
+                    && on_day.is_some_and(|s| ["job", "education", "activity", "benefit"].contains(&group(s))),
+            );
+        }
+    }
+    (not_yet_due, censored, shares)
+}
+
+fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
+    let by_participant = by_participant(events, as_of);
     let mut x = Expected {
         enrolled: 0,
         shares: BTreeMap::new(),
@@ -183,15 +258,14 @@ fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
         };
         let mut statuses = of("status_changed");
         statuses.sort_by_key(|e| e["occurred_on"].as_str().unwrap_or("").to_string());
-        let status = |e: &Value| e["data"]["status"].as_str().unwrap_or("").to_string();
-        job += statuses.iter().any(|e| group(&status(e)) == "job") as u64;
+        job += statuses.iter().any(|e| group(status(e)) == "job") as u64;
         education += statuses.iter().any(|e| status(e) == "education") as u64;
         never += of("psychiatric_treatment_started").is_empty() as u64;
         let exit = of("participant_exited")
             .first()
             .map(|e| e["data"]["reason"].as_str().unwrap_or("").to_string());
         retained += (exit.as_deref() != Some("dropped_out")) as u64;
-        let last = statuses.last().map(|e| group(&status(e)));
+        let last = statuses.last().map(|e| group(status(e)));
         if let Some(reason) = &exit {
             exited += 1;
             clarified += (["completed", "transferred"].contains(&reason.as_str())
@@ -199,14 +273,8 @@ fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
                 as u64;
         }
         *x.distribution.entry(last.unwrap_or("unknown").to_string()).or_default() += 1;
-        let day = |e: &Value| {
-            e["occurred_on"]
-                .as_str()
-                .and_then(|d| d.parse::<NaiveDate>().ok())
-                .unwrap_or(as_of)
-        };
         let enrolled_on = of("participant_enrolled").first().map(|e| day(e)).unwrap_or(as_of);
-        let first_job = statuses.iter().find(|e| group(&status(e)) == "job").map(|e| day(e));
+        let first_job = statuses.iter().find(|e| group(status(e)) == "job").map(|e| day(e));
         let end = first_job
             .or(of("participant_exited").first().map(|e| day(e)))
             .unwrap_or(as_of);
@@ -327,15 +395,26 @@ async fn every_metric_equals_a_naive_fold_of_random_histories() {
         catch_up(log.as_ref(), &lake, 1000).await.expect("lake");
         for _ in 0..2 {
             let as_of = NaiveDate::from_ymd_opt(2021, 1, 1).unwrap_or_default() + Days::new(rng.random_range(0..900));
+            let horizon = Horizon {
+                months: rng.random_range(1..=18),
+                from: if rng.random_bool(0.5) { Anchor::Exit } else { Anchor::Enrolment },
+                censor: rng.random_bool(0.5),
+            };
             let reports = analytics
-                .outcomes(&Snapshot::new(Some(as_of), None), Some(&program))
+                .outcomes_at(&Snapshot::new(Some(as_of), None), Some(&program), Some(horizon))
                 .await
                 .expect("outcomes");
-            check(
-                &reports[0],
-                &fold(&events, as_of),
-                &format!("seed {seed} as of {as_of}"),
-            );
+            let case = format!("seed {seed} as of {as_of}");
+            check(&reports[0], &fold(&events, as_of), &case);
+            let at = reports[0].horizon.as_ref().expect("the report at the horizon");
+            let (not_yet_due, censored, shares) =
+                fold_at_horizon(&events, as_of, horizon.months, horizon.from == Anchor::Exit, horizon.censor);
+            let case = format!("{case}, {horizon}, censor {}", horizon.censor);
+            assert_eq!((at.not_yet_due, at.censored), (not_yet_due, censored), "{case}: left out");
+            for m in &at.metrics {
+                let want = shares.get(m.metric.as_str()).copied().unwrap_or((0, 0));
+                assert_eq!((m.numerator, m.denominator), want, "{case}: {}", m.metric);
+            }
         }
     }
 }
