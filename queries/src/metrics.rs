@@ -43,6 +43,10 @@ pub const SHARES: [ShareMetric; 5] = [
 /// `program, not_yet_due, censored` at a horizon.
 pub const HORIZON_POPULATION: &str = include_str!("../sql/metrics/horizon/population.sql");
 
+/// `program, quarter, served, employed` (quarter: year * 4 + quarter - 1),
+/// over `{as_of}`.
+pub const QUARTERLY_EMPLOYMENT: &str = include_str!("../sql/metrics/quarterly_employment.sql");
+
 /// `program, outcome_group, participants`.
 pub const STATUS_DISTRIBUTION: &str = include_str!("../sql/metrics/status_distribution.sql");
 /// `program, instrument, paired, mean_first, mean_last, improved, unchanged,

@@ -5,14 +5,15 @@
 use std::collections::BTreeMap;
 
 use arrow::array::RecordBatch;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::engine::run;
 use crate::horizon::{Anchor, CENSORED_EXITS, Horizon};
 use crate::metrics::{
-    HORIZON_POPULATION, MEASUREMENT_CHANGE, POOR_BY_WAVE, SHARES, STATUS_DISTRIBUTION, TIME_TO_FIRST_JOB,
+    HORIZON_POPULATION, MEASUREMENT_CHANGE, POOR_BY_WAVE, QUARTERLY_EMPLOYMENT, SHARES, STATUS_DISTRIBUTION,
+    TIME_TO_FIRST_JOB,
 };
 use crate::statistics::{SurvivalStep, kaplan_meier, wilson};
 use crate::values::{bools, floats, ints, strings};
@@ -31,6 +32,8 @@ pub struct Outcomes {
     pub measurement_change: Vec<MeasurementChange>,
     pub poor_by_wave: Vec<PoorShare>,
     pub time_to_first_job: Vec<SurvivalStep>,
+    /// Per calendar quarter, the share of those served who worked.
+    pub quarterly_employment: Vec<QuarterlyRate>,
     /// The share metrics at a horizon, when one was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub horizon: Option<AtHorizon>,
@@ -50,6 +53,21 @@ pub struct AtHorizon {
     /// Participants left out by censoring.
     pub censored: u64,
     pub metrics: Vec<MetricValue>,
+}
+
+/// The IPS quarterly employment rate: of those served in a calendar
+/// quarter, how many held a job at any time in it while served.
+#[derive(Clone, Debug, Serialize)]
+pub struct QuarterlyRate {
+    /// `2022Q1`.
+    pub quarter: String,
+    pub served: u64,
+    pub employed: u64,
+    pub value: Option<f64>,
+    pub ci_low: Option<f64>,
+    pub ci_high: Option<f64>,
+    /// The quarter holds the as-of date, so it counts only up to it.
+    pub partial: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -158,6 +176,7 @@ async fn report(ctx: &SessionContext, only: Option<&str>, horizon: Option<Horizo
     add_measurement_change(ctx, &mut reports).await?;
     add_poor_by_wave(ctx, &mut reports).await?;
     add_time_to_first_job(ctx, &mut reports).await?;
+    add_quarterly_employment(ctx, &mut reports, template.as_of).await?;
     Ok(reports.into_values().collect())
 }
 
@@ -190,6 +209,7 @@ async fn head(ctx: &SessionContext) -> Result<Outcomes, QueryError> {
         measurement_change: Vec::new(),
         poor_by_wave: Vec::new(),
         time_to_first_job: Vec::new(),
+        quarterly_employment: Vec::new(),
         horizon: None,
     })
 }
@@ -384,6 +404,38 @@ async fn add_time_to_first_job(ctx: &SessionContext, reports: &mut Reports) -> R
     }
 
     Ok(())
+}
+
+async fn add_quarterly_employment(ctx: &SessionContext, reports: &mut Reports, as_of: NaiveDate) -> Result<(), QueryError> {
+    let sql = QUARTERLY_EMPLOYMENT.replace("{as_of}", &format!("DATE '{as_of}'"));
+    let batches = run(ctx, &sql).await?.batches;
+    let (programs, quarters) = (strings(&batches, "program")?, ints(&batches, "quarter")?);
+    let (served, employed) = (ints(&batches, "served")?, ints(&batches, "employed")?);
+    let current = i64::from(as_of.year()) * 4 + i64::from(as_of.month0() / 3);
+    for i in 0..programs.len() {
+        let (Some(report), Some(quarter)) = (programs[i].as_ref().and_then(|p| reports.get_mut(p)), quarters[i]) else {
+            continue;
+        };
+        let (n, k) = (count(&served, i), count(&employed, i));
+        let (value, ci_low, ci_high) = share(k, n);
+        report.quarterly_employment.push(QuarterlyRate {
+            quarter: format!("{}Q{}", quarter.div_euclid(4), quarter.rem_euclid(4) + 1),
+            served: n,
+            employed: k,
+            value,
+            ci_low,
+            ci_high,
+            partial: quarter == current && as_of != quarter_end(as_of),
+        });
+    }
+    Ok(())
+}
+
+/// The last day of `day`'s calendar quarter.
+fn quarter_end(day: NaiveDate) -> NaiveDate {
+    let first_of_next = NaiveDate::from_ymd_opt(day.year(), day.month0() / 3 * 3 + 1, 1)
+        .and_then(|start| start.checked_add_months(chrono::Months::new(3)));
+    first_of_next.and_then(|d| d.pred_opt()).unwrap_or(day)
 }
 
 fn count(values: &[Option<i64>], i: usize) -> u64 {

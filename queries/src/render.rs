@@ -163,6 +163,21 @@ pub fn outcomes_table(o: &Outcomes) -> String {
             share(p.value)
         );
     }
+    if !o.quarterly_employment.is_empty() {
+        out += "\nquarterly employment (served in the quarter, worked in it; * up to the as-of date)\n";
+    }
+    for q in &o.quarterly_employment {
+        out += &format!(
+            "  {}{} {:>4}/{:<4} {:>7}  {:>7} – {}\n",
+            q.quarter,
+            if q.partial { "*" } else { " " },
+            q.employed,
+            q.served,
+            share(q.value),
+            share(q.ci_low),
+            share(q.ci_high)
+        );
+    }
     out
 }
 
@@ -239,6 +254,17 @@ pub fn outcomes_csv(o: &Outcomes) -> String {
             number(p.value),
             number(p.ci_low),
             number(p.ci_high)
+        );
+    }
+    for q in &o.quarterly_employment {
+        out += &format!(
+            "quarterly_employment,{},{},{},{},{},{},,,\n",
+            q.quarter,
+            q.employed,
+            q.served,
+            number(q.value),
+            number(q.ci_low),
+            number(q.ci_high)
         );
     }
     out

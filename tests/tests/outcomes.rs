@@ -204,7 +204,8 @@ fn share_at_horizon(report: &Value, name: &str) -> (u64, u64) {
     metric(&report["horizon"], name)
 }
 
-/// A small history counted by hand, as of 2024-12-31:
+/// A small history counted by hand, as of 2024-12-31, at horizons (the
+/// status in force on each one's day) and per quarter:
 /// - a: job from 2023-03-01, exits 2023-06-30 (6 months after: 2023-12-30, job);
 /// - b: activity, exits 2024-01-15; a job from 2024-01-10 recorded late;
 /// - c: exits 2024-09-30, so 6 months after exit is not yet due;
@@ -212,7 +213,7 @@ fn share_at_horizon(report: &Value, name: &str) -> (u64, u64) {
 ///   month's last day): censored only when asked, and only after exit;
 /// - e: enrolled 2024-08-01, not exited: not yet due 6 months after enrolment.
 #[test]
-fn shares_at_a_horizon_count_the_status_in_force_on_each_ones_day() {
+fn horizons_and_quarterly_rates_of_a_small_history_counted_by_hand() {
     let setup = Cli::new(Store::embedded());
     let exit = |p: &str, on: &str, reason: &str| horizon_event(p, "participant_exited", on, json!({"reason": reason}));
     let status = |p: &str, on: &str, s: &str| horizon_event(p, "status_changed", on, json!({"status": s}));
@@ -260,6 +261,30 @@ fn shares_at_a_horizon_count_the_status_in_force_on_each_ones_day() {
 
     let before_late = at(&["--horizon", "6m", "--from", "exit", "--known-at", &known_at]);
     assert_eq!(share_at_horizon(&before_late, "job_share"), (1, 3), "b's job was not yet recorded");
+
+    // The IPS quarterly rate: served in the quarter / worked in it while served.
+    let quarterly = |report: &Value| -> Vec<(String, u64, u64, bool)> {
+        report["quarterly_employment"]
+            .as_array()
+            .expect("quarterly employment")
+            .iter()
+            .map(|q| {
+                let n = |f: &str| q[f].as_u64().unwrap_or(u64::MAX);
+                (q["quarter"].as_str().unwrap_or("").to_string(), n("employed"), n("served"), q["partial"] == true)
+            })
+            .collect()
+    };
+    let expected = |b_worked_2024q1: u64| -> Vec<(String, u64, u64, bool)> {
+        [("2023Q1", 1, 4), ("2023Q2", 1, 4), ("2023Q3", 0, 3), ("2023Q4", 0, 2), ("2024Q1", b_worked_2024q1, 2),
+         ("2024Q2", 0, 1), ("2024Q3", 0, 2), ("2024Q4", 0, 1)]
+            .into_iter()
+            .map(|(q, k, n)| (q.to_string(), k, n, false))
+            .collect()
+    };
+    assert_eq!(quarterly(&after_exit), expected(1));
+    assert_eq!(quarterly(&before_late), expected(0), "b's job in 2024Q1 as known before it was recorded");
+    let mid_quarter = setup.outcomes("horizon", &["--as-of", "2024-11-15"]);
+    assert_eq!(quarterly(&mid_quarter).last(), Some(&("2024Q4".to_string(), 0, 1, true)));
 
     let censored = at(&["--horizon", "6", "--from", "exit", "--censor"]);
     assert_eq!(censored["horizon"]["censored"], 1, "d");
