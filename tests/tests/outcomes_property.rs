@@ -2,7 +2,7 @@
 //! self-rated measurements, psychiatric treatment, exits, retractions of any
 //! kind of event), every outcome figure equals a naive fold written here,
 //! independently of the SQL, as of random dates, and so do the share
-//! metrics at a random horizon.
+//! metrics at a random horizon and the quarterly employment rate.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -228,6 +228,47 @@ fn fold_at_horizon(
     (not_yet_due, censored, shares)
 }
 
+/// The calendar quarter of a day, as the report names it.
+fn quarter(day: NaiveDate) -> String {
+    use chrono::Datelike;
+    format!("{}Q{}", day.year(), day.month0() / 3 + 1)
+}
+
+/// Every quarter from `from`'s to `to`'s.
+fn quarters(from: NaiveDate, to: NaiveDate) -> BTreeSet<String> {
+    from.iter_days().take_while(|d| *d <= to).map(quarter).collect()
+}
+
+/// Per quarter (served, employed), folded naively: a participant is served
+/// from enrolment to exit (or the as-of date), and worked in a quarter when
+/// a job status was in force on one of its days while they were served.
+fn fold_quarterly(events: &[Value], as_of: NaiveDate) -> BTreeMap<String, (u64, u64)> {
+    let mut rates: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for events in by_participant(events, as_of).values() {
+        let first = |kind: &str| events.iter().find(|e| e["type"] == kind).copied();
+        let Some(enrolment) = first("participant_enrolled") else {
+            continue;
+        };
+        let (from, to) = (day(enrolment), first("participant_exited").map_or(as_of, day));
+        for q in quarters(from, to) {
+            rates.entry(q).or_default().0 += 1;
+        }
+        let mut statuses: Vec<&Value> = events.iter().filter(|e| e["type"] == "status_changed").copied().collect();
+        statuses.sort_by_key(|e| day(e));
+        let mut worked = BTreeSet::new();
+        for d in from.iter_days().take_while(|d| *d <= to) {
+            let in_force = statuses.iter().rev().find(|e| day(e) <= d).map(|e| status(e));
+            if in_force.is_some_and(|s| group(s) == "job") {
+                worked.insert(quarter(d));
+            }
+        }
+        for q in worked {
+            rates.entry(q).or_default().1 += 1;
+        }
+    }
+    rates
+}
+
 fn fold(events: &[Value], as_of: NaiveDate) -> Expected {
     let by_participant = by_participant(events, as_of);
     let mut x = Expected {
@@ -415,6 +456,12 @@ async fn every_metric_equals_a_naive_fold_of_random_histories() {
                 let want = shares.get(m.metric.as_str()).copied().unwrap_or((0, 0));
                 assert_eq!((m.numerator, m.denominator), want, "{case}: {}", m.metric);
             }
+            let quarterly: BTreeMap<String, (u64, u64)> = reports[0]
+                .quarterly_employment
+                .iter()
+                .map(|q| (q.quarter.clone(), (q.served, q.employed)))
+                .collect();
+            assert_eq!(quarterly, fold_quarterly(&events, as_of), "{case}: quarterly employment");
         }
     }
 }
