@@ -270,6 +270,12 @@ fn sja_meg_2022_keeps_its_letters_and_nothing_can_be_worked_back() {
     let methods = std::fs::read_to_string(dir.join("methods.csv")).expect("methods");
     assert!(methods.contains("SJÅ MEG DER JE ER (sja-meg)"), "{methods}");
     assert!(methods.contains("counts from 1 to 3 are suppressed"));
+    assert!(methods.contains("quarterly_employment"), "{methods}");
+    // Everyone active at the year's end was served in its last quarter.
+    let quarterly = csv(&dir, "quarterly_employment");
+    let active = cell(&csv(&dir, "summary"), "active at the as-of date", 1).parse::<u64>().ok();
+    let last_served = quarterly.last().filter(|q| q[0] == "2022Q4").and_then(|q| q[1].parse::<u64>().ok());
+    assert!(active.is_some() && last_served >= active, "{quarterly:?}");
     let html = std::fs::read_to_string(dir.join("report.html")).expect("html");
     assert!(html.contains("SJÅ MEG DER JE ER: outcome report 2022"));
     assert_nothing_recoverable(&dir);

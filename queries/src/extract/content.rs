@@ -9,7 +9,7 @@ use utfall_events::ProgramName;
 use super::disclosure::{Cell, Cells};
 use super::period::Period;
 use crate::horizon::Horizon;
-use crate::metrics::{HORIZON_POPULATION, SHARES};
+use crate::metrics::{HORIZON_POPULATION, QUARTERLY_EMPLOYMENT, SHARES};
 use crate::values::{ints, strings};
 use crate::horizon::Anchor;
 use crate::outcomes::MetricValue;
@@ -418,6 +418,26 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
         ]);
     }
 
+    let mut quarterly = draft(
+        "quarterly_employment",
+        "Quarterly employment: served in the quarter, worked in it",
+        &[("quarter", Text), ("served", Integer), ("employed", Integer), ("share", Share)],
+    );
+    for q in &o.quarterly_employment {
+        let served = cells.count(q.served);
+        let employed = count_in(cells, q.employed, q.served, &small);
+        quarterly.rows.push(vec![
+            Pending::Text(q.quarter.clone()),
+            Pending::Count(served),
+            Pending::Count(employed),
+            Pending::Derived {
+                value: q.value.map_or(Shown::Empty, Shown::Decimal),
+                of: vec![served, employed],
+                people: q.served,
+            },
+        ]);
+    }
+
     let mut breakdowns = Vec::new();
     for (name, title, key) in [
         ("by_gender", "Enrolled and in a job by gender", 0),
@@ -478,7 +498,7 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
 
     let mut all = vec![summary, metrics];
     all.extend(at_horizon);
-    all.extend([distribution, change, poor, reasons]);
+    all.extend([distribution, change, poor, reasons, quarterly]);
     all.extend(breakdowns);
     all
 }
@@ -549,6 +569,7 @@ fn methods(x: &Extract) -> Section {
     for m in SHARES {
         rows.push((m.name.to_string(), comment(m.sql)));
     }
+    rows.push(("quarterly_employment".into(), comment(QUARTERLY_EMPLOYMENT)));
     if let Some(h) = &x.horizon {
         let censoring = if h.censor {
             "participants who exited as moved or deceased before their horizon day are censored (left out)"
