@@ -5,6 +5,7 @@
 
 pub mod bounded_functions;
 pub mod catalog;
+pub mod cohorts;
 mod catalogs;
 mod computed_once;
 pub mod engine;
@@ -24,7 +25,8 @@ mod values;
 pub use engine::{Analytics, Limits};
 pub use evaluation::Evaluation;
 pub use horizon::{Anchor, Horizon};
-pub use outcomes::Outcomes;
+pub use outcomes::{Outcomes, Sections};
+pub use cohorts::Cohorts;
 pub use programmes::Programme;
 pub use snapshot::Snapshot;
 

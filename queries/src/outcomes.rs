@@ -10,12 +10,13 @@ use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 use crate::engine::run;
+use crate::cohorts::{Cohorts, SEPARATOR};
 use crate::horizon::{Anchor, CENSORED_EXITS, Horizon};
 use crate::metrics::{
     HORIZON_POPULATION, MEASUREMENT_CHANGE, POOR_BY_WAVE, QUARTERLY_EMPLOYMENT, SHARES, STATUS_DISTRIBUTION,
     TIME_TO_FIRST_JOB,
 };
-use crate::statistics::{SurvivalStep, kaplan_meier, wilson};
+use crate::statistics::{SurvivalStep, kaplan_meier, newcombe, wilson};
 use crate::values::{bools, floats, ints, strings};
 use crate::{Analytics, QueryError, Snapshot};
 
@@ -37,6 +38,44 @@ pub struct Outcomes {
     /// The share metrics at a horizon, when one was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub horizon: Option<AtHorizon>,
+    /// The share metrics per enrolment cohort, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cohorts: Option<Vec<Cohort>>,
+}
+
+/// What a report holds besides its every-time sections.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Sections {
+    pub horizon: Option<Horizon>,
+    pub cohorts: Option<Cohorts>,
+}
+
+/// One enrolment cohort's share metrics, each beside the first cohort's.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cohort {
+    pub cohort: String,
+    pub enrolled: u64,
+    pub metrics: Vec<CohortMetric>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CohortMetric {
+    #[serde(flatten)]
+    pub share: MetricValue,
+    /// This cohort's share less the first cohort's (none for the first,
+    /// or when either has no denominator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difference: Option<Difference>,
+}
+
+/// A difference of two shares with its 95 % interval (Newcombe's method).
+#[derive(Clone, Debug, Serialize)]
+pub struct Difference {
+    /// The cohort or programme subtracted.
+    pub from: String,
+    pub value: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
 }
 
 /// The share metrics at a horizon: each counts the participants whose
@@ -128,24 +167,24 @@ impl Analytics {
     /// The outcome report of every programme defined by the as-of date,
     /// or of `only` that one (none when it was not defined by then).
     pub async fn outcomes(&self, snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<Outcomes>, QueryError> {
-        self.outcomes_at(snapshot, only, None).await
+        self.outcomes_with(snapshot, only, &Sections::default()).await
     }
 
-    /// The same, with the share metrics also at `horizon`.
-    pub async fn outcomes_at(
+    /// The same, with the share metrics also at a horizon or by cohort.
+    pub async fn outcomes_with(
         &self,
         snapshot: &Snapshot,
         only: Option<&str>,
-        horizon: Option<Horizon>,
+        sections: &Sections,
     ) -> Result<Vec<Outcomes>, QueryError> {
-        self.within_limit(|ctx| async move { report(&ctx, only, horizon).await }, snapshot)
+        self.within_limit(|ctx| async move { report(&ctx, only, sections).await }, snapshot)
             .await
     }
 }
 
 type Reports = BTreeMap<String, Outcomes>;
 
-async fn report(ctx: &SessionContext, only: Option<&str>, horizon: Option<Horizon>) -> Result<Vec<Outcomes>, QueryError> {
+async fn report(ctx: &SessionContext, only: Option<&str>, sections: &Sections) -> Result<Vec<Outcomes>, QueryError> {
     let template = head(ctx).await?;
     let programs = strings(
         &run(ctx, "SELECT program FROM programs ORDER BY program").await?.batches,
@@ -169,8 +208,11 @@ async fn report(ctx: &SessionContext, only: Option<&str>, horizon: Option<Horizo
         return Ok(Vec::new());
     }
     add_shares(ctx, &mut reports, None).await?;
-    if let Some(horizon) = horizon {
-        add_horizon(ctx, &mut reports, &horizon).await?;
+    if let Some(horizon) = &sections.horizon {
+        add_horizon(ctx, &mut reports, horizon).await?;
+    }
+    if let Some(cohorts) = &sections.cohorts {
+        add_cohorts(ctx, &mut reports, cohorts).await?;
     }
     add_distribution(ctx, &mut reports).await?;
     add_measurement_change(ctx, &mut reports).await?;
@@ -211,6 +253,7 @@ async fn head(ctx: &SessionContext) -> Result<Outcomes, QueryError> {
         time_to_first_job: Vec::new(),
         quarterly_employment: Vec::new(),
         horizon: None,
+        cohorts: None,
     })
 }
 
@@ -233,22 +276,8 @@ async fn add_shares(ctx: &SessionContext, reports: &mut Reports, horizon: Option
         let counts = per_programme(&batches, "numerator", "denominator")?;
         for (program, report) in reports.iter_mut() {
             let (numerator, denominator) = counts.get(program).copied().unwrap_or((0, 0));
-            let (value, ci_low, ci_high) = share(numerator, denominator);
             let target = targets.get(&(program.clone(), metric.name.to_string())).cloned();
-            let met = match (&target, value) {
-                (Some(t), Some(v)) => Some(t.met_by(v)),
-                _ => None,
-            };
-            let value = MetricValue {
-                metric: metric.name.to_string(),
-                numerator,
-                denominator,
-                value,
-                ci_low,
-                ci_high,
-                target,
-                met,
-            };
+            let value = metric_value(metric.name, numerator, denominator, target);
             match report.horizon.as_mut().filter(|_| horizon.is_some()) {
                 Some(at) => at.metrics.push(value),
                 None => {
@@ -259,6 +288,93 @@ async fn add_shares(ctx: &SessionContext, reports: &mut Reports, horizon: Option
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// A share metric's figures, against its target if there is one.
+fn metric_value(metric: &str, numerator: u64, denominator: u64, target: Option<Target>) -> MetricValue {
+    let (value, ci_low, ci_high) = share(numerator, denominator);
+    let met = match (&target, value) {
+        (Some(t), Some(v)) => Some(t.met_by(v)),
+        _ => None,
+    };
+    MetricValue {
+        metric: metric.to_string(),
+        numerator,
+        denominator,
+        value,
+        ci_low,
+        ci_high,
+        target,
+        met,
+    }
+}
+
+/// The share metrics per enrolment cohort, in the order the cohorts
+/// began, each beside the first cohort's.
+async fn add_cohorts(ctx: &SessionContext, reports: &mut Reports, cohorts: &Cohorts) -> Result<(), QueryError> {
+    let targets = targets(ctx).await?;
+    let sizes = run(
+        ctx,
+        &cohorts.fill("SELECT program, count(*) AS enrolled, CAST(min(enrolled_on) AS VARCHAR) AS began FROM participants GROUP BY program"),
+    )
+    .await?
+    .batches;
+    // (programme, cohort) -> (enrolled, first enrolment), by programme.
+    let mut found: BTreeMap<String, Vec<(String, u64, String)>> = BTreeMap::new();
+    for ((key, enrolled), began) in strings(&sizes, "program")?
+        .into_iter()
+        .zip(ints(&sizes, "enrolled")?)
+        .zip(strings(&sizes, "began")?)
+    {
+        if let Some((program, cohort)) = key.as_deref().and_then(|k| k.split_once(SEPARATOR)) {
+            let enrolled = enrolled.unwrap_or(0).max(0) as u64;
+            found
+                .entry(program.to_string())
+                .or_default()
+                .push((cohort.to_string(), enrolled, began.unwrap_or_default()));
+        }
+    }
+    let mut per_metric = Vec::new();
+    for metric in SHARES {
+        per_metric.push((metric.name, per_programme(&run(ctx, &cohorts.fill(metric.sql)).await?.batches, "numerator", "denominator")?));
+    }
+    for (program, report) in reports.iter_mut() {
+        let mut listed = found.remove(program).unwrap_or_default();
+        listed.sort_by(|a, b| (&a.2, &a.0).cmp(&(&b.2, &b.0)));
+        let first = listed.first().map(|c| c.0.clone());
+        let counts = |metric: &BTreeMap<String, (u64, u64)>, cohort: &str| {
+            metric.get(&format!("{program}{SEPARATOR}{cohort}")).copied().unwrap_or((0, 0))
+        };
+        let cohorts = listed
+            .iter()
+            .map(|(cohort, enrolled, _)| Cohort {
+                cohort: cohort.clone(),
+                enrolled: *enrolled,
+                metrics: per_metric
+                    .iter()
+                    .map(|(name, metric)| {
+                        let (k, n) = counts(metric, cohort);
+                        let target = targets.get(&(program.clone(), name.to_string())).cloned();
+                        let difference = first.as_ref().filter(|f| *f != cohort).and_then(|f| {
+                            let (k0, n0) = counts(metric, f);
+                            newcombe(k, n, k0, n0).map(|(value, ci_low, ci_high)| Difference {
+                                from: f.clone(),
+                                value,
+                                ci_low,
+                                ci_high,
+                            })
+                        });
+                        CohortMetric {
+                            share: metric_value(name, k, n, target),
+                            difference,
+                        }
+                    })
+                    .collect(),
+            })
+            .collect();
+        report.cohorts = Some(cohorts);
     }
     Ok(())
 }

@@ -163,6 +163,22 @@ pub fn outcomes_table(o: &Outcomes) -> String {
             share(p.value)
         );
     }
+    for c in o.cohorts.iter().flatten() {
+        out += &format!("\ncohort {} ({} enrolled)\n", c.cohort, c.enrolled);
+        for m in &c.metrics {
+            out += metric_line(&m.share).trim_end();
+            if let Some(d) = &m.difference {
+                out += &format!(
+                    "  {:+.1} pp vs {} ({:+.1} to {:+.1})",
+                    d.value * 100.0,
+                    d.from,
+                    d.ci_low * 100.0,
+                    d.ci_high * 100.0
+                );
+            }
+            out += "\n";
+        }
+    }
     if !o.quarterly_employment.is_empty() {
         out += "\nquarterly employment (served in the quarter, worked in it; * up to the as-of date)\n";
     }
@@ -255,6 +271,12 @@ pub fn outcomes_csv(o: &Outcomes) -> String {
             number(p.ci_low),
             number(p.ci_high)
         );
+    }
+    for c in o.cohorts.iter().flatten() {
+        // A cohort's label may hold spaces, never commas.
+        for m in &c.metrics {
+            out += &metric_row(&format!("cohort {}", c.cohort), &m.share);
+        }
     }
     for q in &o.quarterly_employment {
         out += &format!(

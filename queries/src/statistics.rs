@@ -19,6 +19,18 @@ pub fn wilson(successes: u64, n: u64) -> Option<(f64, f64)> {
     Some(((centre - half).max(0.0), (centre + half).min(1.0)))
 }
 
+/// The difference `k1/n1 - k2/n2` of two independent shares and its 95 %
+/// interval by Newcombe's hybrid score method (1998, method 10), made of
+/// the two Wilson intervals (none when either n is 0).
+pub fn newcombe(k1: u64, n1: u64, k2: u64, n2: u64) -> Option<(f64, f64, f64)> {
+    let ((l1, u1), (l2, u2)) = (wilson(k1, n1)?, wilson(k2, n2)?);
+    let (p1, p2) = (k1 as f64 / n1 as f64, k2 as f64 / n2 as f64);
+    let d = p1 - p2;
+    let low = d - ((p1 - l1).powi(2) + (u2 - p2).powi(2)).sqrt();
+    let high = d + ((u1 - p1).powi(2) + (p2 - l2).powi(2)).sqrt();
+    Some((d, low, high))
+}
+
 /// One step of a Kaplan–Meier table: at `day`, `at_risk` participants were
 /// still without the event, `events` had it and `censored` left the risk
 /// set without it; `survival` is the estimated share still without it.
@@ -74,6 +86,16 @@ mod tests {
         let (low, high) = wilson(0, 15).expect("n > 0");
         assert_eq!((round6(low), round6(high)), (0.0, 0.203883));
         assert_eq!(wilson(0, 0), None);
+    }
+
+    #[test]
+    fn newcombe_matches_the_published_example() {
+        // Newcombe (1998), Statistics in Medicine 17:873-890, example (a):
+        // 56/70 - 48/80 = 0.2, method 10: 0.0524 to 0.3339.
+        let (d, low, high) = newcombe(56, 70, 48, 80).expect("n > 0");
+        let round4 = |x: f64| (x * 1e4).round() / 1e4;
+        assert_eq!((round4(d), round4(low), round4(high)), (0.2, 0.0524, 0.3339));
+        assert_eq!(newcombe(1, 0, 1, 2), None);
     }
 
     #[test]

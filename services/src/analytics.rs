@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use utfall_projections::follow::catch_up;
-use utfall_queries::{Analytics, Limits, render};
+use utfall_queries::{Analytics, Limits, Sections, render};
 
 use crate::cli::{OutcomesArgs, SnapshotArgs, SqlArgs, StoreArgs};
 use crate::store::{open_lake, open_log};
@@ -51,7 +51,14 @@ async fn analytics(args: &SnapshotArgs) -> anyhow::Result<Analytics> {
 pub async fn outcomes(args: OutcomesArgs) -> anyhow::Result<()> {
     let engine = analytics(&args.snapshot).await?;
     let report = engine
-        .outcomes_at(&args.snapshot.snapshot(), Some(&args.program), args.horizon.horizon())
+        .outcomes_with(
+            &args.snapshot.snapshot(),
+            Some(&args.program),
+            &Sections {
+                horizon: args.horizon.horizon(),
+                cohorts: args.cohorts.clone(),
+            },
+        )
         .await?
         .into_iter()
         .next()

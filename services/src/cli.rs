@@ -323,6 +323,10 @@ pub struct OutcomesArgs {
     pub format: String,
     #[command(flatten)]
     pub horizon: HorizonArgs,
+    /// The share metrics also per enrolment cohort: `year`, `quarter` or
+    /// the dates cohorts start (`2021-01-01,2022-07-01`).
+    #[arg(long)]
+    pub cohorts: Option<utfall_queries::Cohorts>,
 }
 
 /// The share metrics also at a horizon: the status some months after

@@ -280,7 +280,7 @@ async fn projector_standings_name_only_the_callers_programmes() {
 /// denominators), not yet due or censored; a horizon that cannot be read
 /// is refused with what to write.
 #[tokio::test]
-async fn outcomes_over_http_take_a_horizon() {
+async fn outcomes_over_http_take_a_horizon_and_cohorts() {
     let dir = tempfile::tempdir().expect("directory");
     let events: Vec<serde_json::Value> = std::fs::read_to_string(utfall_tests::fixture("optimist"))
         .expect("fixture")
@@ -324,11 +324,21 @@ async fn outcomes_over_http_take_a_horizon() {
     assert!(job["denominator"].as_u64() > Some(0), "{horizon}");
     let (_, plain) = get("as_of=2022-12-31").await;
     assert!(plain.get("horizon").is_none(), "no horizon asked, none given");
+    let (status, by_year) = get("as_of=2022-12-31&cohorts=year").await;
+    assert_eq!(status, StatusCode::OK, "{by_year}");
+    let enrolled: u64 = by_year["cohorts"]
+        .as_array()
+        .expect("cohorts")
+        .iter()
+        .map(|c| c["enrolled"].as_u64().unwrap_or(0))
+        .sum();
+    assert_eq!(Some(enrolled), plain["enrolled"].as_u64(), "every participant in one cohort");
 
     for (query, says) in [
         ("horizon=6w", "is not a horizon"),
         ("horizon=6m&from=intake", "is not an anchor"),
         ("from=exit", "need a `horizon`"),
+        ("cohorts=month", "cohorts are `year`"),
     ] {
         let (status, answer) = get(query).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {answer}");

@@ -205,7 +205,7 @@ fn share_at_horizon(report: &Value, name: &str) -> (u64, u64) {
 }
 
 /// A small history counted by hand, as of 2024-12-31, at horizons (the
-/// status in force on each one's day) and per quarter:
+/// status in force on each one's day), per quarter and per cohort:
 /// - a: job from 2023-03-01, exits 2023-06-30 (6 months after: 2023-12-30, job);
 /// - b: activity, exits 2024-01-15; a job from 2024-01-10 recorded late;
 /// - c: exits 2024-09-30, so 6 months after exit is not yet due;
@@ -213,7 +213,7 @@ fn share_at_horizon(report: &Value, name: &str) -> (u64, u64) {
 ///   month's last day): censored only when asked, and only after exit;
 /// - e: enrolled 2024-08-01, not exited: not yet due 6 months after enrolment.
 #[test]
-fn horizons_and_quarterly_rates_of_a_small_history_counted_by_hand() {
+fn horizons_quarterly_rates_and_cohorts_of_a_small_history_counted_by_hand() {
     let setup = Cli::new(Store::embedded());
     let exit = |p: &str, on: &str, reason: &str| horizon_event(p, "participant_exited", on, json!({"reason": reason}));
     let status = |p: &str, on: &str, s: &str| horizon_event(p, "status_changed", on, json!({"status": s}));
@@ -283,6 +283,31 @@ fn horizons_and_quarterly_rates_of_a_small_history_counted_by_hand() {
     };
     assert_eq!(quarterly(&after_exit), expected(1));
     assert_eq!(quarterly(&before_late), expected(0), "b's job in 2024Q1 as known before it was recorded");
+    // Enrolment cohorts, each share beside the first cohort's (Newcombe).
+    let by_year = at(&["--cohorts", "year"]);
+    let cohorts = by_year["cohorts"].as_array().expect("cohorts");
+    let names: Vec<(&str, u64)> = cohorts
+        .iter()
+        .map(|c| (c["cohort"].as_str().unwrap_or(""), c["enrolled"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(names, [("2023", 4), ("2024", 1)]);
+    let job = |cohort: &Value| cohort["metrics"].as_array().and_then(|m| m.iter().find(|m| m["metric"] == "job_share")).cloned().expect("job_share");
+    assert_eq!((job(&cohorts[0])["numerator"].as_u64(), job(&cohorts[0])["denominator"].as_u64()), (Some(2), Some(4)));
+    assert!(job(&cohorts[0]).get("difference").is_none(), "the first cohort is the reference");
+    let difference = &job(&cohorts[1])["difference"];
+    let (low, high) = utfall_queries::statistics::newcombe(0, 1, 2, 4).map(|(_, l, h)| (l, h)).expect("interval");
+    assert_eq!(difference["from"], "2023");
+    assert_eq!(difference["value"].as_f64(), Some(-0.5));
+    assert_eq!((difference["ci_low"].as_f64(), difference["ci_high"].as_f64()), (Some(low), Some(high)));
+    let split = at(&["--cohorts", "2023-02-01"]);
+    let split: Vec<(&str, u64)> = split["cohorts"]
+        .as_array()
+        .expect("cohorts")
+        .iter()
+        .map(|c| (c["cohort"].as_str().unwrap_or(""), c["enrolled"].as_u64().unwrap_or(0)))
+        .collect();
+    assert_eq!(split, [("before 2023-02-01", 2), ("from 2023-02-01", 3)]);
+
     let mid_quarter = setup.outcomes("horizon", &["--as-of", "2024-11-15"]);
     assert_eq!(quarterly(&mid_quarter).last(), Some(&("2024Q4".to_string(), 0, 1, true)));
 

@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde_json::{Value, json};
 use utfall_projections::Lake;
 use utfall_projections::follow::catch_up;
-use utfall_queries::{Analytics, Anchor, Horizon, Limits, Outcomes, Snapshot};
+use utfall_queries::{Analytics, Anchor, Horizon, Limits, Outcomes, Sections, Snapshot};
 use utfall_tests::{Store, wire};
 
 const STATUSES: [(&str, &str); 10] = [
@@ -442,7 +442,14 @@ async fn every_metric_equals_a_naive_fold_of_random_histories() {
                 censor: rng.random_bool(0.5),
             };
             let reports = analytics
-                .outcomes_at(&Snapshot::new(Some(as_of), None), Some(&program), Some(horizon))
+                .outcomes_with(
+                    &Snapshot::new(Some(as_of), None),
+                    Some(&program),
+                    &Sections {
+                        horizon: Some(horizon),
+                        cohorts: None,
+                    },
+                )
                 .await
                 .expect("outcomes");
             let case = format!("seed {seed} as of {as_of}");

@@ -13,7 +13,7 @@ use crate::metrics::{HORIZON_POPULATION, QUARTERLY_EMPLOYMENT, SHARES};
 use crate::values::{ints, strings};
 use crate::horizon::Anchor;
 use crate::outcomes::MetricValue;
-use crate::{Analytics, Outcomes, QueryError, Snapshot};
+use crate::{Analytics, Outcomes, QueryError, Sections, Snapshot};
 
 /// How a column is typed in Parquet and XLSX and aligned in HTML.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -131,7 +131,7 @@ impl Analytics {
             )));
         }
         let outcomes = scoped
-            .outcomes_at(&snapshot, Some(program.as_str()), horizon)
+            .outcomes_with(&snapshot, Some(program.as_str()), &Sections { horizon, cohorts: None })
             .await?
             .into_iter()
             .next()

@@ -9,7 +9,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use utfall_queries::engine::Answer;
 use utfall_queries::horizon::Months;
-use utfall_queries::{Anchor, Evaluation, Horizon, QueryError, Snapshot, render};
+use utfall_queries::{Anchor, Evaluation, Horizon, QueryError, Sections, Snapshot, render};
 
 use super::AppState;
 use super::access::{Audit, AuditNote, Caller, Routes};
@@ -45,8 +45,8 @@ impl SnapshotQuery {
     }
 }
 
-/// An outcome report's query: the snapshot, and a horizon
-/// (`?horizon=6m&from=exit&censor=true`).
+/// An outcome report's query: the snapshot, a horizon
+/// (`?horizon=6m&from=exit&censor=true`) and cohorts (`?cohorts=year`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OutcomesQuery {
@@ -55,6 +55,7 @@ struct OutcomesQuery {
     horizon: Option<String>,
     from: Option<String>,
     censor: Option<bool>,
+    cohorts: Option<String>,
 }
 
 impl OutcomesQuery {
@@ -88,12 +89,15 @@ async fn outcomes(
     Query(query): Query<OutcomesQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let horizon = query.horizon()?;
-    let key = format!("{program}-{:?}-{:?}-{horizon:?}", query.as_of, query.known_at);
+    let sections = Sections {
+        horizon: query.horizon()?,
+        cohorts: query.cohorts.as_deref().map(str::parse).transpose().map_err(ApiError::BadRequest)?,
+    };
+    let key = format!("{program}-{:?}-{:?}-{sections:?}", query.as_of, query.known_at);
     versioned(state.lake_projector.position(), &headers, &key, async {
         state
             .analytics
-            .outcomes_at(&query.snapshot(), Some(&program), horizon)
+            .outcomes_with(&query.snapshot(), Some(&program), &sections)
             .await?
             .into_iter()
             .next()
