@@ -33,8 +33,10 @@ pub struct Outcomes {
     pub measurement_change: Vec<MeasurementChange>,
     pub poor_by_wave: Vec<PoorShare>,
     pub time_to_first_job: Vec<SurvivalStep>,
-    /// Per calendar quarter, the share of those served who worked.
-    pub quarterly_employment: Vec<QuarterlyRate>,
+    /// Per calendar quarter, the share of those served who worked, when
+    /// asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quarterly_employment: Option<Vec<QuarterlyRate>>,
     /// The share metrics at a horizon, when one was asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub horizon: Option<AtHorizon>,
@@ -48,6 +50,8 @@ pub struct Outcomes {
 pub struct Sections {
     pub horizon: Option<Horizon>,
     pub cohorts: Option<Cohorts>,
+    /// The quarterly employment rate (a time series, so not in every report).
+    pub quarterly: bool,
 }
 
 /// One enrolment cohort's share metrics, each beside the first cohort's.
@@ -218,7 +222,9 @@ async fn report(ctx: &SessionContext, only: Option<&str>, sections: &Sections) -
     add_measurement_change(ctx, &mut reports).await?;
     add_poor_by_wave(ctx, &mut reports).await?;
     add_time_to_first_job(ctx, &mut reports).await?;
-    add_quarterly_employment(ctx, &mut reports, template.as_of).await?;
+    if sections.quarterly {
+        add_quarterly_employment(ctx, &mut reports, template.as_of).await?;
+    }
     Ok(reports.into_values().collect())
 }
 
@@ -251,7 +257,7 @@ async fn head(ctx: &SessionContext) -> Result<Outcomes, QueryError> {
         measurement_change: Vec::new(),
         poor_by_wave: Vec::new(),
         time_to_first_job: Vec::new(),
-        quarterly_employment: Vec::new(),
+        quarterly_employment: None,
         horizon: None,
         cohorts: None,
     })
@@ -528,13 +534,16 @@ async fn add_quarterly_employment(ctx: &SessionContext, reports: &mut Reports, a
     let (programs, quarters) = (strings(&batches, "program")?, ints(&batches, "quarter")?);
     let (served, employed) = (ints(&batches, "served")?, ints(&batches, "employed")?);
     let current = i64::from(as_of.year()) * 4 + i64::from(as_of.month0() / 3);
+    for report in reports.values_mut() {
+        report.quarterly_employment = Some(Vec::new());
+    }
     for i in 0..programs.len() {
         let (Some(report), Some(quarter)) = (programs[i].as_ref().and_then(|p| reports.get_mut(p)), quarters[i]) else {
             continue;
         };
         let (n, k) = (count(&served, i), count(&employed, i));
         let (value, ci_low, ci_high) = share(k, n);
-        report.quarterly_employment.push(QuarterlyRate {
+        report.quarterly_employment.get_or_insert_with(Vec::new).push(QuarterlyRate {
             quarter: format!("{}Q{}", quarter.div_euclid(4), quarter.rem_euclid(4) + 1),
             served: n,
             employed: k,

@@ -179,10 +179,10 @@ pub fn outcomes_table(o: &Outcomes) -> String {
             out += "\n";
         }
     }
-    if !o.quarterly_employment.is_empty() {
+    if o.quarterly_employment.is_some() {
         out += "\nquarterly employment (served in the quarter, worked in it; * up to the as-of date)\n";
     }
-    for q in &o.quarterly_employment {
+    for q in o.quarterly_employment.iter().flatten() {
         out += &format!(
             "  {}{} {:>4}/{:<4} {:>7}  {:>7} – {}\n",
             q.quarter,
@@ -278,7 +278,7 @@ pub fn outcomes_csv(o: &Outcomes) -> String {
             out += &metric_row(&format!("cohort {}", c.cohort), &m.share);
         }
     }
-    for q in &o.quarterly_employment {
+    for q in o.quarterly_employment.iter().flatten() {
         out += &format!(
             "quarterly_employment,{},{},{},{},{},{},,,\n",
             q.quarter,

@@ -57,6 +57,7 @@ pub async fn outcomes(args: OutcomesArgs) -> anyhow::Result<()> {
             &Sections {
                 horizon: args.horizon.horizon(),
                 cohorts: args.cohorts.clone(),
+                quarterly: args.quarterly,
             },
         )
         .await?

@@ -327,6 +327,10 @@ pub struct OutcomesArgs {
     /// the dates cohorts start (`2021-01-01,2022-07-01`).
     #[arg(long)]
     pub cohorts: Option<utfall_queries::Cohorts>,
+    /// Add the quarterly employment rate (served in each calendar quarter,
+    /// worked in it).
+    #[arg(long)]
+    pub quarterly: bool,
 }
 
 /// The share metrics also at a horizon: the status some months after

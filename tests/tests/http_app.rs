@@ -280,7 +280,7 @@ async fn projector_standings_name_only_the_callers_programmes() {
 /// denominators), not yet due or censored; a horizon that cannot be read
 /// is refused with what to write.
 #[tokio::test]
-async fn outcomes_over_http_take_a_horizon_and_cohorts() {
+async fn outcomes_over_http_take_a_horizon_cohorts_and_the_quarterly_rate() {
     let dir = tempfile::tempdir().expect("directory");
     let events: Vec<serde_json::Value> = std::fs::read_to_string(utfall_tests::fixture("optimist"))
         .expect("fixture")
@@ -324,6 +324,10 @@ async fn outcomes_over_http_take_a_horizon_and_cohorts() {
     assert!(job["denominator"].as_u64() > Some(0), "{horizon}");
     let (_, plain) = get("as_of=2022-12-31").await;
     assert!(plain.get("horizon").is_none(), "no horizon asked, none given");
+    assert!(plain.get("quarterly_employment").is_none(), "no series asked, none given");
+    let (_, quarterly) = get("as_of=2022-12-31&quarterly=true").await;
+    let last = quarterly["quarterly_employment"].as_array().and_then(|q| q.last()).cloned();
+    assert_eq!(last.map(|q| q["quarter"].clone()), Some(serde_json::json!("2022Q4")), "{quarterly}");
     let (status, by_year) = get("as_of=2022-12-31&cohorts=year").await;
     assert_eq!(status, StatusCode::OK, "{by_year}");
     let enrolled: u64 = by_year["cohorts"]

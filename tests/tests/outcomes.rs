@@ -249,7 +249,7 @@ fn horizons_quarterly_rates_and_cohorts_of_a_small_history_counted_by_hand() {
         args.extend_from_slice(extra);
         setup.outcomes("horizon", &args)
     };
-    let after_exit = at(&["--horizon", "6m", "--from", "exit"]);
+    let after_exit = at(&["--horizon", "6m", "--from", "exit", "--quarterly"]);
     assert_eq!(after_exit["horizon"]["not_yet_due"], 1, "c");
     assert_eq!(after_exit["horizon"]["censored"], 0);
     assert_eq!(after_exit["horizon"]["censored_exits"], json!([]));
@@ -259,7 +259,7 @@ fn horizons_quarterly_rates_and_cohorts_of_a_small_history_counted_by_hand() {
     assert_eq!(share_at_horizon(&after_exit, "education_share"), (0, 3));
     assert_eq!(metric(&after_exit, "job_share"), (2, 5), "the report's own metrics stay as they were");
 
-    let before_late = at(&["--horizon", "6m", "--from", "exit", "--known-at", &known_at]);
+    let before_late = at(&["--horizon", "6m", "--from", "exit", "--known-at", &known_at, "--quarterly"]);
     assert_eq!(share_at_horizon(&before_late, "job_share"), (1, 3), "b's job was not yet recorded");
 
     // The IPS quarterly rate: served in the quarter / worked in it while served.
@@ -308,7 +308,8 @@ fn horizons_quarterly_rates_and_cohorts_of_a_small_history_counted_by_hand() {
         .collect();
     assert_eq!(split, [("before 2023-02-01", 2), ("from 2023-02-01", 3)]);
 
-    let mid_quarter = setup.outcomes("horizon", &["--as-of", "2024-11-15"]);
+    let mid_quarter = setup.outcomes("horizon", &["--as-of", "2024-11-15", "--quarterly"]);
+    assert!(by_year.get("quarterly_employment").is_none(), "only when asked for");
     assert_eq!(quarterly(&mid_quarter).last(), Some(&("2024Q4".to_string(), 0, 1, true)));
 
     let censored = at(&["--horizon", "6", "--from", "exit", "--censor"]);

@@ -131,7 +131,11 @@ impl Analytics {
             )));
         }
         let outcomes = scoped
-            .outcomes_with(&snapshot, Some(program.as_str()), &Sections { horizon, cohorts: None })
+            .outcomes_with(&snapshot, Some(program.as_str()), &Sections {
+                    horizon,
+                    cohorts: None,
+                    quarterly: true,
+                },)
             .await?
             .into_iter()
             .next()
@@ -423,7 +427,7 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
         "Quarterly employment: served in the quarter, worked in it",
         &[("quarter", Text), ("served", Integer), ("employed", Integer), ("share", Share)],
     );
-    for q in &o.quarterly_employment {
+    for q in o.quarterly_employment.iter().flatten() {
         let served = cells.count(q.served);
         let employed = count_in(cells, q.employed, q.served, &small);
         quarterly.rows.push(vec![

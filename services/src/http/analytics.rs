@@ -46,7 +46,8 @@ impl SnapshotQuery {
 }
 
 /// An outcome report's query: the snapshot, a horizon
-/// (`?horizon=6m&from=exit&censor=true`) and cohorts (`?cohorts=year`).
+/// (`?horizon=6m&from=exit&censor=true`), cohorts (`?cohorts=year`) and
+/// the quarterly employment rate (`?quarterly=true`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OutcomesQuery {
@@ -56,6 +57,7 @@ struct OutcomesQuery {
     from: Option<String>,
     censor: Option<bool>,
     cohorts: Option<String>,
+    quarterly: Option<bool>,
 }
 
 impl OutcomesQuery {
@@ -92,6 +94,7 @@ async fn outcomes(
     let sections = Sections {
         horizon: query.horizon()?,
         cohorts: query.cohorts.as_deref().map(str::parse).transpose().map_err(ApiError::BadRequest)?,
+        quarterly: query.quarterly.unwrap_or(false),
     };
     let key = format!("{program}-{:?}-{:?}-{sections:?}", query.as_of, query.known_at);
     versioned(state.lake_projector.position(), &headers, &key, async {
