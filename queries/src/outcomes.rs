@@ -1,6 +1,8 @@
 //! A programme's outcome report: every metric with its interval and target,
 //! the status distribution, measurement change, share poor per wave and
-//! time to first job, as of a date and as known at a time.
+//! time to first job, as of a date and as known at a time; and when asked,
+//! the share metrics at a horizon and per enrolment cohort, and the
+//! quarterly employment rate.
 
 use std::collections::BTreeMap;
 
@@ -75,7 +77,7 @@ pub struct CohortMetric {
 /// A difference of two shares with its 95 % interval (Newcombe's method).
 #[derive(Clone, Debug, Serialize)]
 pub struct Difference {
-    /// The cohort or programme subtracted.
+    /// The cohort subtracted.
     pub from: String,
     pub value: f64,
     pub ci_low: f64,
@@ -174,7 +176,8 @@ impl Analytics {
         self.outcomes_with(snapshot, only, &Sections::default()).await
     }
 
-    /// The same, with the share metrics also at a horizon or by cohort.
+    /// The same, with the sections asked for: the share metrics at a
+    /// horizon or by enrolment cohort, the quarterly employment rate.
     pub async fn outcomes_with(
         &self,
         snapshot: &Snapshot,
