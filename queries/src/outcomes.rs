@@ -45,6 +45,21 @@ pub struct Outcomes {
     /// The share metrics per enrolment cohort, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cohorts: Option<Vec<Cohort>>,
+    /// Each share metric less another programme's, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compared: Option<Vec<Compared>>,
+}
+
+/// A share metric set beside another programme's.
+#[derive(Clone, Debug, Serialize)]
+pub struct Compared {
+    pub metric: String,
+    /// The other programme's figures.
+    pub other: MetricValue,
+    /// This programme's share less the other's (none when either has no
+    /// denominator).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difference: Option<Difference>,
 }
 
 /// What a report holds besides its every-time sections.
@@ -54,6 +69,8 @@ pub struct Sections {
     pub cohorts: Option<Cohorts>,
     /// The quarterly employment rate (a time series, so not in every report).
     pub quarterly: bool,
+    /// Another programme to set each share metric beside.
+    pub compare_with: Option<String>,
 }
 
 /// One enrolment cohort's share metrics, each beside the first cohort's.
@@ -77,7 +94,7 @@ pub struct CohortMetric {
 /// A difference of two shares with its 95 % interval (Newcombe's method).
 #[derive(Clone, Debug, Serialize)]
 pub struct Difference {
-    /// The cohort subtracted.
+    /// The cohort or programme subtracted.
     pub from: String,
     pub value: f64,
     pub ci_low: f64,
@@ -197,10 +214,11 @@ async fn report(ctx: &SessionContext, only: Option<&str>, sections: &Sections) -
         &run(ctx, "SELECT program FROM programs ORDER BY program").await?.batches,
         "program",
     )?;
+    let other = sections.compare_with.as_deref();
     let mut reports: Reports = programs
         .into_iter()
         .flatten()
-        .filter(|p| only.is_none_or(|o| o == p))
+        .filter(|p| only.is_none_or(|o| o == p) || other == Some(p.as_str()))
         .map(|program| {
             let report = Outcomes {
                 program: program.clone(),
@@ -211,8 +229,13 @@ async fn report(ctx: &SessionContext, only: Option<&str>, sections: &Sections) -
         .collect();
     // No such programme (by the as-of date): no report, and the caller
     // says why in its own terms.
-    if only.is_some() && reports.is_empty() {
+    if only.is_some_and(|o| !reports.contains_key(o)) {
         return Ok(Vec::new());
+    }
+    if let Some(other) = other
+        && !reports.contains_key(other)
+    {
+        return Err(QueryError::UnknownProgram(other.to_string()));
     }
     add_shares(ctx, &mut reports, None).await?;
     if let Some(horizon) = &sections.horizon {
@@ -227,6 +250,9 @@ async fn report(ctx: &SessionContext, only: Option<&str>, sections: &Sections) -
     add_time_to_first_job(ctx, &mut reports).await?;
     if sections.quarterly {
         add_quarterly_employment(ctx, &mut reports, template.as_of).await?;
+    }
+    if let Some(other) = other {
+        compare(&mut reports, other, only);
     }
     Ok(reports.into_values().collect())
 }
@@ -263,6 +289,7 @@ async fn head(ctx: &SessionContext) -> Result<Outcomes, QueryError> {
         quarterly_employment: None,
         horizon: None,
         cohorts: None,
+        compared: None,
     })
 }
 
@@ -317,6 +344,37 @@ fn metric_value(metric: &str, numerator: u64, denominator: u64, target: Option<T
         ci_high,
         target,
         met,
+    }
+}
+
+/// Sets each report's share metrics beside `other`'s; the other's report
+/// goes unless it was asked for itself.
+fn compare(reports: &mut Reports, other: &str, only: Option<&str>) {
+    let Some(theirs) = reports.get(other).map(|r| r.metrics.clone()) else {
+        return;
+    };
+    for (_, report) in reports.iter_mut().filter(|(p, _)| p.as_str() != other) {
+        let compared = report
+            .metrics
+            .iter()
+            .zip(&theirs)
+            .map(|(ours, their)| Compared {
+                metric: ours.metric.clone(),
+                other: their.clone(),
+                difference: newcombe(ours.numerator, ours.denominator, their.numerator, their.denominator).map(
+                    |(value, ci_low, ci_high)| Difference {
+                        from: other.to_string(),
+                        value,
+                        ci_low,
+                        ci_high,
+                    },
+                ),
+            })
+            .collect();
+        report.compared = Some(compared);
+    }
+    if only.is_some_and(|o| o != other) {
+        reports.remove(other);
     }
 }
 

@@ -163,6 +163,19 @@ pub fn outcomes_table(o: &Outcomes) -> String {
             share(p.value)
         );
     }
+    for c in o.compared.iter().flatten() {
+        if let Some(d) = &c.difference {
+            out += &format!(
+                "{:<35} {:+.1} pp vs {} ({}; {:+.1} to {:+.1})\n",
+                c.metric,
+                d.value * 100.0,
+                d.from,
+                share(c.other.value),
+                d.ci_low * 100.0,
+                d.ci_high * 100.0
+            );
+        }
+    }
     for c in o.cohorts.iter().flatten() {
         out += &format!("\ncohort {} ({} enrolled)\n", c.cohort, c.enrolled);
         for m in &c.metrics {

@@ -58,6 +58,7 @@ pub async fn outcomes(args: OutcomesArgs) -> anyhow::Result<()> {
                 horizon: args.horizon.horizon(),
                 cohorts: args.cohorts.clone(),
                 quarterly: args.quarterly,
+                compare_with: args.compare_with.as_ref().map(ToString::to_string),
             },
         )
         .await?

@@ -331,6 +331,10 @@ pub struct OutcomesArgs {
     /// worked in it).
     #[arg(long)]
     pub quarterly: bool,
+    /// Set each share metric beside this programme's, with the difference
+    /// and its 95 % interval.
+    #[arg(long, value_parser = parse_programme)]
+    pub compare_with: Option<utfall_events::ProgramName>,
 }
 
 /// The share metrics also at a horizon: the status some months after

@@ -280,7 +280,7 @@ async fn projector_standings_name_only_the_callers_programmes() {
 /// denominators), not yet due or censored; a horizon that cannot be read
 /// is refused with what to write.
 #[tokio::test]
-async fn outcomes_over_http_take_a_horizon_cohorts_and_the_quarterly_rate() {
+async fn outcomes_over_http_take_their_sections_and_compare_only_with_what_the_caller_sees() {
     let dir = tempfile::tempdir().expect("directory");
     let events: Vec<serde_json::Value> = std::fs::read_to_string(utfall_tests::fixture("optimist"))
         .expect("fixture")
@@ -295,8 +295,17 @@ async fn outcomes_over_http_take_a_horizon_cohorts_and_the_quarterly_rate() {
             .await
             .expect("lake");
     }
-    let (app, token) = router(dir.path()).await;
-    let get = |query: &'static str| {
+    let (app, admin) = router(dir.path()).await;
+    let access = utfall::access::Access::connect(&format!("sqlite://{}", dir.path().join("events.db").display()))
+        .await
+        .expect("access database");
+    let optimist = utfall_events::ProgramName::new("optimist").expect("name");
+    let viewer = access
+        .tokens
+        .create("vera", utfall::access::Role::Viewer, &[optimist], None)
+        .await
+        .expect("a viewer of optimist");
+    let get_as = |token: String, query: &'static str| {
         let app = app.clone();
         let request = Request::get(format!("/v1/programs/optimist/outcomes?{query}"))
             .header("host", "localhost")
@@ -310,6 +319,14 @@ async fn outcomes_over_http_take_a_horizon_cohorts_and_the_quarterly_rate() {
             (status, serde_json::from_slice::<serde_json::Value>(&body).expect("JSON"))
         }
     };
+    let get = |query: &'static str| get_as(admin.clone(), query);
+    // Another programme's figures only for those who may see them.
+    let (status, answer) = get_as(viewer.clone(), "compare_with=sja-meg").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, _) = get_as(viewer, "as_of=2022-12-31").await;
+    assert_eq!(status, StatusCode::OK, "the viewer sees their own programme");
+    let (status, answer) = get("compare_with=nowhere").await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{answer}");
     let (status, report) = get("as_of=2023-12-31&horizon=6m&from=exit&censor=true").await;
     assert_eq!(status, StatusCode::OK, "{report}");
     let horizon = &report["horizon"];

@@ -349,3 +349,36 @@ fn horizons_quarterly_rates_and_cohorts_of_a_small_history_counted_by_hand() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("is not a horizon"));
 }
+
+/// `--compare-with` sets each share metric beside another programme's,
+/// with this one's less the other's and Newcombe's interval.
+#[test]
+fn a_programme_is_compared_with_another() {
+    let setup = Cli::new(Store::embedded());
+    setup.import(&fixture("optimist"));
+    setup.import(&fixture("sja-meg"));
+    let as_of = ["--as-of", "2022-12-31"];
+    let (optimist, sja_meg) = (setup.outcomes("optimist", &as_of), setup.outcomes("sja-meg", &as_of));
+    let compared = setup.outcomes("optimist", &["--as-of", "2022-12-31", "--compare-with", "sja-meg"]);
+    assert_eq!(compared["program"], "optimist");
+    assert_eq!(compared["metrics"], optimist["metrics"], "the programme's own figures stay");
+    let rows = compared["compared"].as_array().expect("compared");
+    assert_eq!(rows.len(), 5);
+    for row in rows {
+        let name = row["metric"].as_str().unwrap_or("");
+        let (k1, n1) = metric(&optimist, name);
+        let (k2, n2) = metric(&sja_meg, name);
+        assert_eq!((row["other"]["numerator"].as_u64(), row["other"]["denominator"].as_u64()), (Some(k2), Some(n2)), "{name}");
+        let expected = utfall_queries::statistics::newcombe(k1, n1, k2, n2);
+        let got = (
+            row["difference"]["value"].as_f64(),
+            row["difference"]["ci_low"].as_f64(),
+            row["difference"]["ci_high"].as_f64(),
+        );
+        assert_eq!(expected.map(|(d, l, h)| (Some(d), Some(l), Some(h))), (row.get("difference").is_some()).then_some(got), "{name}");
+    }
+    assert_eq!(rows[0]["difference"]["from"], "sja-meg");
+    let unknown = setup.run("outcomes", &["--program", "optimist", "--compare-with", "nowhere"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no programme named \"nowhere\""));
+}

@@ -447,8 +447,8 @@ async fn every_metric_equals_a_naive_fold_of_random_histories() {
                     Some(&program),
                     &Sections {
                         horizon: Some(horizon),
-                        cohorts: None,
                         quarterly: true,
+                        ..Sections::default()
                     },
                 )
                 .await

@@ -133,8 +133,8 @@ impl Analytics {
         let outcomes = scoped
             .outcomes_with(&snapshot, Some(program.as_str()), &Sections {
                     horizon,
-                    cohorts: None,
                     quarterly: true,
+                    ..Sections::default()
                 },)
             .await?
             .into_iter()

@@ -47,7 +47,8 @@ impl SnapshotQuery {
 
 /// An outcome report's query: the snapshot, a horizon
 /// (`?horizon=6m&from=exit&censor=true`), cohorts (`?cohorts=year`) and
-/// the quarterly employment rate (`?quarterly=true`).
+/// the quarterly employment rate (`?quarterly=true`) and another programme
+/// to compare with (`?compare_with=sja-meg`, which the caller must see too).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OutcomesQuery {
@@ -58,6 +59,7 @@ struct OutcomesQuery {
     censor: Option<bool>,
     cohorts: Option<String>,
     quarterly: Option<bool>,
+    compare_with: Option<String>,
 }
 
 impl OutcomesQuery {
@@ -88,13 +90,23 @@ impl OutcomesQuery {
 async fn outcomes(
     State(state): State<AppState>,
     Path(program): Path<String>,
+    Caller(caller): Caller,
     Query(query): Query<OutcomesQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    // Another programme's figures only for those who may see them.
+    if let Some(other) = &query.compare_with
+        && !caller.holds(SEES_OUTCOMES, other)
+    {
+        return Err(ApiError::Forbidden(format!(
+            "comparing needs a viewer, registrar or evaluator role in {other:?} too"
+        )));
+    }
     let sections = Sections {
         horizon: query.horizon()?,
         cohorts: query.cohorts.as_deref().map(str::parse).transpose().map_err(ApiError::BadRequest)?,
         quarterly: query.quarterly.unwrap_or(false),
+        compare_with: query.compare_with.clone(),
     };
     let key = format!("{program}-{:?}-{:?}-{sections:?}", query.as_of, query.known_at);
     versioned(state.lake_projector.position(), &headers, &key, async {
