@@ -237,12 +237,13 @@ async fn report(ctx: &SessionContext, only: Option<&str>, sections: &Sections) -
     {
         return Err(QueryError::UnknownProgram(other.to_string()));
     }
-    add_shares(ctx, &mut reports, None).await?;
+    let targets = targets(ctx).await?;
+    add_shares(ctx, &mut reports, &targets, None).await?;
     if let Some(horizon) = &sections.horizon {
-        add_horizon(ctx, &mut reports, horizon).await?;
+        add_horizon(ctx, &mut reports, &targets, horizon).await?;
     }
     if let Some(cohorts) = &sections.cohorts {
-        add_cohorts(ctx, &mut reports, cohorts).await?;
+        add_cohorts(ctx, &mut reports, &targets, cohorts).await?;
     }
     add_distribution(ctx, &mut reports).await?;
     add_measurement_change(ctx, &mut reports).await?;
@@ -304,8 +305,12 @@ fn share(k: u64, n: u64) -> (Option<f64>, Option<f64>, Option<f64>) {
 }
 
 /// The share metrics, as of the as-of date or at `horizon`.
-async fn add_shares(ctx: &SessionContext, reports: &mut Reports, horizon: Option<&Horizon>) -> Result<(), QueryError> {
-    let targets = targets(ctx).await?;
+async fn add_shares(
+    ctx: &SessionContext,
+    reports: &mut Reports,
+    targets: &Targets,
+    horizon: Option<&Horizon>,
+) -> Result<(), QueryError> {
     for metric in SHARES {
         let sql = horizon.map_or_else(|| metric.sql.to_string(), |h| h.fill(metric.at_horizon));
         let batches = run(ctx, &sql).await?.batches;
@@ -380,8 +385,12 @@ fn compare(reports: &mut Reports, other: &str, only: Option<&str>) {
 
 /// The share metrics per enrolment cohort, in the order the cohorts
 /// began, each beside the first cohort's.
-async fn add_cohorts(ctx: &SessionContext, reports: &mut Reports, cohorts: &Cohorts) -> Result<(), QueryError> {
-    let targets = targets(ctx).await?;
+async fn add_cohorts(
+    ctx: &SessionContext,
+    reports: &mut Reports,
+    targets: &Targets,
+    cohorts: &Cohorts,
+) -> Result<(), QueryError> {
     let sizes = run(
         ctx,
         &cohorts.fill("SELECT program, count(*) AS enrolled, CAST(min(enrolled_on) AS VARCHAR) AS began FROM participants GROUP BY program"),
@@ -447,7 +456,12 @@ async fn add_cohorts(ctx: &SessionContext, reports: &mut Reports, cohorts: &Coho
 }
 
 /// The share metrics at `horizon`, with who is not yet due or censored.
-async fn add_horizon(ctx: &SessionContext, reports: &mut Reports, horizon: &Horizon) -> Result<(), QueryError> {
+async fn add_horizon(
+    ctx: &SessionContext,
+    reports: &mut Reports,
+    targets: &Targets,
+    horizon: &Horizon,
+) -> Result<(), QueryError> {
     let batches = run(ctx, &horizon.fill(HORIZON_POPULATION)).await?.batches;
     let left_out = per_programme(&batches, "not_yet_due", "censored")?;
     for (program, report) in reports.iter_mut() {
@@ -461,7 +475,7 @@ async fn add_horizon(ctx: &SessionContext, reports: &mut Reports, horizon: &Hori
             metrics: Vec::new(),
         });
     }
-    add_shares(ctx, reports, Some(horizon)).await
+    add_shares(ctx, reports, targets, Some(horizon)).await
 }
 
 /// Two count columns of `batches`, by programme.
@@ -629,7 +643,9 @@ fn count(values: &[Option<i64>], i: usize) -> u64 {
 }
 
 /// The targets in force, by (program, metric).
-async fn targets(ctx: &SessionContext) -> Result<BTreeMap<(String, String), Target>, QueryError> {
+type Targets = BTreeMap<(String, String), Target>;
+
+async fn targets(ctx: &SessionContext) -> Result<Targets, QueryError> {
     let batches = run(ctx, "SELECT program, metric, op, value FROM targets")
         .await?
         .batches;

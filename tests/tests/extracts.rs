@@ -44,6 +44,22 @@ impl Setup {
 }
 
 /// A CSV file as rows of fields (the extracts quote nothing but text with commas).
+impl Setup {
+    /// `utfall extract --reproduce` of the extract in `dir` into a folder
+    /// of its own; the folder and where the reproduction is.
+    fn reproduce(&self, dir: &Path, program: &str, period: &str) -> (tempfile::TempDir, PathBuf) {
+        let other = tempfile::tempdir().expect("temporary directory");
+        let manifest = dir.join("manifest.json").display().to_string();
+        let out = self.run(
+            "extract",
+            &["--reproduce", &manifest, "--out", &other.path().display().to_string()],
+        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let again = other.path().join(program).join(period);
+        (other, again)
+    }
+}
+
 fn csv(dir: &Path, section: &str) -> Vec<Vec<String>> {
     let text = std::fs::read_to_string(dir.join(format!("{section}.csv"))).expect("section CSV");
     text.lines()
@@ -298,14 +314,7 @@ fn a_reproduction_after_later_events_is_byte_identical_and_a_tampered_extract_fa
     std::fs::write(file.path(), wire::ndjson(&late)).expect("write");
     setup.cli.import(file.path());
 
-    let other = tempfile::tempdir().expect("temporary directory");
-    let manifest = dir.join("manifest.json").display().to_string();
-    let out = setup.run(
-        "extract",
-        &["--reproduce", &manifest, "--out", &other.path().display().to_string()],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let again = other.path().join("optimist").join("2022");
+    let (_other, again) = setup.reproduce(&dir, "optimist", "2022");
     for entry in std::fs::read_dir(&dir).expect("extract folder") {
         let name = entry.expect("entry").file_name();
         assert_eq!(
@@ -636,14 +645,7 @@ fn an_extract_at_a_horizon_counts_everyone_once_and_reproduces() {
     assert!(methods.contains("job_share at the horizon"), "{methods}");
     assert_nothing_recoverable(&dir);
 
-    let other = tempfile::tempdir().expect("temporary directory");
-    let manifest = dir.join("manifest.json").display().to_string();
-    let out = setup.run(
-        "extract",
-        &["--reproduce", &manifest, "--out", &other.path().display().to_string()],
-    );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let again = other.path().join("sja-meg").join("2022");
+    let (_other, again) = setup.reproduce(&dir, "sja-meg", "2022");
     for name in ["metrics_at_horizon.csv", "summary.csv", "methods.csv"] {
         assert_eq!(
             std::fs::read(dir.join(name)).expect("delivered"),
