@@ -5,7 +5,8 @@
 //! Both stores run the same [`Planner`]; they differ only in how they read a
 //! stream's current state ([`StateReader`]) and how they write the plan.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use crate::date::Date;
 use crate::envelope::{NewEvent, RecordedEvent, StreamKey, fingerprint};
 use crate::invalid::{Conflict, Invalid};
 use crate::log::{AppendError, LogError};
-use crate::vocabulary::{EventData, SCHEMA_VERSION};
+use crate::vocabulary::{EventData, SCHEMA_VERSION, TargetMetric};
 
 /// An event of a stream, as far as enrolment and exit rules care.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,9 @@ pub struct StreamState {
     pub exit: Option<Dated>,
     /// When the participant was erased: nothing more is accepted for them.
     pub erased: Option<Date>,
+    /// Programme streams: the names of the indicators defined, which
+    /// targets may be set on.
+    pub indicators: BTreeSet<String>,
 }
 
 impl StreamState {
@@ -52,6 +56,9 @@ impl StreamState {
             EventData::ParticipantEnrolled(_) => self.enrolment = dated,
             EventData::ParticipantExited(_) => self.exit = dated,
             EventData::ParticipantErased(_) => self.erased = Some(occurred_on),
+            EventData::IndicatorDefined(d) => {
+                self.indicators.insert(d.name.as_str().to_string());
+            }
             EventData::EventRetracted(r) => {
                 if self.enrolment.is_some_and(|d| d.event_id == r.event_id) {
                     self.enrolment = None;
@@ -235,7 +242,7 @@ impl Planner {
         }
 
         if let Some(problem) = self.stream_rule(reader, &key, &state, &event).await? {
-            return Ok(invalid(problem.0, problem.1));
+            return Ok(invalid(&problem.0, problem.1));
         }
 
         let mut next = state;
@@ -263,64 +270,75 @@ impl Planner {
         key: &StreamKey,
         state: &StreamState,
         event: &NewEvent,
-    ) -> Result<Option<(&'static str, String)>, LogError> {
+    ) -> Result<Option<(Cow<'static, str>, String)>, LogError> {
         let on = event.occurred_on;
         let program = &event.program;
         let who = key.participant.as_ref().map(ToString::to_string).unwrap_or_default();
         let defined = |s: &StreamState| s.defined;
         Ok(match &event.body {
             EventData::ProgramDefined(_) => None,
-            EventData::TargetsSet(_) | EventData::RetentionSet(_) if !defined(state) => Some((
-                "program",
-                format!("programme {program} is not defined (no program_defined event)"),
-            )),
-            EventData::TargetsSet(_) | EventData::RetentionSet(_) => None,
+            EventData::TargetsSet(_) | EventData::RetentionSet(_) | EventData::IndicatorDefined(_)
+                if !defined(state) =>
+            {
+                Some((
+                    "program".into(),
+                    format!("programme {program} is not defined (no program_defined event)"),
+                ))
+            }
+            EventData::TargetsSet(t) => t.targets.iter().enumerate().find_map(|(i, target)| match &target.metric {
+                TargetMetric::Indicator(name) if !state.indicators.contains(name.as_str()) => Some((
+                    format!("data.targets[{i}].metric").into(),
+                    format!("programme {program} has no indicator {:?} (define it with indicator_defined first)", name.as_str()),
+                )),
+                _ => None,
+            }),
+            EventData::RetentionSet(_) | EventData::IndicatorDefined(_) => None,
             EventData::ParticipantEnrolled(_) => {
                 let programme = self.state(reader, &StreamKey::program(program.clone())).await?;
                 if !programme.defined {
                     Some((
-                        "program",
+                        "program".into(),
                         format!("programme {program} is not defined (no program_defined event)"),
                     ))
                 } else if let Some(enrolment) = state.enrolment {
-                    Some(("type", format!("{who} is already enrolled (since {})", enrolment.on)))
+                    Some(("type".into(), format!("{who} is already enrolled (since {})", enrolment.on)))
                 } else {
                     None
                 }
             }
             EventData::ParticipantErased(_) if state.version == 0 => {
-                Some(("participant", format!("{program} has no participant {who}")))
+                Some(("participant".into(), format!("{program} has no participant {who}")))
             }
             EventData::ParticipantErased(_) if state.erased.is_some() => {
-                Some(("participant", format!("{who} is already erased")))
+                Some(("participant".into(), format!("{who} is already erased")))
             }
             EventData::ParticipantErased(_) => None,
             EventData::EventRetracted(r) => match self.known(reader, key, r.event_id).await? {
                 None => Some((
-                    "data.event_id",
+                    "data.event_id".into(),
                     format!("{who}'s stream holds no event {}; {SAME_PARTICIPANT}", r.event_id),
                 )),
                 Some(target) if target.stream != *key => Some((
-                    "data.event_id",
+                    "data.event_id".into(),
                     format!("{who}'s stream holds no event {}; {SAME_PARTICIPANT}", r.event_id),
                 )),
                 Some(target) if target.type_name == "event_retracted" => Some((
-                    "data.event_id",
+                    "data.event_id".into(),
                     "a retraction cannot be retracted; record the event again".into(),
                 )),
                 Some(_) => None,
             },
             _ => match (state.enrolment, state.exit) {
-                (None, _) => Some(("participant", format!("{who} is not enrolled in {program}"))),
+                (None, _) => Some(("participant".into(), format!("{who} is not enrolled in {program}"))),
                 (Some(enrolment), _) if on < enrolment.on => Some((
-                    "occurred_on",
+                    "occurred_on".into(),
                     format!("{on} is before {who}'s enrolment on {}", enrolment.on),
                 )),
                 (_, Some(exit)) if on > exit.on => {
-                    Some(("occurred_on", format!("{on} is after {who}'s exit on {}", exit.on)))
+                    Some(("occurred_on".into(), format!("{on} is after {who}'s exit on {}", exit.on)))
                 }
                 (_, Some(exit)) if matches!(event.body, EventData::ParticipantExited(_)) => {
-                    Some(("type", format!("{who} has already exited (on {})", exit.on)))
+                    Some(("type".into(), format!("{who} has already exited (on {})", exit.on)))
                 }
                 _ => None,
             },

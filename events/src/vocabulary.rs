@@ -40,10 +40,11 @@ pub enum EventData {
     EventRetracted(EventRetracted),
     ParticipantErased(ParticipantErased),
     RetentionSet(RetentionSet),
+    IndicatorDefined(IndicatorDefined),
 }
 
 /// Every event type name, in the order of [`EventData`].
-pub const EVENT_TYPES: [&str; 14] = [
+pub const EVENT_TYPES: [&str; 15] = [
     "program_defined",
     "targets_set",
     "participant_enrolled",
@@ -58,6 +59,7 @@ pub const EVENT_TYPES: [&str; 14] = [
     "event_retracted",
     "participant_erased",
     "retention_set",
+    "indicator_defined",
 ];
 
 impl EventData {
@@ -79,6 +81,7 @@ impl EventData {
             EventRetracted(_) => 11,
             ParticipantErased(_) => 12,
             RetentionSet(_) => 13,
+            IndicatorDefined(_) => 14,
         };
         EVENT_TYPES[i]
     }
@@ -113,6 +116,7 @@ impl EventData {
             "event_retracted" => EventRetracted(data_of(data)?),
             "participant_erased" => ParticipantErased(data_of(data)?),
             "retention_set" => RetentionSet(data_of(data)?),
+            "indicator_defined" => IndicatorDefined(data_of(data)?),
             other => {
                 return Err((
                     "type".into(),
@@ -139,7 +143,10 @@ impl EventData {
     pub fn is_program_level(&self) -> bool {
         matches!(
             self,
-            EventData::ProgramDefined(_) | EventData::TargetsSet(_) | EventData::RetentionSet(_)
+            EventData::ProgramDefined(_)
+                | EventData::TargetsSet(_)
+                | EventData::RetentionSet(_)
+                | EventData::IndicatorDefined(_)
         )
     }
 
@@ -182,7 +189,7 @@ impl EventData {
             EventData::TargetsSet(t) => {
                 let mut seen = BTreeSet::new();
                 for (i, target) in t.targets.iter().enumerate() {
-                    if !seen.insert(target.metric) {
+                    if !seen.insert(&target.metric) {
                         fail(
                             &format!("targets[{i}].metric"),
                             format!("{:?} is set twice", target.metric),
@@ -199,6 +206,22 @@ impl EventData {
                         "months_after_exit",
                         format!("{} is not between 1 and {MAX_RETENTION_MONTHS}", r.months_after_exit),
                     );
+                }
+            }
+            EventData::IndicatorDefined(d) => {
+                if d.name.as_str().parse::<Metric>().is_ok() {
+                    fail("name", format!("{:?} is a built-in metric; an indicator needs a name of its own", d.name.as_str()));
+                }
+                if d.description.trim().is_empty() || d.description.len() > MAX_DESCRIPTION_BYTES {
+                    fail("description", format!("must hold 1 to {MAX_DESCRIPTION_BYTES} bytes"));
+                }
+                let predicates = [("numerator", Some(&d.numerator)), ("denominator", d.denominator.as_ref())];
+                for (field, predicate) in predicates {
+                    if let Some(p) = predicate
+                        && (p.trim().is_empty() || p.len() > MAX_PREDICATE_BYTES)
+                    {
+                        fail(field, format!("must be an SQL condition of 1 to {MAX_PREDICATE_BYTES} bytes"));
+                    }
                 }
             }
             EventData::ParticipantEnrolled(e) => {
@@ -283,12 +306,12 @@ pub struct TargetsSet {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Target {
-    pub metric: Metric,
+    pub metric: TargetMetric,
     pub op: TargetOp,
     pub value: f64,
 }
 
-/// The outcome metrics a target can be set on (DESIGN, "Outcome metrics").
+/// The built-in outcome metrics (DESIGN, "Outcome metrics").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Metric {
@@ -297,6 +320,38 @@ pub enum Metric {
     NeverPsychiatricTreatmentShare,
     RetainedShare,
     ClarifiedShare,
+}
+
+impl std::str::FromStr for Metric {
+    type Err = serde_json::Error;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(Value::String(name.to_string()))
+    }
+}
+
+/// What a target is set on: a built-in metric, or an indicator its
+/// programme defined (by an earlier `indicator_defined`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TargetMetric {
+    Builtin(Metric),
+    Indicator(Code),
+}
+
+impl<'de> Deserialize<'de> for TargetMetric {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        if let Ok(metric) = name.parse() {
+            return Ok(TargetMetric::Builtin(metric));
+        }
+        Code::new(name).map(TargetMetric::Indicator).map_err(|_| {
+            serde::de::Error::custom(
+                "not a metric: job_share, education_share, never_psychiatric_treatment_share, \
+                 retained_share, clarified_share, or the name of an indicator the programme defined",
+            )
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -550,6 +605,31 @@ pub const MAX_RETENTION_MONTHS: u16 = 1200;
 #[serde(deny_unknown_fields)]
 pub struct RetentionSet {
     pub months_after_exit: u16,
+}
+
+/// Longest indicator description, in bytes.
+pub const MAX_DESCRIPTION_BYTES: usize = 2000;
+/// Longest indicator condition, in bytes.
+pub const MAX_PREDICATE_BYTES: usize = 4000;
+
+/// A programme's own share indicator. A later definition of the same name
+/// replaces it; reports use the latest recorded by their known-at time
+/// (whatever their as-of date, so a new indicator also counts the past).
+/// The numerator and denominator are SQL
+/// conditions over one `participants` row (with `as_of`, the report's
+/// as-of date); subqueries may read the catalog's tables. The SQL is
+/// checked when the event is recorded (see `utfall_queries::indicators`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IndicatorDefined {
+    /// What targets and reports call it, e.g. `plan_within_30_days`.
+    pub name: Code,
+    pub description: String,
+    /// Counted among the denominator: who reached it.
+    pub numerator: String,
+    /// Who is counted; every enrolled participant when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denominator: Option<String>,
 }
 
 /// A participant's erasure: their data key is destroyed, and nothing of

@@ -37,7 +37,7 @@ const IN_FORCE: &str = include_str!("../sql/catalog/in_force.sql");
 
 /// Views in the order they must be created (each uses only those before
 /// it); the typed tables' in-force views come right after the first.
-const VIEWS: [(&str, &str); 14] = [
+const VIEWS: [(&str, &str); 15] = [
     (
         "internal.retracted_events",
         include_str!("../sql/catalog/retracted_events.sql"),
@@ -47,6 +47,7 @@ const VIEWS: [(&str, &str); 14] = [
         include_str!("../sql/catalog/withdrawn_consent.sql"),
     ),
     ("internal.known_events", include_str!("../sql/catalog/known_events.sql")),
+    ("internal.indicators", include_str!("../sql/catalog/indicators.sql")),
     ("events", include_str!("../sql/catalog/events.sql")),
     ("programs", include_str!("../sql/catalog/programs.sql")),
     ("targets", include_str!("../sql/catalog/targets.sql")),

@@ -76,12 +76,17 @@ impl Cohorts {
         }
     }
 
+    /// A participant's `<programme>/<cohort>`, as SQL over `participants`.
+    pub(crate) fn group_sql(&self) -> String {
+        format!("concat(program, '{SEPARATOR}', {})", self.label_sql())
+    }
+
     /// `sql` (a metric file over `participants`) counted per programme and
     /// cohort: its `program` column reads `<programme>/<cohort>`.
     pub(crate) fn fill(&self, sql: &str) -> String {
         let cohorted = format!(
-            "FROM (SELECT * EXCLUDE (program), concat(program, '{SEPARATOR}', {}) AS program FROM participants) participants",
-            self.label_sql()
+            "FROM (SELECT * EXCLUDE (program), {} AS program FROM participants) participants",
+            self.group_sql()
         );
         sql.replace("FROM participants", &cohorted)
     }

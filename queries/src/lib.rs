@@ -12,6 +12,7 @@ pub mod engine;
 pub mod evaluation;
 pub mod extract;
 pub mod horizon;
+pub mod indicators;
 pub mod metrics;
 pub mod nesting;
 pub mod outcomes;

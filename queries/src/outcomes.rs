@@ -10,10 +10,12 @@ use arrow::array::RecordBatch;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
+use utfall_events::ProgramName;
 
 use crate::engine::run;
 use crate::cohorts::{Cohorts, SEPARATOR};
 use crate::horizon::{Anchor, CENSORED_EXITS, Horizon};
+use crate::indicators::{self, Counted};
 use crate::metrics::{
     HORIZON_POPULATION, MEASUREMENT_CHANGE, POOR_BY_WAVE, QUARTERLY_EMPLOYMENT, SHARES, STATUS_DISTRIBUTION,
     TIME_TO_FIRST_JOB,
@@ -145,6 +147,13 @@ pub struct MetricValue {
     pub target: Option<Target>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub met: Option<bool>,
+    /// A programme-defined indicator's description (none for the
+    /// built-in metrics).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Why a programme-defined indicator has no figures.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -201,14 +210,53 @@ impl Analytics {
         only: Option<&str>,
         sections: &Sections,
     ) -> Result<Vec<Outcomes>, QueryError> {
-        self.within_limit(|ctx| async move { report(&ctx, only, sections).await }, snapshot)
+        let indicators = self.count_indicators(snapshot, only, sections.cohorts.as_ref()).await?;
+        let indicators = &indicators;
+        self.within_limit(|ctx| async move { report(&ctx, only, sections, indicators).await }, snapshot)
             .await
+    }
+
+    /// The programme-defined indicators of the programmes reported on,
+    /// each counted in a catalog of its own programme only.
+    async fn count_indicators(
+        &self,
+        snapshot: &Snapshot,
+        only: Option<&str>,
+        cohorts: Option<&Cohorts>,
+    ) -> Result<Vec<Counted>, QueryError> {
+        let defined = self
+            .within_limit(|ctx| async move { indicators::defined(&ctx, only).await }, snapshot)
+            .await?;
+        let mut counted = Vec::with_capacity(defined.len());
+        for indicator in defined {
+            let programme = ProgramName::new(indicator.program.as_str()).map_err(QueryError::Engine)?;
+            let own = self.for_programme(&programme);
+            let indicator_ref = &indicator;
+            let counts = match own
+                .within_limit(|ctx| async move { indicators::count(&ctx, indicator_ref, cohorts).await }, snapshot)
+                .await
+            {
+                Ok(counts) => Some(counts),
+                Err(QueryError::Sql(reason)) => {
+                    tracing::warn!(program = %indicator.program, indicator = %indicator.name, %reason, "an indicator's SQL failed");
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            counted.push(Counted { indicator, counts });
+        }
+        Ok(counted)
     }
 }
 
 type Reports = BTreeMap<String, Outcomes>;
 
-async fn report(ctx: &SessionContext, only: Option<&str>, sections: &Sections) -> Result<Vec<Outcomes>, QueryError> {
+async fn report(
+    ctx: &SessionContext,
+    only: Option<&str>,
+    sections: &Sections,
+    indicators: &[Counted],
+) -> Result<Vec<Outcomes>, QueryError> {
     let template = head(ctx).await?;
     let programs = strings(
         &run(ctx, "SELECT program FROM programs ORDER BY program").await?.batches,
@@ -239,11 +287,12 @@ async fn report(ctx: &SessionContext, only: Option<&str>, sections: &Sections) -
     }
     let targets = targets(ctx).await?;
     add_shares(ctx, &mut reports, &targets, None).await?;
+    add_indicators(&mut reports, &targets, indicators);
     if let Some(horizon) = &sections.horizon {
         add_horizon(ctx, &mut reports, &targets, horizon).await?;
     }
     if let Some(cohorts) = &sections.cohorts {
-        add_cohorts(ctx, &mut reports, &targets, cohorts).await?;
+        add_cohorts(ctx, &mut reports, &targets, cohorts, indicators).await?;
     }
     add_distribution(ctx, &mut reports).await?;
     add_measurement_change(ctx, &mut reports).await?;
@@ -349,6 +398,32 @@ fn metric_value(metric: &str, numerator: u64, denominator: u64, target: Option<T
         ci_high,
         target,
         met,
+        description: None,
+        error: None,
+    }
+}
+
+/// What a report says of an indicator whose SQL failed when run; the
+/// reason is logged, not shown (it may quote the data).
+const INDICATOR_FAILED: &str =
+    "its SQL failed when run over this snapshot (for example, a subquery found two rows for a participant); try its conditions with POST /v1/sql";
+
+/// Each programme's own indicators, after the built-in metrics.
+fn add_indicators(reports: &mut Reports, targets: &Targets, indicators: &[Counted]) {
+    for counted in indicators {
+        let i = &counted.indicator;
+        let Some(report) = reports.get_mut(&i.program) else { continue };
+        let (numerator, denominator) = counted
+            .counts
+            .as_ref()
+            .and_then(|c| c.get(&i.program).copied())
+            .unwrap_or((0, 0));
+        let target = targets.get(&(i.program.clone(), i.name.clone())).cloned();
+        report.metrics.push(MetricValue {
+            description: Some(i.description.clone()),
+            error: counted.counts.is_none().then(|| INDICATOR_FAILED.to_string()),
+            ..metric_value(&i.name, numerator, denominator, target)
+        });
     }
 }
 
@@ -362,7 +437,7 @@ fn compare(reports: &mut Reports, other: &str, only: Option<&str>) {
         let compared = report
             .metrics
             .iter()
-            .zip(&theirs)
+            .filter_map(|ours| Some((ours, theirs.iter().find(|t| t.metric == ours.metric)?)))
             .map(|(ours, their)| Compared {
                 metric: ours.metric.clone(),
                 other: their.clone(),
@@ -390,6 +465,7 @@ async fn add_cohorts(
     reports: &mut Reports,
     targets: &Targets,
     cohorts: &Cohorts,
+    indicators: &[Counted],
 ) -> Result<(), QueryError> {
     let sizes = run(
         ctx,
@@ -412,11 +488,17 @@ async fn add_cohorts(
                 .push((cohort.to_string(), enrolled, began.unwrap_or_default()));
         }
     }
-    let mut per_metric = Vec::new();
+    let mut shares = Vec::new();
     for metric in SHARES {
-        per_metric.push((metric.name, per_programme(&run(ctx, &cohorts.fill(metric.sql)).await?.batches, "numerator", "denominator")?));
+        shares.push((metric.name, per_programme(&run(ctx, &cohorts.fill(metric.sql)).await?.batches, "numerator", "denominator")?));
     }
+    let none = BTreeMap::new();
     for (program, report) in reports.iter_mut() {
+        let own = indicators
+            .iter()
+            .filter(|c| c.indicator.program == *program)
+            .map(|c| (c.indicator.name.as_str(), c.counts.as_ref().unwrap_or(&none)));
+        let per_metric: Vec<_> = shares.iter().map(|(name, counts)| (*name, counts)).chain(own).collect();
         let mut listed = found.remove(program).unwrap_or_default();
         listed.sort_by(|a, b| (&a.2, &a.0).cmp(&(&b.2, &b.0)));
         let first = listed.first().map(|c| c.0.clone());

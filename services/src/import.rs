@@ -14,7 +14,10 @@ use utfall_events::wire::{BatchError, Problems, is_blank, latest_allowed_date, p
 use utfall_events::{AppendError, EventLog, Invalid, NewEvent};
 
 use crate::cli::ImportArgs;
-use crate::store::open_log;
+use utfall_queries::{Analytics, Limits};
+
+use crate::indicators;
+use crate::store::{lake_dir, open_log};
 
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -25,12 +28,13 @@ pub struct Outcome {
 
 pub async fn run(args: ImportArgs) -> anyhow::Result<Outcome> {
     let log = open_log(&args.store).await?;
+    let analytics = Analytics::new(&lake_dir(&args.store), Limits::default());
     let batch_size = args.batch_size.max(1);
     let mut outcome = Outcome::default();
     let mut spooled = Vec::new();
     for file in &args.files {
         let source = Source::open(file, &mut spooled)?;
-        let problems = check(log.as_ref(), &source, batch_size).await?;
+        let problems = check(log.as_ref(), &analytics, &source, batch_size).await?;
         if problems.total > 0 {
             for problem in &problems.list {
                 eprintln!("{}: rejected {problem}", source.name);
@@ -225,7 +229,7 @@ fn progress(label: &str) -> ProgressBar {
 
 /// Checks every event of the file against the log and against the earlier
 /// events of the file, writing nothing.
-async fn check(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyhow::Result<Problems> {
+async fn check(log: &dyn EventLog, analytics: &Analytics, source: &Source, batch_size: usize) -> anyhow::Result<Problems> {
     let bar = progress(&format!("checking {}", source.name));
     let mut planner = Planner::default();
     let mut problems = Problems::default();
@@ -246,6 +250,7 @@ async fn check(log: &dyn EventLog, source: &Source, batch_size: usize) -> anyhow
             }
         };
         let n = events.len() as u64;
+        problems.extend(indicators::check(analytics, &events, first).await?);
         let mut reader = log.state_reader().await?;
         match planner.plan(reader.as_mut(), events, first, Utc::now()).await {
             Ok(_) => {}

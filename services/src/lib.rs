@@ -10,6 +10,7 @@ pub mod erasure;
 pub mod extract;
 pub mod http;
 pub mod import;
+pub mod indicators;
 pub mod keys;
 pub mod migrate;
 pub mod pg;

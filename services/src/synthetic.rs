@@ -158,17 +158,17 @@ impl Generator {
             let targets = EventData::TargetsSet(TargetsSet {
                 targets: vec![
                     Target {
-                        metric: Metric::JobShare,
+                        metric: TargetMetric::Builtin(Metric::JobShare),
                         op: TargetOp::AtLeast,
                         value: 0.2,
                     },
                     Target {
-                        metric: Metric::EducationShare,
+                        metric: TargetMetric::Builtin(Metric::EducationShare),
                         op: TargetOp::AtLeast,
                         value: 0.15,
                     },
                     Target {
-                        metric: Metric::NeverPsychiatricTreatmentShare,
+                        metric: TargetMetric::Builtin(Metric::NeverPsychiatricTreatmentShare),
                         op: TargetOp::AtLeast,
                         value: 0.9,
                     },

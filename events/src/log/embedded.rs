@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS streams (
     exited_id   TEXT,
     exited_on   TEXT,
     erased_on   TEXT,
+    indicators  TEXT,
     PRIMARY KEY (program, participant)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -114,12 +115,17 @@ impl EmbeddedLog {
             .connect_with(options)
             .await?;
         sqlx::raw_sql(SCHEMA).execute(&pool).await?;
-        // Logs made before erasure existed lack the column.
-        let erasable: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('streams') WHERE name = 'erased_on'")
-            .fetch_one(&pool)
-            .await?;
-        if erasable == 0 {
-            sqlx::query("ALTER TABLE streams ADD COLUMN erased_on TEXT").execute(&pool).await?;
+        // Logs made before erasure or indicators existed lack their columns.
+        for column in ["erased_on", "indicators"] {
+            let present: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pragma_table_info('streams') WHERE name = $1")
+                .bind(column)
+                .fetch_one(&pool)
+                .await?;
+            if present == 0 {
+                sqlx::query(AssertSqlSafe(format!("ALTER TABLE streams ADD COLUMN {column} TEXT")))
+                    .execute(&pool)
+                    .await?;
+            }
         }
         let head: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM events")
             .fetch_one(&pool)
@@ -380,13 +386,14 @@ async fn save_states(conn: &mut SqliteConnection, states: &HashMap<StreamKey, St
     let states: Vec<_> = states.iter().collect();
     for chunk in states.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO streams (program, participant, version, defined, enrolled_id, enrolled_on, exited_id, exited_on, erased_on)
+            "INSERT INTO streams (program, participant, version, defined, enrolled_id, enrolled_on, exited_id, exited_on, erased_on, indicators)
              VALUES {}
              ON CONFLICT (program, participant) DO UPDATE SET
                version = excluded.version, defined = excluded.defined,
                enrolled_id = excluded.enrolled_id, enrolled_on = excluded.enrolled_on,
-               exited_id = excluded.exited_id, exited_on = excluded.exited_on, erased_on = excluded.erased_on",
-            placeholders(chunk.len(), 9)
+               exited_id = excluded.exited_id, exited_on = excluded.exited_on, erased_on = excluded.erased_on,
+               indicators = excluded.indicators",
+            placeholders(chunk.len(), 10)
         );
         let mut query = sqlx::query(AssertSqlSafe(sql));
         for (key, state) in chunk {
@@ -399,7 +406,9 @@ async fn save_states(conn: &mut SqliteConnection, states: &HashMap<StreamKey, St
                 .bind(state.enrolment.map(|d| d.on.to_string()))
                 .bind(state.exit.map(|d| d.event_id.to_string()))
                 .bind(state.exit.map(|d| d.on.to_string()))
-                .bind(state.erased.map(|on| on.to_string()));
+                .bind(state.erased.map(|on| on.to_string()))
+                // Indicator names are codes ([a-z0-9_]), so a comma parts them.
+                .bind((!state.indicators.is_empty()).then(|| state.indicators.iter().cloned().collect::<Vec<_>>().join(",")));
         }
         query.execute(&mut *conn).await?;
     }
@@ -429,6 +438,10 @@ fn state_from_row(row: &SqliteRow) -> Result<StreamState, LogError> {
             .map(|on| Date::parse(&on))
             .transpose()
             .map_err(|reason| LogError::Unreadable { position: 0, reason })?,
+        indicators: row
+            .get::<Option<String>, _>("indicators")
+            .map(|names| names.split(',').map(str::to_string).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -461,7 +474,7 @@ impl<'a, C: DerefMut<Target = SqliteConnection> + Send> SqliteReader<'a, C> {
     async fn fetch_states(&mut self, keys: &[StreamKey]) -> Result<(), LogError> {
         for chunk in keys.chunks(ROWS_PER_STATEMENT) {
             let sql = format!(
-                "SELECT program, participant, version, defined, enrolled_id, enrolled_on, exited_id, exited_on, erased_on
+                "SELECT program, participant, version, defined, enrolled_id, enrolled_on, exited_id, exited_on, erased_on, indicators
                  FROM streams WHERE (program, participant) IN (VALUES {})",
                 placeholders(chunk.len(), 2)
             );

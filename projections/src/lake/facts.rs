@@ -282,7 +282,7 @@ impl<'a> Fact<'a> {
                 retracted_event_id: d.event_id.to_string(),
                 reason: d.reason.as_str(),
             },
-            EventData::ParticipantErased(_) | EventData::RetentionSet(_) => return None,
+            EventData::ParticipantErased(_) | EventData::RetentionSet(_) | EventData::IndicatorDefined(_) => return None,
         })
     }
 

@@ -366,7 +366,8 @@ async fn update(conn: &mut AnyConnection, who: &Who, on: &str, body: &EventData)
         | EventData::ServiceEnded(_)
         | EventData::ConsentRecorded(_)
         | EventData::EventRetracted(_)
-        | EventData::ParticipantErased(_) => {}
+        | EventData::ParticipantErased(_)
+        | EventData::IndicatorDefined(_) => {}
     }
     Ok(())
 }

@@ -6,12 +6,14 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::json;
+use utfall_events::AppendError;
 use utfall_events::wire::parse_batch;
 
 use super::AppState;
 use super::access::{Audit, AuditNote, Caller, Routes};
 use super::error::ApiError;
 use crate::access::{Need, Role};
+use crate::indicators;
 
 /// Registrars record events for their programmes; admins for any.
 const RECORDS: &[Role] = &[Role::Registrar];
@@ -73,6 +75,10 @@ async fn append(
         ..AuditNote::rows(events.len())
     };
     let _room = state.pressure.ingest()?;
+    let problems = indicators::check(&state.analytics, &events, 0).await?;
+    if !problems.is_empty() {
+        return Err(AppendError::Invalid(problems).into());
+    }
     let appended = state.log.append(events).await?;
     let duplicates = appended.iter().filter(|a| a.duplicate).count();
     let response = (
