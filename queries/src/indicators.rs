@@ -24,9 +24,9 @@ use utfall_events::vocabulary::IndicatorDefined;
 use crate::catalog::TABLES;
 use crate::cohorts::Cohorts;
 use crate::engine::run;
-use crate::{nesting, read_only};
 use crate::values::strings;
 use crate::{Analytics, QueryError, Snapshot};
+use crate::{nesting, read_only};
 
 /// An indicator as defined by the snapshot's as-of date and known-at time.
 #[derive(Clone, Debug, PartialEq)]
@@ -49,8 +49,7 @@ pub struct Counted {
 }
 
 /// `participants` as a condition sees it: each row with `as_of`.
-const POPULATION: &str =
-    "(SELECT p.*, s.as_of FROM participants p CROSS JOIN internal.snapshot s) participants";
+const POPULATION: &str = "(SELECT p.*, s.as_of FROM participants p CROSS JOIN internal.snapshot s) participants";
 
 /// Who a count takes: the denominator's condition, and with `numerator`,
 /// the numerator's too. Each condition starts a line of its own, so a
@@ -64,6 +63,13 @@ fn condition(denominator: Option<&str>, numerator: Option<&str>) -> String {
 }
 
 impl Analytics {
+    /// The indicators defined for each programme the engine sees (`only`:
+    /// that one's), as known at the snapshot's known-at time.
+    pub async fn indicators(&self, snapshot: &Snapshot, only: Option<&str>) -> Result<Vec<Indicator>, QueryError> {
+        self.within_limit(|ctx| async move { defined(&ctx, only).await }, snapshot)
+            .await
+    }
+
     /// The problems of an indicator's definition, as (field, message):
     /// each condition must parse as an SQL condition, read only the
     /// catalog's tables, and plan over the catalog (known columns, a
@@ -152,7 +158,11 @@ impl Visitor for CatalogTablesOnly {
             }
             TableFactor::Derived { .. } | TableFactor::NestedJoin { .. } => ControlFlow::Continue(()),
             other => {
-                let shown: String = other.to_string().chars().take(60).collect();
+                let shown = match other {
+                    TableFactor::Table { name, .. } => name.to_string(),
+                    _ => other.to_string(),
+                };
+                let shown: String = shown.chars().take(60).collect();
                 ControlFlow::Break((other.span().start, format!("{shown:?}")))
             }
         }
@@ -207,15 +217,14 @@ fn located(e: &DataFusionError) -> Option<Location> {
 
 /// The indicators defined for each programme the session sees (`only`:
 /// that one), in the order of their names.
-pub(crate) async fn defined(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Indicator>, QueryError> {
+async fn defined(ctx: &SessionContext, only: Option<&str>) -> Result<Vec<Indicator>, QueryError> {
     let batches = run(
         ctx,
         "SELECT program, indicator, description, numerator, denominator FROM internal.indicators ORDER BY program, indicator",
     )
     .await?
     .batches;
-    let columns = ["program", "indicator", "description", "numerator", "denominator"]
-        .map(|c| strings(&batches, c));
+    let columns = ["program", "indicator", "description", "numerator", "denominator"].map(|c| strings(&batches, c));
     let [program, name, description, numerator, denominator] = columns;
     Ok(program?
         .into_iter()

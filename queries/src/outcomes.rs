@@ -224,9 +224,7 @@ impl Analytics {
         only: Option<&str>,
         cohorts: Option<&Cohorts>,
     ) -> Result<Vec<Counted>, QueryError> {
-        let defined = self
-            .within_limit(|ctx| async move { indicators::defined(&ctx, only).await }, snapshot)
-            .await?;
+        let defined = self.indicators(snapshot, only).await?;
         let mut counted = Vec::with_capacity(defined.len());
         for indicator in defined {
             let programme = ProgramName::new(indicator.program.as_str()).map_err(QueryError::Engine)?;

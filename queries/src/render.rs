@@ -119,6 +119,12 @@ pub fn outcomes_table(o: &Outcomes) -> String {
     for m in &o.metrics {
         out += &metric_line(m);
     }
+    for (i, m) in o.metrics.iter().filter(|m| m.description.is_some()).enumerate() {
+        if i == 0 {
+            out += "\nthe programme's own indicators\n";
+        }
+        out += &format!("  {}: {}\n", m.metric, m.description.as_deref().unwrap_or_default());
+    }
     if let Some(h) = &o.horizon {
         out += &format!(
             "\n{} months after {}: {} not yet due{}\n",
@@ -212,6 +218,9 @@ pub fn outcomes_table(o: &Outcomes) -> String {
 
 /// A metric's line of the text table.
 fn metric_line(m: &MetricValue) -> String {
+    if let Some(error) = &m.error {
+        return format!("{:<35} not counted: {error}\n", m.metric);
+    }
     let target = match (&m.target, m.met) {
         (Some(t), met) => format!(
             "{} {:.1} % {}",

@@ -9,6 +9,7 @@ use utfall_events::ProgramName;
 use super::disclosure::{Cell, Cells};
 use super::period::Period;
 use crate::horizon::Horizon;
+use crate::indicators::Indicator;
 use crate::metrics::{HORIZON_POPULATION, QUARTERLY_EMPLOYMENT, SHARES};
 use crate::values::{ints, strings};
 use crate::horizon::Anchor;
@@ -172,7 +173,7 @@ impl Analytics {
             secondary,
             sections,
         };
-        extract.sections.push(methods(&extract));
+        extract.sections.push(methods(&extract, &scoped.indicators(&snapshot, Some(program.as_str())).await?));
         Ok(extract)
     }
 }
@@ -311,7 +312,12 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
     let mut metrics = draft("metrics", "Outcome metrics", &METRIC_COLUMNS);
     let mut job_cell = None;
     for m in &o.metrics {
-        let denominator = if m.metric == "clarified_share" { x } else { e };
+        // A programme's own indicator counts whom its condition names.
+        let denominator = match (m.description.is_some(), m.metric.as_str()) {
+            (true, _) => cells.count(m.denominator),
+            (false, "clarified_share") => x,
+            (false, _) => e,
+        };
         let numerator = count_in(cells, m.numerator, m.denominator, &small);
         if m.metric == "job_share" {
             job_cell = Some(numerator);
@@ -540,7 +546,7 @@ fn resolve(d: Draft, cells: &Cells, threshold: u64) -> Section {
 }
 
 /// How the figures were made, as text rows.
-fn methods(x: &Extract) -> Section {
+fn methods(x: &Extract, indicators: &[Indicator]) -> Section {
     let mut rows: Vec<(String, String)> = vec![
         ("programme".into(), format!("{} ({})", x.programme_name, x.program)),
         ("period".into(), format!("{} ({} to {})", x.period, x.period.first, x.period.last)),
@@ -574,6 +580,17 @@ fn methods(x: &Extract) -> Section {
         rows.push((m.name.to_string(), comment(m.sql)));
     }
     rows.push(("quarterly_employment".into(), comment(QUARTERLY_EMPLOYMENT)));
+    for i in indicators {
+        rows.push((
+            i.name.clone(),
+            format!(
+                "{} (the programme's own indicator) — denominator: participants where {}; numerator: those of them where {}",
+                i.description,
+                i.denominator.as_deref().unwrap_or("TRUE"),
+                i.numerator
+            ),
+        ));
+    }
     if let Some(h) = &x.horizon {
         let censoring = if h.censor {
             "participants who exited as moved or deceased before their horizon day are censored (left out)"

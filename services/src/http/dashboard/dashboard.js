@@ -136,10 +136,19 @@ function track(m) {
   return div;
 }
 
+// A programme's own indicator is named with its description; one whose
+// SQL failed says so instead of showing zeros as if counted.
+function metricName(m) {
+  if (!m.description) return m.metric;
+  const name = el("span", m.metric);
+  name.append(el("small", m.error ? ` — ${m.description} (not counted: ${m.error})` : ` — ${m.description}`, "indicator"));
+  return name;
+}
+
 function drawOutcomes(o) {
   document.getElementById("outcomes-as-of").textContent = `as of ${o.as_of}, log position ${o.log_position}`;
   rows(document.getElementById("outcomes"), o.metrics.map((m) => [
-    m.metric,
+    metricName(m),
     `${m.numerator}/${m.denominator}`,
     percent(m.value),
     m.value === null ? "–" : `${percent(m.ci_low)} – ${percent(m.ci_high)}`,
