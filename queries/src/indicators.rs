@@ -192,10 +192,12 @@ async fn planning_problem(ctx: &SessionContext, condition: &str) -> Result<Optio
             let location = located(&e);
             match QueryError::from(e) {
                 QueryError::Sql(message) => {
-                    // DataFusion's kind of error says nothing to the author.
+                    // DataFusion's kind of error says nothing to the author, and
+                    // its list of every valid field drowns the suggestion.
+                    let first_line = message.lines().next().unwrap_or_default();
                     let message = ["Error during planning: ", "Schema error: "]
                         .iter()
-                        .fold(message.as_str(), |m, prefix| m.strip_prefix(prefix).unwrap_or(m));
+                        .fold(first_line, |m, prefix| m.strip_prefix(prefix).unwrap_or(m));
                     return Ok(Some(location.map_or(message.to_string(), |l| at(l, message))));
                 }
                 other => return Err(other),

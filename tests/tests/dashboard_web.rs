@@ -74,6 +74,16 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     browser
         .wait_for("document.querySelector('#outcomes tr').textContent.includes('≥ 20.0 %met')")
         .await;
+    // The programme's own indicator, with its target, beside the metrics.
+    let indicator = serde_json::json!({"event_id": id(), "program": "optimist", "type": "indicator_defined",
+        "occurred_on": "2022-01-01", "data": {"name": "measured_twice", "description": "Measured at least twice",
+        "numerator": "(SELECT count(*) FROM measurement_scores m WHERE m.participant = participants.participant AND m.instrument = 'coop_wonca') >= 2"}});
+    let targets = serde_json::json!({"event_id": id(), "program": "optimist", "type": "targets_set",
+        "occurred_on": "2022-01-02", "data": {"targets": [{"metric": "measured_twice", "op": ">=", "value": 0.5}]}});
+    assert_eq!(server.post_events(&[indicator, targets]).await, StatusCode::CREATED);
+    browser
+        .wait_for("[...document.querySelectorAll('#outcomes tr')].some((r) => r.textContent.startsWith('measured_twice — Measured at least twice9/1560.0 %') && r.textContent.endsWith('≥ 50.0 %met'))")
+        .await;
 
     let artefacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts");
     std::fs::create_dir_all(&artefacts).expect("artefact directory");

@@ -79,6 +79,14 @@ fn cell<'a>(rows: &'a [Vec<String>], key: &str, column: usize) -> &'a str {
 /// Published cells (None when suppressed) and the sums tying them.
 type Published = (Vec<Option<u64>>, Vec<(usize, Vec<usize>)>);
 
+const BUILT_IN: [&str; 5] = [
+    "job_share",
+    "education_share",
+    "never_psychiatric_treatment_share",
+    "retained_share",
+    "clarified_share",
+];
+
 fn published(dir: &Path) -> Published {
     let mut cells: Vec<Option<u64>> = Vec::new();
     let mut add = |v: &str| {
@@ -99,6 +107,10 @@ fn published(dir: &Path) -> Published {
     for m in &metrics {
         let numerator = add(&m[1]);
         let denominator = add(&m[2]);
+        // A programme's own indicator counts whom its condition names.
+        if !BUILT_IN.contains(&m[0].as_str()) {
+            continue;
+        }
         let same = if m[0] == "clarified_share" { exited } else { enrolled };
         // The denominator is the enrolled (or exited) count again.
         sums.push((denominator, vec![same]));
@@ -294,6 +306,41 @@ fn sja_meg_2022_keeps_its_letters_and_nothing_can_be_worked_back() {
     assert!(active.is_some() && last_served >= active, "{quarterly:?}");
     let html = std::fs::read_to_string(dir.join("report.html")).expect("html");
     assert!(html.contains("SJÅ MEG DER JE ER: outcome report 2022"));
+    assert_nothing_recoverable(&dir);
+}
+
+/// A programme's own indicators are in the metrics beside the built-in
+/// ones, under the same disclosure control, and Methods defines them.
+#[test]
+fn an_extract_carries_the_programmes_indicators_with_small_cells_hidden() {
+    let setup = Setup::new(Store::embedded());
+    let indicator = |name: &str, numerator: &str, denominator: Option<&str>| {
+        let mut data = serde_json::json!({"name": name, "description": format!("{name} (test)"), "numerator": numerator});
+        if let Some(d) = denominator {
+            data["denominator"] = d.into();
+        }
+        serde_json::json!({"event_id": wire::id(), "program": "optimist", "type": "indicator_defined",
+            "occurred_on": "2022-01-01", "data": data})
+    };
+    let file = tempfile::NamedTempFile::new().expect("temporary file");
+    let definitions = [
+        indicator(
+            "measured_twice",
+            "(SELECT count(*) FROM measurement_scores m WHERE m.participant = participants.participant AND m.instrument = 'coop_wonca') >= 2",
+            None,
+        ),
+        indicator("completed_exits", "exit_reason = 'completed'", Some("exited_on IS NOT NULL")),
+    ];
+    std::fs::write(file.path(), wire::ndjson(&definitions)).expect("write");
+    setup.cli.import(file.path());
+    let dir = setup.extract("optimist", "2022", &[]);
+    let metrics = csv(&dir, "metrics");
+    assert_eq!(metrics[..5].iter().map(|m| m[0].as_str()).collect::<Vec<_>>(), BUILT_IN);
+    assert_eq!(metrics[5][..4], ["completed_exits", "suppressed", "suppressed", "suppressed"], "3 exits");
+    assert_eq!(metrics[6][..4], ["measured_twice", "9", "15", "0.600000"]);
+    let methods = std::fs::read_to_string(dir.join("methods.csv")).expect("methods");
+    assert!(methods.contains("measured_twice (test) (the programme's own indicator)"), "{methods}");
+    assert!(methods.contains("denominator: participants where exited_on IS NOT NULL"), "{methods}");
     assert_nothing_recoverable(&dir);
 }
 

@@ -366,3 +366,37 @@ async fn outcomes_over_http_take_their_sections_and_compare_only_with_what_the_c
         assert!(answer.to_string().contains(says), "{query}: {answer}");
     }
 }
+
+/// An indicator posted over HTTP has its SQL checked before anything of
+/// the batch is written: 422 naming the event, the field and the line.
+#[tokio::test]
+async fn a_bad_indicator_is_refused_over_http_and_nothing_of_its_batch_is_written() {
+    let dir = tempfile::tempdir().expect("directory");
+    let (app, admin) = router(dir.path()).await;
+    let post = |events: Vec<serde_json::Value>| {
+        let request = Request::post("/v1/events")
+            .header("host", "localhost")
+            .header("content-type", "application/x-ndjson")
+            .header("authorization", format!("Bearer {admin}"))
+            .body(Body::from(ndjson(&events)))
+            .expect("request");
+        let app = app.clone();
+        async move {
+            let answer = app.oneshot(request).await.expect("answer");
+            let status = answer.status();
+            let body = axum::body::to_bytes(answer.into_body(), 1 << 20).await.expect("body");
+            (status, serde_json::from_slice::<serde_json::Value>(&body).expect("JSON"))
+        }
+    };
+    let bad = serde_json::json!({"event_id": id(), "program": "p1", "type": "indicator_defined", "occurred_on": "2024-01-01",
+        "data": {"name": "typo", "description": "A typo on line 2", "numerator": "gender = 'female'\n  AND birth_yeer > 1990"}});
+    let (status, body) = post(vec![program_defined("p1"), bad.clone()]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let problem = &body["invalid"][0];
+    assert_eq!((problem["index"].as_u64(), problem["event_id"].clone()), (Some(1), bad["event_id"].clone()), "{body}");
+    assert_eq!(problem["field"], "data.numerator", "{body}");
+    assert!(problem["message"].as_str().is_some_and(|m| m.starts_with("line 2, column 7: ")), "{body}");
+    // The programme was not written with it: defining it now is new.
+    let (status, body) = post(vec![program_defined("p1")]).await;
+    assert_eq!((status, body["stored"].as_u64()), (StatusCode::CREATED, Some(1)), "{body}");
+}
