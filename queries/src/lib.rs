@@ -15,6 +15,7 @@ pub mod horizon;
 pub mod indicators;
 pub mod metrics;
 pub mod nesting;
+pub mod on_track;
 pub mod outcomes;
 pub mod programmes;
 pub mod read_only;

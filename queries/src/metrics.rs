@@ -47,6 +47,10 @@ pub const HORIZON_POPULATION: &str = include_str!("../sql/metrics/horizon/popula
 /// over `{as_of}`.
 pub const QUARTERLY_EMPLOYMENT: &str = include_str!("../sql/metrics/quarterly_employment.sql");
 
+/// One row per participant: the dates and flags the on-track verdicts are
+/// made from (see [`crate::on_track`]).
+pub const ON_TRACK: &str = include_str!("../sql/metrics/on_track.sql");
+
 /// `program, outcome_group, participants`.
 pub const STATUS_DISTRIBUTION: &str = include_str!("../sql/metrics/status_distribution.sql");
 /// `program, instrument, paired, mean_first, mean_last, improved, unchanged,

@@ -16,6 +16,7 @@ use crate::engine::run;
 use crate::cohorts::{Cohorts, SEPARATOR};
 use crate::horizon::{Anchor, CENSORED_EXITS, Horizon};
 use crate::indicators::{self, Counted};
+use crate::on_track::{self, TargetTrack};
 use crate::metrics::{
     HORIZON_POPULATION, MEASUREMENT_CHANGE, POOR_BY_WAVE, QUARTERLY_EMPLOYMENT, SHARES, STATUS_DISTRIBUTION,
     TIME_TO_FIRST_JOB,
@@ -50,6 +51,10 @@ pub struct Outcomes {
     /// Each share metric less another programme's, when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compared: Option<Vec<Compared>>,
+    /// Per target, its course so far and whether the programme is on
+    /// track to meet it by its end, when asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_track: Option<Vec<TargetTrack>>,
 }
 
 /// A share metric set beside another programme's.
@@ -73,6 +78,8 @@ pub struct Sections {
     pub quarterly: bool,
     /// Another programme to set each share metric beside.
     pub compare_with: Option<String>,
+    /// Each target's course and on-track verdict.
+    pub on_track: bool,
 }
 
 /// One enrolment cohort's share metrics, each beside the first cohort's.
@@ -299,6 +306,9 @@ async fn report(
     if sections.quarterly {
         add_quarterly_employment(ctx, &mut reports, template.as_of).await?;
     }
+    if sections.on_track {
+        on_track::add(ctx, &mut reports).await?;
+    }
     if let Some(other) = other {
         compare(&mut reports, other, only);
     }
@@ -338,6 +348,7 @@ async fn head(ctx: &SessionContext) -> Result<Outcomes, QueryError> {
         horizon: None,
         cohorts: None,
         compared: None,
+        on_track: None,
     })
 }
 
@@ -712,7 +723,7 @@ async fn add_quarterly_employment(ctx: &SessionContext, reports: &mut Reports, a
 }
 
 /// The last day of `day`'s calendar quarter.
-fn quarter_end(day: NaiveDate) -> NaiveDate {
+pub(crate) fn quarter_end(day: NaiveDate) -> NaiveDate {
     let first_of_next = NaiveDate::from_ymd_opt(day.year(), day.month0() / 3 * 3 + 1, 1)
         .and_then(|start| start.checked_add_months(chrono::Months::new(3)));
     first_of_next.and_then(|d| d.pred_opt()).unwrap_or(day)

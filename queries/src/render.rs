@@ -201,6 +201,23 @@ pub fn outcomes_table(o: &Outcomes) -> String {
     if o.quarterly_employment.is_some() {
         out += "\nquarterly employment (served in the quarter, worked in it; * up to the as-of date)\n";
     }
+    for (i, t) in o.on_track.iter().flatten().enumerate() {
+        if i == 0 {
+            out += "\non track? (the share expected at the programme's end, 95 % interval)\n";
+        }
+        out += &format!(
+            "  {:<35} {} {:.1} %  by {}: {:>7} ({} – {}, {})  {}\n",
+            t.metric,
+            t.target.op,
+            t.target.value * 100.0,
+            t.ends_on.map_or("no end date".to_string(), |d| d.to_string()),
+            share(t.expected.value),
+            share(t.expected.ci_low),
+            share(t.expected.ci_high),
+            t.expected.basis.as_str(),
+            t.verdict.as_str().replace('_', " ")
+        );
+    }
     for q in o.quarterly_employment.iter().flatten() {
         out += &format!(
             "  {}{} {:>4}/{:<4} {:>7}  {:>7} – {}\n",
@@ -299,6 +316,20 @@ pub fn outcomes_csv(o: &Outcomes) -> String {
         for m in &c.metrics {
             out += &metric_row(&format!("cohort {}", c.cohort), &m.share);
         }
+    }
+    // The verdict stands where the others say whether a target is met.
+    for t in o.on_track.iter().flatten() {
+        out += &format!(
+            "on_track {},{},,,{},{},{},{},{},{}\n",
+            t.expected.basis.as_str(),
+            t.metric,
+            number(t.expected.value),
+            number(t.expected.ci_low),
+            number(t.expected.ci_high),
+            t.target.op,
+            t.target.value,
+            t.verdict.as_str()
+        );
     }
     for q in o.quarterly_employment.iter().flatten() {
         out += &format!(

@@ -3,20 +3,24 @@
 use serde::Serialize;
 
 /// The 97.5 % quantile of the standard normal distribution.
-const Z_95: f64 = 1.959_963_984_540_054;
+pub const Z_95: f64 = 1.959_963_984_540_054;
 
 /// The 95 % Wilson score interval of `successes` out of `n` (none for n = 0).
 pub fn wilson(successes: u64, n: u64) -> Option<(f64, f64)> {
     if n == 0 {
         return None;
     }
-    let (k, n) = (successes as f64, n as f64);
-    let p = k / n;
+    Some(wilson_of(successes as f64 / n as f64, n as f64))
+}
+
+/// The 95 % Wilson score interval of a share `p` of `n` (n > 0), which
+/// may rest on an expected, not whole, count.
+pub fn wilson_of(p: f64, n: f64) -> (f64, f64) {
     let z2 = Z_95 * Z_95;
     let denominator = 1.0 + z2 / n;
     let centre = (p + z2 / (2.0 * n)) / denominator;
     let half = Z_95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
-    Some(((centre - half).max(0.0), (centre + half).min(1.0)))
+    ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
 /// The difference `k1/n1 - k2/n2` of two independent shares and its 95 %

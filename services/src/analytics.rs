@@ -59,6 +59,7 @@ pub async fn outcomes(args: OutcomesArgs) -> anyhow::Result<()> {
                 cohorts: args.cohorts.clone(),
                 quarterly: args.quarterly,
                 compare_with: args.compare_with.as_ref().map(ToString::to_string),
+                on_track: args.on_track,
             },
         )
         .await?

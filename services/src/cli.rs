@@ -331,6 +331,10 @@ pub struct OutcomesArgs {
     /// worked in it).
     #[arg(long)]
     pub quarterly: bool,
+    /// Add, per target, its course so far and whether the programme is on
+    /// track to meet it by its end date.
+    #[arg(long)]
+    pub on_track: bool,
     /// Set each share metric beside this programme's, with the difference
     /// and its 95 % interval.
     #[arg(long, value_parser = parse_programme)]

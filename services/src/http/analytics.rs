@@ -47,8 +47,9 @@ impl SnapshotQuery {
 
 /// An outcome report's query: the snapshot, a horizon
 /// (`?horizon=6m&from=exit&censor=true`), cohorts (`?cohorts=year`) and
-/// the quarterly employment rate (`?quarterly=true`) and another programme
-/// to compare with (`?compare_with=sja-meg`, which the caller must see too).
+/// the quarterly employment rate (`?quarterly=true`), another programme
+/// to compare with (`?compare_with=sja-meg`, which the caller must see too)
+/// and each target's course and verdict (`?on_track=true`).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OutcomesQuery {
@@ -60,6 +61,7 @@ struct OutcomesQuery {
     cohorts: Option<String>,
     quarterly: Option<bool>,
     compare_with: Option<String>,
+    on_track: Option<bool>,
 }
 
 impl OutcomesQuery {
@@ -107,6 +109,7 @@ async fn outcomes(
         cohorts: query.cohorts.as_deref().map(str::parse).transpose().map_err(ApiError::BadRequest)?,
         quarterly: query.quarterly.unwrap_or(false),
         compare_with: query.compare_with.clone(),
+        on_track: query.on_track.unwrap_or(false),
     };
     let key = format!("{program}-{:?}-{:?}-{sections:?}", query.as_of, query.known_at);
     versioned(state.lake_projector.position(), &headers, &key, async {
