@@ -382,3 +382,83 @@ fn a_programme_is_compared_with_another() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no programme named \"nowhere\""));
 }
+
+/// `--on-track` on a small history counted by hand (the unit tests of
+/// `on_track` check the projection's arithmetic): programme `track` runs
+/// through 2024; as of 1 July, of four enrolled on 1 January one found a
+/// job on 1 April, one on 1 July, one left on 1 April without one and one
+/// is still looking; a fifth, enrolled on 1 April, is still looking.
+#[test]
+fn on_track_verdicts_of_a_small_history_counted_by_hand() {
+    let setup = Cli::new(Store::embedded());
+    let event = |participant: Option<&str>, kind: &str, on: &str, data: Value| {
+        let mut e = json!({"event_id": wire::id(), "program": "track", "type": kind, "occurred_on": on, "data": data});
+        if let Some(p) = participant {
+            e["participant"] = json!(p);
+        }
+        e
+    };
+    let enrol = |p: &str, on: &str| event(Some(p), "participant_enrolled", on, json!({}));
+    let job = |p: &str, on: &str| event(Some(p), "status_changed", on, json!({"status": "employed"}));
+    let targets = json!({"targets": [
+        {"metric": "job_share", "op": "<=", "value": 0.95},
+        {"metric": "education_share", "op": ">=", "value": 0.6},
+        {"metric": "retained_share", "op": ">=", "value": 0.9}]});
+    let history = vec![
+        event(None, "program_defined", "2024-01-01",
+              json!({"name": "Track", "organisation": "Nav Test", "country": "NO", "starts_on": "2024-01-01", "ends_on": "2024-12-31"})),
+        event(None, "targets_set", "2024-01-01", targets),
+        enrol("a", "2024-01-01"),
+        job("a", "2024-04-01"),
+        enrol("b", "2024-01-01"),
+        job("b", "2024-07-01"),
+        enrol("c", "2024-01-01"),
+        event(Some("c"), "participant_exited", "2024-04-01", json!({"reason": "completed"})),
+        enrol("d", "2024-01-01"),
+        enrol("e", "2024-04-01"),
+    ];
+    let file = tempfile::NamedTempFile::new().expect("temporary file");
+    std::fs::write(file.path(), wire::ndjson(&history)).expect("write history");
+    setup.import(file.path());
+
+    let report = setup.outcomes("track", &["--as-of", "2024-07-01", "--on-track"]);
+    let tracks = report["on_track"].as_array().expect("on_track");
+    let verdicts: Vec<(&str, &str, &str, Option<f64>)> = tracks
+        .iter()
+        .map(|t| {
+            let expected = &t["expected"];
+            (t["metric"].as_str().unwrap_or(""), expected["basis"].as_str().unwrap_or(""), t["verdict"].as_str().unwrap_or(""), expected["value"].as_f64())
+        })
+        .collect();
+    // Jobs: 2 had one, c left without; d adds nothing (the curve is flat
+    // after day 182), e adds 1 − S(274)/S(91) = 1/2: 2.5 of 5. Nobody had
+    // education, nobody dropped out.
+    assert_eq!(
+        verdicts,
+        [
+            ("job_share", "projected", "on_track", Some(0.5)),
+            ("education_share", "projected", "off_track", Some(0.0)),
+            ("retained_share", "projected", "uncertain", Some(1.0)),
+        ]
+    );
+    let job_track = &tracks[0];
+    assert_eq!(job_track["ends_on"], "2024-12-31");
+    let survival: Vec<f64> = job_track["kaplan_meier"].as_array().expect("curve").iter().filter_map(|s| s["survival"].as_f64()).collect();
+    assert_eq!(survival, [0.8, 0.4]);
+    let quarters: Vec<(String, u64, u64)> = job_track["over_time"]
+        .as_array()
+        .expect("over time")
+        .iter()
+        .map(|p| (p["quarter"].as_str().unwrap_or("").to_string(), p["numerator"].as_u64().unwrap_or(99), p["denominator"].as_u64().unwrap_or(99)))
+        .collect();
+    assert_eq!(quarters, [("2024Q1".to_string(), 0, 4), ("2024Q2".to_string(), 1, 5), ("2024Q3".to_string(), 2, 5)]);
+    assert_eq!(metric(&report, "job_share"), (2, 5), "the last point is the report's own figure");
+
+    // Once the end has passed, the verdict rests on the share then.
+    let after = setup.outcomes("track", &["--on-track"]);
+    let job_after = &after["on_track"][0];
+    assert_eq!(job_after["expected"]["basis"], "current");
+    assert_eq!(job_after["expected"]["ci_low"], after["metrics"][0]["ci_low"]);
+    let plain = setup.outcomes("track", &["--as-of", "2024-07-01"]);
+    assert!(plain.get("on_track").is_none(), "only when asked for");
+}
