@@ -72,7 +72,7 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
         "occurred_on": "2022-01-01", "data": {"targets": [{"metric": "job_share", "op": ">=", "value": 0.2}]}});
     assert_eq!(server.post_events(&[targets]).await, StatusCode::CREATED);
     browser
-        .wait_for("document.querySelector('#outcomes tr').textContent.includes('≥ 20.0 %met')")
+        .wait_for("document.querySelector('#outcomes tr').textContent.includes('≥ 20.0 %metuncertain')")
         .await;
     // The programme's own indicator, with its target, beside the metrics.
     let indicator = serde_json::json!({"event_id": id(), "program": "optimist", "type": "indicator_defined",
@@ -82,8 +82,14 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
         "occurred_on": "2022-01-02", "data": {"targets": [{"metric": "measured_twice", "op": ">=", "value": 0.5}]}});
     assert_eq!(server.post_events(&[indicator, targets]).await, StatusCode::CREATED);
     browser
-        .wait_for("[...document.querySelectorAll('#outcomes tr')].some((r) => r.textContent.startsWith('measured_twice — Measured at least twice9/1560.0 %') && r.textContent.endsWith('≥ 50.0 %met'))")
+        .wait_for("[...document.querySelectorAll('#outcomes tr')].some((r) => r.textContent.startsWith('measured_twice — Measured at least twice9/1560.0 %') && r.textContent.endsWith('≥ 50.0 %metuncertain'))")
         .await;
+    // OPTIMIST ended in 2022: the verdict rests on the share then, 9 of
+    // 15, whose interval (35.7 % to 80.2 %) holds the target.
+    let hover = browser
+        .eval("[...document.querySelectorAll('#outcomes .verdict')].map((v) => v.title).pop()")
+        .await;
+    assert_eq!(hover, Value::from("current by 2022-12-31: 60.0 % (35.7 % – 80.2 %)"));
 
     let artefacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts");
     std::fs::create_dir_all(&artefacts).expect("artefact directory");

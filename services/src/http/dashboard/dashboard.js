@@ -145,8 +145,24 @@ function metricName(m) {
   return name;
 }
 
+const VERDICTS = { on_track: "on track", off_track: "off track", uncertain: "uncertain" };
+
+// Whether the programme is on track to meet the target by its end: the
+// verdict, with the expected share and its interval on hover.
+function verdict(track) {
+  if (!track) return el("span");
+  const e = track.expected;
+  const span = el("span", VERDICTS[track.verdict], `verdict ${track.verdict}`);
+  const by = track.ends_on ? `by ${track.ends_on}` : "now (no end date)";
+  span.title = e.value === null
+    ? "nobody to count yet"
+    : `${e.basis} ${by}: ${percent(e.value)} (${percent(e.ci_low)} – ${percent(e.ci_high)})`;
+  return span;
+}
+
 function drawOutcomes(o) {
   document.getElementById("outcomes-as-of").textContent = `as of ${o.as_of}, log position ${o.log_position}`;
+  const tracks = new Map((o.on_track || []).map((t) => [t.metric, t]));
   rows(document.getElementById("outcomes"), o.metrics.map((m) => [
     metricName(m),
     `${m.numerator}/${m.denominator}`,
@@ -155,6 +171,7 @@ function drawOutcomes(o) {
     track(m),
     m.target ? `${m.target.op === ">=" ? "≥" : "≤"} ${percent(m.target.value)}` : "no target",
     m.met === undefined ? el("span") : el("span", m.met ? "met" : "not met", m.met ? "met" : "missed"),
+    verdict(tracks.get(m.metric)),
   ]), "no participants yet");
   rows(document.getElementById("measurement-change"), o.measurement_change.map((c) => [
     c.instrument,
@@ -187,7 +204,7 @@ async function poll() {
     if (selected) {
       const program = encodeURIComponent(selected);
       drawSummary(await getJson(`/v1/programs/${program}/summary`));
-      drawOutcomes(await getJson(`/v1/programs/${program}/outcomes`));
+      drawOutcomes(await getJson(`/v1/programs/${program}/outcomes?on_track=true`));
       drawParticipants(await getJson(`/v1/programs/${program}/participants?per_page=200`, true));
     }
     // Last, so that "lag 0" means everything on the page is that fresh.
