@@ -104,9 +104,16 @@ fn published(dir: &Path) -> Published {
     sums.push((exits, reasons));
     let metrics = csv(dir, "metrics");
     let job = add(cell(&metrics, "job_share", 1));
+    let by_cohort = csv(dir, "metrics_by_cohort");
     for m in &metrics {
         let numerator = add(&m[1]);
         let denominator = add(&m[2]);
+        // Each cohort's counts add up to the programme's.
+        let cohorts: Vec<&Vec<String>> = by_cohort.iter().filter(|r| r[1] == m[0]).collect();
+        let cohort_numerators = cohorts.iter().map(|r| add(&r[2])).collect();
+        let cohort_denominators = cohorts.iter().map(|r| add(&r[3])).collect();
+        sums.push((numerator, cohort_numerators));
+        sums.push((denominator, cohort_denominators));
         // A programme's own indicator counts whom its condition names.
         if !BUILT_IN.contains(&m[0].as_str()) {
             continue;
@@ -304,6 +311,15 @@ fn sja_meg_2022_keeps_its_letters_and_nothing_can_be_worked_back() {
     let active = cell(&csv(&dir, "summary"), "active at the as-of date", 1).parse::<u64>().ok();
     let last_served = quarterly.last().filter(|q| q[0] == "2022Q4").and_then(|q| q[1].parse::<u64>().ok());
     assert!(active.is_some() && last_served >= active, "{quarterly:?}");
+    // By year of enrolment: each cohort's enrolled add up to the 32.
+    let by_cohort = csv(&dir, "metrics_by_cohort");
+    let enrolled: Vec<(&str, &str)> = by_cohort
+        .iter()
+        .filter(|r| r[1] == "job_share")
+        .map(|r| (r[0].as_str(), r[3].as_str()))
+        .collect();
+    assert_eq!(enrolled, [("2019", "15"), ("2020", "17")]);
+    assert_eq!(cell(&by_cohort, "2020", 1), "job_share");
     let html = std::fs::read_to_string(dir.join("report.html")).expect("html");
     assert!(html.contains("SJÅ MEG DER JE ER: outcome report 2022"));
     assert_nothing_recoverable(&dir);

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
 use utfall_events::ProgramName;
 
+use super::by_cohort;
 use super::disclosure::{Cell, Cells};
 use super::period::Period;
 use crate::horizon::Horizon;
@@ -14,7 +15,7 @@ use crate::metrics::{HORIZON_POPULATION, QUARTERLY_EMPLOYMENT, SHARES};
 use crate::values::{ints, strings};
 use crate::horizon::Anchor;
 use crate::outcomes::MetricValue;
-use crate::{Analytics, Outcomes, QueryError, Sections, Snapshot};
+use crate::{Analytics, Cohorts, Outcomes, QueryError, Sections, Snapshot};
 
 /// How a column is typed in Parquet and XLSX and aligned in HTML.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,7 +67,7 @@ pub struct Extract {
 }
 
 /// A value before suppression is decided.
-enum Pending {
+pub(super) enum Pending {
     Text(String),
     Count(Cell),
     /// A share, mean or whether a target is met: hidden when any cell it is
@@ -81,12 +82,12 @@ enum Pending {
     Empty,
 }
 
-struct Draft {
+pub(super) struct Draft {
     name: &'static str,
     title: &'static str,
     columns: Vec<(&'static str, Kind)>,
-    keys: usize,
-    rows: Vec<Vec<Pending>>,
+    pub(super) keys: usize,
+    pub(super) rows: Vec<Vec<Pending>>,
 }
 
 /// Age bands at enrolment.
@@ -135,6 +136,7 @@ impl Analytics {
             .outcomes_with(&snapshot, Some(program.as_str()), &Sections {
                     horizon,
                     quarterly: true,
+                    cohorts: Some(Cohorts::Year),
                     ..Sections::default()
                 },)
             .await?
@@ -200,7 +202,7 @@ fn persons(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Person>, QueryEr
         .collect())
 }
 
-fn draft(name: &'static str, title: &'static str, columns: &[(&'static str, Kind)]) -> Draft {
+pub(super) fn draft(name: &'static str, title: &'static str, columns: &[(&'static str, Kind)]) -> Draft {
     Draft {
         name,
         title,
@@ -212,7 +214,7 @@ fn draft(name: &'static str, title: &'static str, columns: &[(&'static str, Kind
 
 /// A count whose complement within `total` is protected too: 14 of 15 in
 /// a job tells that one was not.
-fn count_in(cells: &mut Cells, value: u64, total: u64, small: &dyn Fn(u64) -> bool) -> Cell {
+pub(super) fn count_in(cells: &mut Cells, value: u64, total: u64, small: &dyn Fn(u64) -> bool) -> Cell {
     cells.count_or_hide(value, small(total.saturating_sub(value)))
 }
 
@@ -311,6 +313,7 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
 
     let mut metrics = draft("metrics", "Outcome metrics", &METRIC_COLUMNS);
     let mut job_cell = None;
+    let mut metric_cells = Vec::new();
     for m in &o.metrics {
         // A programme's own indicator counts whom its condition names.
         let denominator = match (m.description.is_some(), m.metric.as_str()) {
@@ -322,6 +325,7 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
         if m.metric == "job_share" {
             job_cell = Some(numerator);
         }
+        metric_cells.push((m.metric.clone(), numerator, denominator));
         metrics.rows.push(metric_row(m, numerator, denominator));
     }
 
@@ -506,7 +510,12 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
         breakdowns.push(section);
     }
 
-    let mut all = vec![summary, metrics];
+    let totals = by_cohort::Totals {
+        enrolled: e,
+        metrics: &metric_cells,
+    };
+    let cohorts = by_cohort::section(o, &totals, cells, &small);
+    let mut all = vec![summary, metrics, cohorts];
     all.extend(at_horizon);
     all.extend([distribution, change, poor, reasons, quarterly]);
     all.extend(breakdowns);
@@ -580,6 +589,12 @@ fn methods(x: &Extract, indicators: &[Indicator]) -> Section {
         rows.push((m.name.to_string(), comment(m.sql)));
     }
     rows.push(("quarterly_employment".into(), comment(QUARTERLY_EMPLOYMENT)));
+    rows.push((
+        "metrics_by_cohort".into(),
+        "participants by the calendar year they enrolled, each share counted as the programme's; difference: \
+         the cohort's share less the first cohort's, with its 95 % interval by Newcombe's hybrid score method"
+            .into(),
+    ));
     for i in indicators {
         rows.push((
             i.name.clone(),

@@ -1,6 +1,7 @@
 //! Funder extracts: the reporting period, the content with disclosure
 //! control, and the files.
 
+mod by_cohort;
 pub mod content;
 pub mod disclosure;
 pub mod files;
