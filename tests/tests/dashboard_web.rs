@@ -90,12 +90,40 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
         .eval("[...document.querySelectorAll('#outcomes .verdict')].map((v) => v.title).pop()")
         .await;
     assert_eq!(hover, Value::from("current by 2022-12-31: 60.0 % (35.7 % – 80.2 %)"));
+    // Over time: the quarterly employment rate, a point per quarter with
+    // someone served, and each metric by year of enrolment (2020, 2021).
+    let report: Value = server
+        .get("/v1/programs/optimist/outcomes?quarterly=true")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let quarters = report["quarterly_employment"].as_array().map_or(0, |q| q.iter().filter(|q| q["served"] != 0).count());
+    assert!(quarters >= 12, "2020Q1 to 2022Q4 at least: {report}");
+    browser
+        .wait_for("document.querySelectorAll('#over-time figure').length === 7")
+        .await;
+    let points = browser
+        .eval("[...document.querySelectorAll('#over-time svg')].map((s) => s.querySelectorAll('circle').length)")
+        .await;
+    // clarified_share: one cohort has nobody exited, so nothing to show.
+    assert_eq!(points, serde_json::json!([quarters, 2, 2, 2, 2, 1, 2]));
+    let cohort_point = browser
+        .eval("document.querySelectorAll('#over-time svg')[1].querySelector('circle title').textContent")
+        .await;
+    assert!(cohort_point.as_str().is_some_and(|t| t.starts_with("2020: ")), "{cohort_point}");
+    let target_line = browser
+        .eval("document.querySelectorAll('#over-time svg')[6].querySelectorAll('.target-line').length")
+        .await;
+    assert_eq!(target_line, Value::from(1), "measured_twice has a target");
 
     let artefacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts");
     std::fs::create_dir_all(&artefacts).expect("artefact directory");
     let png = browser.screenshot().await;
     assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot");
     std::fs::write(artefacts.join("dashboard.png"), png).expect("keep the screenshot");
+    browser.eval("document.getElementById('over-time').scrollIntoView()").await;
+    std::fs::write(artefacts.join("dashboard-over-time.png"), browser.screenshot().await).expect("keep the screenshot");
 
     // A new participant appears without reloading the page.
     assert_eq!(

@@ -184,6 +184,70 @@ function drawOutcomes(o) {
   ]), "no self-rated health measured");
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attributes, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [name, value] of Object.entries(attributes)) node.setAttribute(name, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+// A share over time or over cohorts: a point per `x` with its value, the
+// 95 % interval as a band, and the target as a dashed line. Points with
+// nobody to count are left out.
+function seriesChart(label, points, target) {
+  const [w, h, left, bottom] = [360, 130, 34, 18];
+  const chart = svg("svg", { viewBox: `0 0 ${w} ${h}`, class: "series", role: "img", "aria-label": label });
+  const shown = points.filter((p) => p.value !== null);
+  const x = (i) => left + (points.length < 2 ? (w - left - 8) / 2 : (i * (w - left - 8)) / (points.length - 1));
+  const y = (v) => 6 + (1 - v) * (h - bottom - 6);
+  for (const v of [0, 0.5, 1]) {
+    chart.append(svg("line", { x1: left, x2: w - 4, y1: y(v), y2: y(v), class: "grid" }));
+    chart.append(svg("text", { x: left - 4, y: y(v) + 3, "text-anchor": "end" }, `${100 * v} %`));
+  }
+  const at = (p) => points.indexOf(p);
+  if (shown.length > 0) {
+    const upper = shown.map((p) => `${x(at(p))},${y(p.high)}`);
+    const lower = shown.map((p) => `${x(at(p))},${y(p.low)}`).reverse();
+    chart.append(svg("polygon", { points: upper.concat(lower).join(" "), class: "band" }));
+    chart.append(svg("polyline", { points: shown.map((p) => `${x(at(p))},${y(p.value)}`).join(" "), class: "line" }));
+  }
+  for (const p of shown) {
+    const dot = svg("circle", { cx: x(at(p)), cy: y(p.value), r: 2.5 });
+    dot.append(svg("title", {}, `${p.x}: ${percent(p.value)} (${percent(p.low)} – ${percent(p.high)})`));
+    chart.append(dot);
+  }
+  if (target) chart.append(svg("line", { x1: left, x2: w - 4, y1: y(target.value), y2: y(target.value), class: "target-line" }));
+  const first = points[0], last = points[points.length - 1];
+  if (first) chart.append(svg("text", { x: x(0), y: h - 4, "text-anchor": "start" }, first.x));
+  if (last && last !== first) chart.append(svg("text", { x: x(points.length - 1), y: h - 4, "text-anchor": "end" }, last.x));
+  return chart;
+}
+
+function figure(title, chart) {
+  const box = el("figure");
+  box.append(chart, el("figcaption", title));
+  return box;
+}
+
+// The quarterly employment rate, and each metric by year of enrolment.
+function drawOverTime(o) {
+  const charts = [];
+  const quarters = (o.quarterly_employment || []).map((q) => ({ x: q.quarter, value: q.value, low: q.ci_low, high: q.ci_high }));
+  if (quarters.length > 0) {
+    charts.push(figure("employment rate per quarter (IPS)", seriesChart("quarterly employment", quarters)));
+  }
+  for (const m of o.metrics) {
+    const cohorts = (o.cohorts || []).map((c) => {
+      const share = c.metrics.find((s) => s.metric === m.metric);
+      return { x: c.cohort, value: share ? share.value : null, low: share ? share.ci_low : null, high: share ? share.ci_high : null };
+    });
+    if (cohorts.length > 0) charts.push(figure(`${m.metric} by year of enrolment`, seriesChart(`${m.metric} by cohort`, cohorts, m.target)));
+  }
+  document.getElementById("over-time").replaceChildren(...charts);
+}
+
 // Registrars (and admins) see the participant list; other roles get 403
 // and the card stays hidden.
 function drawParticipants(page) {
@@ -204,7 +268,9 @@ async function poll() {
     if (selected) {
       const program = encodeURIComponent(selected);
       drawSummary(await getJson(`/v1/programs/${program}/summary`));
-      drawOutcomes(await getJson(`/v1/programs/${program}/outcomes?on_track=true`));
+      const outcomes = await getJson(`/v1/programs/${program}/outcomes?on_track=true&quarterly=true&cohorts=year`);
+      drawOutcomes(outcomes);
+      drawOverTime(outcomes);
       drawParticipants(await getJson(`/v1/programs/${program}/participants?per_page=200`, true));
     }
     // Last, so that "lag 0" means everything on the page is that fresh.
