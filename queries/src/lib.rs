@@ -13,6 +13,7 @@ pub mod evaluation;
 pub mod extract;
 pub mod horizon;
 pub mod indicators;
+pub mod language;
 pub mod metrics;
 pub mod nesting;
 pub mod on_track;

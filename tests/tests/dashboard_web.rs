@@ -37,11 +37,11 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     assert_eq!(
         shown,
         [
-            ("job", "5"),
-            ("activity", "5"),
-            ("benefit", "1"),
-            ("moved", "2"),
-            ("none", "2")
+            ("Job", "5"),
+            ("Activity", "5"),
+            ("Benefit", "1"),
+            ("Moved", "2"),
+            ("No activity", "2")
         ]
     );
     assert_eq!(
@@ -61,8 +61,8 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
         .await;
     let outcomes = browser.eval(OUTCOME_ROWS).await;
     let outcomes: Vec<Vec<String>> = serde_json::from_str(outcomes.as_str().unwrap_or("[]")).expect("rows");
-    assert_eq!(outcomes[0][..4], ["job_share", "5/15", "33.3 %", "15.2 % – 58.3 %"]);
-    assert_eq!(outcomes[4][..3], ["clarified_share", "1/3", "33.3 %"]);
+    assert_eq!(outcomes[0][..4], ["In a job", "5/15", "33.3 %", "15.2 % – 58.3 %"]);
+    assert_eq!(outcomes[4][..3], ["Clarified at exit", "1/3", "33.3 %"]);
     let change = browser
         .eval("document.querySelector('#measurement-change').textContent")
         .await;
@@ -89,7 +89,7 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     let hover = browser
         .eval("[...document.querySelectorAll('#outcomes .verdict')].map((v) => v.title).pop()")
         .await;
-    assert_eq!(hover, Value::from("current by 2022-12-31: 60.0 % (35.7 % – 80.2 %)"));
+    assert_eq!(hover, Value::from("now: 60.0 % (35.7 % – 80.2 %)"));
     // Over time: the quarterly employment rate, a point per quarter with
     // someone served, and each metric by year of enrolment (2020, 2021).
     let report: Value = server
@@ -124,6 +124,24 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     std::fs::write(artefacts.join("dashboard.png"), png).expect("keep the screenshot");
     browser.eval("document.getElementById('over-time').scrollIntoView()").await;
     std::fs::write(artefacts.join("dashboard-over-time.png"), browser.screenshot().await).expect("keep the screenshot");
+
+    // In Norwegian bokmål (`?lang=nb`): texts and labels, identifiers on hover.
+    let mut norwegian = Browser::start().await;
+    norwegian
+        .open(&server.url(&format!("/?program=optimist&lang=nb#token={}", server.admin_token)))
+        .await;
+    norwegian
+        .wait_for("document.querySelector('#outcomes tr') !== null && document.documentElement.lang === 'nb'")
+        .await;
+    let heading = norwegian.eval("document.querySelector('[data-label=\"ui.outcomes\"]').textContent").await;
+    assert_eq!(heading, Value::from("Resultater mot mål"));
+    let first = norwegian.eval("[...document.querySelector('#outcomes tr').cells].slice(0, 2).map((c) => c.textContent).join('|')").await;
+    assert_eq!(first, Value::from("I jobb|5/15"));
+    let hover = norwegian.eval("document.querySelector('#outcomes tr span').title").await;
+    assert_eq!(hover, Value::from("job_share"), "the identifier stays at hand");
+    norwegian
+        .wait_for("[...document.querySelectorAll('#outcomes .verdict')].some((v) => v.textContent === 'usikkert')")
+        .await;
 
     // A new participant appears without reloading the page.
     assert_eq!(

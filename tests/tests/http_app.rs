@@ -400,3 +400,36 @@ async fn a_bad_indicator_is_refused_over_http_and_nothing_of_its_batch_is_writte
     let (status, body) = post(vec![program_defined("p1")]).await;
     assert_eq!((status, body["stored"].as_u64()), (StatusCode::CREATED, Some(1)), "{body}");
 }
+
+/// The dashboard's texts: `?lang=` first, else `Accept-Language`, else
+/// English; a language utfall does not speak is 400.
+#[tokio::test]
+async fn the_dashboards_texts_come_in_the_language_asked_for() {
+    let dir = tempfile::tempdir().expect("directory");
+    let (app, _) = router(dir.path()).await;
+    let get = |query: &'static str, accept: Option<&'static str>| {
+        let mut request = Request::get(format!("/v1/labels{query}")).header("host", "localhost");
+        if let Some(accept) = accept {
+            request = request.header("accept-language", accept);
+        }
+        let app = app.clone();
+        async move {
+            let answer = app.oneshot(request.body(Body::empty()).expect("request")).await.expect("answer");
+            let status = answer.status();
+            let body = axum::body::to_bytes(answer.into_body(), 1 << 20).await.expect("body");
+            (status, serde_json::from_slice::<serde_json::Value>(&body).expect("JSON"))
+        }
+    };
+    let said = |answer: &serde_json::Value| {
+        (answer["language"].as_str().map(str::to_string), answer["labels"]["metric.job_share"].as_str().map(str::to_string))
+    };
+    let (status, danish) = get("", Some("da-DK,da;q=0.9,en;q=0.8")).await;
+    assert_eq!((status, said(&danish)), (StatusCode::OK, (Some("da".into()), Some("I job".into()))));
+    let (_, bokmal) = get("?lang=nb", Some("da")).await;
+    assert_eq!(said(&bokmal), (Some("nb".into()), Some("I jobb".into())), "?lang= comes first");
+    let (_, english) = get("", Some("fr-FR,fr;q=0.9")).await;
+    assert_eq!(said(&english), (Some("en".into()), Some("In a job".into())));
+    let (status, refused) = get("?lang=sv", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}");
+    assert!(refused.to_string().contains("nb (Norwegian bokmål), da (Danish) or en (English)"), "{refused}");
+}

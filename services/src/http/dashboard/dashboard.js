@@ -6,6 +6,34 @@
 const POLL_MS = 2000;
 const GROUPS = ["job", "education", "activity", "benefit", "moved", "none", "unknown"];
 let selected = new URLSearchParams(location.search).get("program");
+// `?lang=nb|da|en`; without it the server answers in the browser's
+// language (Accept-Language).
+const LANG = new URLSearchParams(location.search).get("lang");
+let texts = {};
+
+// The text of `key` in the page's language, `{name}`s filled in from
+// `values`; the key's last part when the catalog has none.
+function t(key, values = {}) {
+  const text = texts[key] ?? key.split(".").pop();
+  return text.replace(/\{(\w+)\}/g, (_, name) => String(values[name] ?? ""));
+}
+
+// A metric, status or group by its label, its identifier on hover.
+function labelled(kind, id) {
+  const span = el("span", texts[`${kind}.${id}`] ?? id);
+  span.title = id;
+  return span;
+}
+
+// The texts need no sign-in; fetched once.
+async function loadTexts() {
+  const response = await fetch(`/v1/labels${LANG ? `?lang=${encodeURIComponent(LANG)}` : ""}`);
+  if (!response.ok) throw new Error(`/v1/labels: ${response.status}`);
+  const answer = await response.json();
+  texts = answer.labels;
+  document.documentElement.lang = answer.language;
+  for (const node of document.querySelectorAll("[data-label]")) node.textContent = t(node.dataset.label);
+}
 
 // Sign-in: the token comes from the link's fragment (`#token=…`, which the
 // browser never sends to a server) or the sign-in form, and is kept for
@@ -95,8 +123,12 @@ function drawProgrammes(programmes) {
     const button = el("button", p.name);
     button.dataset.program = p.program;
     button.setAttribute("aria-current", String(p.program === selected));
-    button.append(el("small", `${p.organisation} · ${p.enrolled} enrolled`));
-    button.onclick = () => { selected = p.program; history.replaceState(null, "", `?program=${p.program}`); poll(); };
+    button.append(el("small", t("ui.organisation_enrolled", { organisation: p.organisation, n: p.enrolled })));
+    button.onclick = () => {
+      selected = p.program;
+      history.replaceState(null, "", `?program=${p.program}${LANG ? `&lang=${encodeURIComponent(LANG)}` : ""}`);
+      poll();
+    };
     const item = el("li");
     item.append(button);
     list.append(item);
@@ -110,8 +142,8 @@ function drawSummary(s) {
   }
   const counts = GROUPS.filter((g) => g in s.status_distribution).map((g) => [g, s.status_distribution[g]]);
   const max = Math.max(0, ...counts.map(([, n]) => n));
-  rows(document.getElementById("status-distribution"), counts.map(([g, n]) => [g, n, bar(n, max)]), "no participants yet");
-  rows(document.getElementById("caseload"), Object.entries(s.caseload).map(([c, n]) => [c, n]), "no active participants");
+  rows(document.getElementById("status-distribution"), counts.map(([g, n]) => [labelled("group", g), n, bar(n, max)]), t("ui.no_participants_yet"));
+  rows(document.getElementById("caseload"), Object.entries(s.caseload).map(([c, n]) => [c, n]), t("ui.no_caseload"));
 }
 
 const percent = (x) => (x === null || x === undefined ? "–" : `${(100 * x).toFixed(1)} %`);
@@ -139,29 +171,26 @@ function track(m) {
 // A programme's own indicator is named with its description; one whose
 // SQL failed says so instead of showing zeros as if counted.
 function metricName(m) {
-  if (!m.description) return m.metric;
+  if (!m.description) return labelled("metric", m.metric);
   const name = el("span", m.metric);
-  name.append(el("small", m.error ? ` — ${m.description} (not counted: ${m.error})` : ` — ${m.description}`, "indicator"));
+  name.append(el("small", m.error ? ` — ${m.description} (${t("ui.not_counted")}: ${m.error})` : ` — ${m.description}`, "indicator"));
   return name;
 }
-
-const VERDICTS = { on_track: "on track", off_track: "off track", uncertain: "uncertain" };
 
 // Whether the programme is on track to meet the target by its end: the
 // verdict, with the expected share and its interval on hover.
 function verdict(track) {
   if (!track) return el("span");
   const e = track.expected;
-  const span = el("span", VERDICTS[track.verdict], `verdict ${track.verdict}`);
-  const by = track.ends_on ? `by ${track.ends_on}` : "now (no end date)";
+  const span = el("span", t(`verdict.${track.verdict}`), `verdict ${track.verdict}`);
   span.title = e.value === null
-    ? "nobody to count yet"
-    : `${e.basis} ${by}: ${percent(e.value)} (${percent(e.ci_low)} – ${percent(e.ci_high)})`;
+    ? t("ui.nobody_yet")
+    : `${t(`basis.${e.basis}`, { date: track.ends_on })}: ${percent(e.value)} (${percent(e.ci_low)} – ${percent(e.ci_high)})`;
   return span;
 }
 
 function drawOutcomes(o) {
-  document.getElementById("outcomes-as-of").textContent = `as of ${o.as_of}, log position ${o.log_position}`;
+  document.getElementById("outcomes-as-of").textContent = t("ui.as_of", { date: o.as_of, position: o.log_position });
   const tracks = new Map((o.on_track || []).map((t) => [t.metric, t]));
   rows(document.getElementById("outcomes"), o.metrics.map((m) => [
     metricName(m),
@@ -169,19 +198,19 @@ function drawOutcomes(o) {
     percent(m.value),
     m.value === null ? "–" : `${percent(m.ci_low)} – ${percent(m.ci_high)}`,
     track(m),
-    m.target ? `${m.target.op === ">=" ? "≥" : "≤"} ${percent(m.target.value)}` : "no target",
-    m.met === undefined ? el("span") : el("span", m.met ? "met" : "not met", m.met ? "met" : "missed"),
+    m.target ? `${m.target.op === ">=" ? "≥" : "≤"} ${percent(m.target.value)}` : t("ui.no_target"),
+    m.met === undefined ? el("span") : el("span", t(m.met ? "ui.met" : "ui.not_met"), m.met ? "met" : "missed"),
     verdict(tracks.get(m.metric)),
-  ]), "no participants yet");
+  ]), t("ui.no_participants_yet"));
   rows(document.getElementById("measurement-change"), o.measurement_change.map((c) => [
     c.instrument,
     `n=${c.paired}`,
     `${c.mean_first.toFixed(2)} → ${c.mean_last.toFixed(2)}`,
-    `${c.improved} better, ${c.unchanged} same, ${c.worse} worse`,
-  ]), "no one measured twice yet");
+    t("ui.change_counts", { better: c.improved, same: c.unchanged, worse: c.worse }),
+  ]), t("ui.no_one_measured_twice"));
   rows(document.getElementById("poor-by-wave"), o.poor_by_wave.map((p) => [
-    p.instrument, `wave ${p.wave}`, `${p.poor}/${p.measured}`, percent(p.value),
-  ]), "no self-rated health measured");
+    p.instrument, t("ui.wave", { wave: p.wave }), `${p.poor}/${p.measured}`, percent(p.value),
+  ]), t("ui.no_self_rated_health"));
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -236,14 +265,15 @@ function drawOverTime(o) {
   const charts = [];
   const quarters = (o.quarterly_employment || []).map((q) => ({ x: q.quarter, value: q.value, low: q.ci_low, high: q.ci_high }));
   if (quarters.length > 0) {
-    charts.push(figure("employment rate per quarter (IPS)", seriesChart("quarterly employment", quarters)));
+    charts.push(figure(t("ui.quarterly_employment"), seriesChart("quarterly employment", quarters)));
   }
   for (const m of o.metrics) {
     const cohorts = (o.cohorts || []).map((c) => {
       const share = c.metrics.find((s) => s.metric === m.metric);
       return { x: c.cohort, value: share ? share.value : null, low: share ? share.ci_low : null, high: share ? share.ci_high : null };
     });
-    if (cohorts.length > 0) charts.push(figure(`${m.metric} by year of enrolment`, seriesChart(`${m.metric} by cohort`, cohorts, m.target)));
+    const name = texts[`metric.${m.metric}`] ?? m.metric;
+    if (cohorts.length > 0) charts.push(figure(t("ui.by_cohort", { metric: name }), seriesChart(`${m.metric} by cohort`, cohorts, m.target)));
   }
   document.getElementById("over-time").replaceChildren(...charts);
 }
@@ -255,14 +285,18 @@ function drawParticipants(page) {
   card.hidden = page === null;
   if (page === null) return;
   document.getElementById("participants-shown").textContent =
-    `${page.participants.length} of ${page.total}`;
+    t("ui.shown_of", { shown: page.participants.length, total: page.total });
   rows(document.getElementById("participants"), page.participants.map((p) => [
     p.participant, p.enrolled_on, p.exited_on ?? "", p.current_status ?? "", p.consultant ?? "",
-  ]), "no participants");
+  ]), t("ui.no_participants"));
 }
 
 async function poll() {
   try {
+    if (document.documentElement.dataset.texts === undefined) {
+      await loadTexts();
+      document.documentElement.dataset.texts = "loaded";
+    }
     const [programmes, projections] = await Promise.all([getJson("/v1/programs"), getJson("/v1/projections")]);
     drawProgrammes(programmes);
     if (selected) {
