@@ -87,6 +87,42 @@ impl Language {
         }
     }
 
+    /// The text of `key` with each `{name}` replaced by its value, in one
+    /// pass (a value holding `{…}` stays as it is).
+    pub fn fill(self, key: &str, values: &[(&str, &str)]) -> String {
+        let mut rest = self.text(key).unwrap_or(key);
+        let mut out = String::with_capacity(rest.len());
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            let value = after
+                .find('}')
+                .and_then(|close| Some((values.iter().find(|(name, _)| *name == &after[..close])?.1, close)));
+            match value {
+                Some((value, close)) => {
+                    out.push_str(value);
+                    rest = &after[close + 1..];
+                }
+                None => {
+                    out.push('{');
+                    rest = after;
+                }
+            }
+        }
+        out + rest
+    }
+
+    /// A text shown in an extract's row: a metric, outcome group, exit
+    /// reason, summary figure, gender, age band, answer or Methods item
+    /// by its label; anything else (a cohort, an instrument, a number as
+    /// text) as it is.
+    pub fn cell<'a>(self, text: &'a str) -> std::borrow::Cow<'a, str> {
+        ["metric", "group", "exit", "figure", "gender", "age", "answer", "item"]
+            .iter()
+            .find_map(|kind| self.text(&format!("{kind}.{text}")))
+            .map_or(text.into(), Into::into)
+    }
+
     /// Every text of the catalog in this language, by key.
     pub fn catalog(self) -> BTreeMap<&'static str, &'static str> {
         LABELS.iter().filter_map(|l| Some((l.0, self.text(l.0)?))).collect()
@@ -183,6 +219,155 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ("ui.no_caseload", "no active participants", "ingen aktive deltakere", "ingen aktive deltagere"),
     ("ui.shown_of", "{shown} of {total}", "{shown} av {total}", "{shown} af {total}"),
     ("ui.no_participants", "no participants", "ingen deltakere", "ingen deltagere"),
+    // Extracts (XLSX and HTML): the sections' sheet names (at most 31
+    // characters) and titles, their columns, and the texts in their rows.
+    ("sheet.summary", "Participants", "Deltakere", "Deltagere"),
+    ("section.summary", "Participants", "Deltakere", "Deltagere"),
+    ("sheet.metrics", "Outcome metrics", "Resultater", "Resultater"),
+    ("section.metrics", "Outcome metrics", "Resultater", "Resultater"),
+    ("sheet.metrics_by_cohort", "By year of enrolment", "Etter innskrivingsår", "Efter indskrivningsår"),
+    (
+        "section.metrics_by_cohort",
+        "Outcome metrics by year of enrolment, each beside the first year's",
+        "Resultater etter innskrivingsår, hvert år mot det første",
+        "Resultater efter indskrivningsår, hvert år mod det første",
+    ),
+    ("sheet.metrics_at_horizon", "At the horizon", "Ved horisonten", "Ved horisonten"),
+    (
+        "section.metrics_at_horizon",
+        "Outcome metrics at the horizon (see Methods)",
+        "Resultater ved horisonten (se Metode)",
+        "Resultater ved horisonten (se Metode)",
+    ),
+    ("sheet.status_distribution", "Status", "Status", "Status"),
+    (
+        "section.status_distribution",
+        "Status at the as-of date by outcome group",
+        "Status på datoen, etter resultatgruppe",
+        "Status på datoen, efter resultatgruppe",
+    ),
+    ("sheet.measurement_change", "Measurement change", "Endring i målinger", "Ændring i målinger"),
+    (
+        "section.measurement_change",
+        "Measurement change, first to last (paired)",
+        "Endring i målinger, første til siste (parvis)",
+        "Ændring i målinger, første til seneste (parvis)",
+    ),
+    ("sheet.poor_by_wave", "Poor per wave", "Dårlig per runde", "Dårlig pr. runde"),
+    ("section.poor_by_wave", "Share \"poor\" per measurement wave", "Andel «dårlig» per målerunde", "Andel »dårlig« pr. målerunde"),
+    ("sheet.exits_by_reason", "Exits by reason", "Avslutninger", "Afslutninger"),
+    (
+        "section.exits_by_reason",
+        "Exits in the period by reason",
+        "Avslutninger i perioden etter årsak",
+        "Afslutninger i perioden efter årsag",
+    ),
+    ("sheet.quarterly_employment", "Employment per quarter", "Sysselsetting per kvartal", "Beskæftigelse pr. kvartal"),
+    (
+        "section.quarterly_employment",
+        "Quarterly employment: served in the quarter, worked in it",
+        "Sysselsetting per kvartal: fulgt opp i kvartalet, i arbeid i det",
+        "Beskæftigelse pr. kvartal: fulgt i kvartalet, i arbejde i det",
+    ),
+    ("sheet.by_gender", "By gender", "Etter kjønn", "Efter køn"),
+    ("section.by_gender", "Enrolled and in a job by gender", "Innskrevet og i jobb etter kjønn", "Indskrevet og i job efter køn"),
+    ("sheet.by_age_band", "By age band", "Etter aldersgruppe", "Efter aldersgruppe"),
+    (
+        "section.by_age_band",
+        "Enrolled and in a job by age band at enrolment",
+        "Innskrevet og i jobb etter aldersgruppe ved innskriving",
+        "Indskrevet og i job efter aldersgruppe ved indskrivning",
+    ),
+    ("sheet.methods", "Methods", "Metode", "Metode"),
+    ("section.methods", "Methods", "Metode", "Metode"),
+    ("sheet.changes", "Changes", "Endringer", "Ændringer"),
+    ("section.changes", "Changes since the previous revision", "Endringer siden forrige versjon", "Ændringer siden forrige version"),
+    ("column.figure", "Figure", "Tall", "Tal"),
+    ("column.participants", "Participants", "Deltakere", "Deltagere"),
+    ("column.reason", "Reason", "Årsak", "Årsag"),
+    ("column.metric", "Metric", "Mål", "Mål"),
+    ("column.numerator", "Numerator", "Teller", "Tæller"),
+    ("column.denominator", "Denominator", "Nevner", "Nævner"),
+    ("column.value", "Share", "Andel", "Andel"),
+    ("column.ci_low", "95 % interval, low", "95 %-intervall, nedre", "95 %-interval, nedre"),
+    ("column.ci_high", "95 % interval, high", "95 %-intervall, øvre", "95 %-interval, øvre"),
+    ("column.target_op", "Target", "Mål", "Mål"),
+    ("column.target_value", "Target value", "Målverdi", "Målværdi"),
+    ("column.met", "Met", "Nådd", "Nået"),
+    ("column.cohort", "Year of enrolment", "Innskrivingsår", "Indskrivningsår"),
+    ("column.difference", "Difference from the first year", "Forskjell fra første år", "Forskel fra første år"),
+    ("column.difference_ci_low", "Difference, 95 % interval, low", "Forskjell, 95 %-intervall, nedre", "Forskel, 95 %-interval, nedre"),
+    ("column.difference_ci_high", "Difference, 95 % interval, high", "Forskjell, 95 %-intervall, øvre", "Forskel, 95 %-interval, øvre"),
+    ("column.outcome_group", "Outcome group", "Resultatgruppe", "Resultatgruppe"),
+    ("column.instrument", "Instrument", "Instrument", "Instrument"),
+    ("column.paired", "Measured twice", "Målt to ganger", "Målt to gange"),
+    ("column.mean_first", "Mean, first", "Snitt, første", "Gennemsnit, første"),
+    ("column.mean_last", "Mean, last", "Snitt, siste", "Gennemsnit, seneste"),
+    ("column.improved", "Better", "Bedre", "Bedre"),
+    ("column.unchanged", "Same", "Uendret", "Uændret"),
+    ("column.worse", "Worse", "Verre", "Værre"),
+    ("column.lowest_composite", "Lowest composite", "Laveste samleskår", "Laveste samlede score"),
+    ("column.highest_composite", "Highest composite", "Høyeste samleskår", "Højeste samlede score"),
+    ("column.wave", "Wave", "Runde", "Runde"),
+    ("column.poor", "Poor", "Dårlig", "Dårlig"),
+    ("column.measured", "Measured", "Målt", "Målt"),
+    ("column.share", "Share", "Andel", "Andel"),
+    ("column.quarter", "Quarter", "Kvartal", "Kvartal"),
+    ("column.served", "Served", "Fulgt opp", "Fulgt"),
+    ("column.employed", "In work", "I arbeid", "I arbejde"),
+    ("column.group", "Group", "Gruppe", "Gruppe"),
+    ("column.enrolled", "Enrolled", "Innskrevet", "Indskrevet"),
+    ("column.job", "In a job", "I jobb", "I job"),
+    ("column.job_share", "Share in a job", "Andel i jobb", "Andel i job"),
+    ("column.item", "Item", "Punkt", "Punkt"),
+    ("column.description", "Description", "Beskrivelse", "Beskrivelse"),
+    ("column.section", "Section", "Del", "Afsnit"),
+    ("column.row", "Row", "Rad", "Række"),
+    ("column.column", "Column", "Kolonne", "Kolonne"),
+    ("column.previous", "Previous", "Forrige", "Forrige"),
+    ("column.revised", "Revised", "Revidert", "Revideret"),
+    ("figure.enrolled by the as-of date", "Enrolled by the as-of date", "Innskrevet per datoen", "Indskrevet pr. datoen"),
+    ("figure.active at the as-of date", "Active at the as-of date", "Aktive på datoen", "Aktive på datoen"),
+    ("figure.exited by the as-of date", "Exited by the as-of date", "Avsluttet per datoen", "Afsluttet pr. datoen"),
+    ("figure.enrolled in the period", "Enrolled in the period", "Innskrevet i perioden", "Indskrevet i perioden"),
+    ("figure.exited in the period", "Exited in the period", "Avsluttet i perioden", "Afsluttet i perioden"),
+    ("figure.not yet due at the horizon", "Not yet due at the horizon", "Ikke kommet til horisonten ennå", "Endnu ikke nået horisonten"),
+    ("figure.censored at the horizon", "Censored at the horizon", "Sensurert ved horisonten", "Censureret ved horisonten"),
+    ("gender.female", "Female", "Kvinne", "Kvinde"),
+    ("gender.male", "Male", "Mann", "Mand"),
+    ("gender.other", "Other", "Annet", "Andet"),
+    ("gender.unknown", "Unknown", "Ukjent", "Ukendt"),
+    ("age.under 25", "Under 25", "Under 25", "Under 25"),
+    ("age.50 and over", "50 and over", "50 og over", "50 og derover"),
+    ("age.unknown", "Unknown", "Ukjent", "Ukendt"),
+    ("answer.yes", "yes", "ja", "ja"),
+    ("answer.no", "no", "nei", "nej"),
+    ("item.programme", "Programme", "Program", "Program"),
+    ("item.period", "Period", "Periode", "Periode"),
+    ("item.as of", "As of", "Per dato", "Pr. dato"),
+    ("item.known at", "As known at", "Slik det var kjent", "Som kendt"),
+    ("item.log position", "Log position", "Loggposisjon", "Logposition"),
+    ("item.software", "Software", "Programvare", "Software"),
+    ("item.disclosure control", "Disclosure control", "Skjerming av små tall", "Diskretionering"),
+    ("item.denominator", "Denominator", "Nevner", "Nævner"),
+    ("item.horizon", "Horizon", "Horisont", "Horisont"),
+    ("item.quarterly_employment", "Employment per quarter", "Sysselsetting per kvartal", "Beskæftigelse pr. kvartal"),
+    ("item.metrics_by_cohort", "By year of enrolment", "Etter innskrivingsår", "Efter indskrivningsår"),
+    ("report.suppressed", "suppressed", "skjult", "skjult"),
+    ("report.title", "{name}: outcome report {period}", "{name}: resultatrapport {period}", "{name}: resultatrapport {period}"),
+    (
+        "report.intro",
+        "As of {as_of}, as known at {known_at}. Cells marked {suppressed} rest on fewer than {people} people or would reveal such a cell.",
+        "Per {as_of}, slik det var kjent {known_at}. Celler merket {suppressed} bygger på færre enn {people} personer eller ville avsløre en slik celle.",
+        "Pr. {as_of}, som kendt {known_at}. Celler markeret {suppressed} bygger på færre end {people} personer eller ville afsløre en sådan celle.",
+    ),
+    (
+        "report.targets",
+        "Targets against actual (95 % interval; red: target)",
+        "Mål mot resultat (95 %-intervall; rødt: målet)",
+        "Mål mod resultat (95 %-interval; rødt: målet)",
+    ),
+    ("report.status", "Status at the as-of date", "Status på datoen", "Status på datoen"),
 ];
 
 #[cfg(test)]
@@ -208,6 +393,8 @@ mod tests {
         assert_eq!(Language::negotiate("fr-FR, en;q=0.5, nb;q=0.7"), Some(Language::Nb));
         assert_eq!(Language::negotiate("en;q=0, sv"), None);
         assert_eq!(Language::negotiate(""), None);
+        let title = Language::Nb.fill("report.title", &[("name", "{period} & co"), ("period", "2022")]);
+        assert_eq!(title, "{period} & co: resultatrapport 2022", "filled in one pass");
     }
 
     /// Every key has a text in every language, and every identifier a

@@ -401,6 +401,11 @@ pub struct ExtractArgs {
     pub format: Vec<utfall_queries::extract::Format>,
     #[command(flatten)]
     pub horizon: HorizonArgs,
+    /// The language of the XLSX and HTML files (`nb`, `da` or `en`): their
+    /// sheet names, headers, labels and texts. Without it they name things
+    /// by identifier; CSV and Parquet always do.
+    #[arg(long)]
+    pub lang: Option<utfall_queries::language::Language>,
     /// Extracts go to <out>/<program>/<period>/ (revisions to <period>-revision-N/).
     #[arg(long, default_value = "extracts")]
     pub out: PathBuf,

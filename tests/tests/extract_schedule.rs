@@ -201,6 +201,10 @@ fn a_bad_schedule_names_the_entry_and_the_key() {
             "[[extract]]\nperiod = \"yearly\"\ncensor = true\n",
             "need a `horizon`",
         ),
+        (
+            "[[extract]]\nperiod = \"yearly\"\nlang = \"sv\"\n",
+            "[[extract]] 1 (counting from 1): lang: \"sv\" is not a language utfall speaks",
+        ),
     ] {
         let path = dir.path().join("schedule.toml");
         std::fs::write(&path, text).expect("write");
@@ -208,7 +212,7 @@ fn a_bad_schedule_names_the_entry_and_the_key() {
         assert!(format!("{error:#}").contains(message), "{text}: {error:#}");
     }
     let path = dir.path().join("schedule.toml");
-    std::fs::write(&path, "[[extract]]\nperiod = \"yearly\"\nhorizon = \"1y\"\ncensor = true\n").expect("write");
+    std::fs::write(&path, "[[extract]]\nperiod = \"yearly\"\nhorizon = \"1y\"\ncensor = true\nlang = \"da\"\n").expect("write");
     let entries = load(&path).expect("a schedule with a horizon");
     assert_eq!(
         entries[0].horizon,
@@ -218,4 +222,5 @@ fn a_bad_schedule_names_the_entry_and_the_key() {
             censor: true
         })
     );
+    assert_eq!(entries[0].lang, Some(utfall_queries::language::Language::Da));
 }

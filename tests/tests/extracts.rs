@@ -678,6 +678,43 @@ async fn the_html_report_shows_the_figures_in_chromium() {
     std::fs::write(artefacts.join("extract.png"), png).expect("screenshot");
 }
 
+/// `--lang nb`: the workbook and the page in Norwegian bokmål (sheet
+/// names, headers, labels, texts), CSV and Parquet still by identifier,
+/// and the manifest keeps the language, so a reproduction is the same.
+#[test]
+fn an_extract_in_norwegian_names_its_sheets_headers_and_labels_and_reproduces() {
+    let setup = Setup::new(Store::embedded());
+    let dir = setup.extract("optimist", "2022", &["--lang", "nb"]);
+    let back = read_back(&dir);
+    let sheets: Vec<&str> = back["xlsx"].as_object().expect("sheets").keys().map(String::as_str).collect();
+    for sheet in ["Deltakere", "Resultater", "Etter innskrivingsår", "Status", "Metode"] {
+        assert!(sheets.contains(&sheet), "{sheet} in {sheets:?}");
+    }
+    let results = back["xlsx"]["Resultater"].as_array().expect("rows");
+    let cells = |row: usize, n: usize| results[row].as_array().map(|r| r[..n].to_vec()).unwrap_or_default();
+    assert_eq!(cells(0, 4), ["Mål", "Teller", "Nevner", "Andel"]);
+    assert_eq!(cells(1, 3), [serde_json::json!("I jobb"), serde_json::json!(5), serde_json::json!(15)]);
+    let status = back["xlsx"]["Status"].to_string();
+    assert!(status.contains("Jobb") && status.contains("skjult"), "{status}");
+    // CSV keeps identifiers for evaluators' code.
+    assert_eq!(csv(&dir, "metrics")[0][..3], ["job_share", "5", "15"]);
+    let header = std::fs::read_to_string(dir.join("metrics.csv")).expect("csv");
+    assert!(header.starts_with("metric,numerator,denominator"), "{header}");
+    let html = std::fs::read_to_string(dir.join("report.html")).expect("html");
+    assert!(html.contains("<html lang=\"nb\">") && html.contains("OPTIMIST: resultatrapport 2022"), "{html}");
+    assert!(html.contains("<td>I jobb</td>") && html.contains("<th>Teller</th>"), "{html}");
+    let manifest = std::fs::read_to_string(dir.join("manifest.json")).expect("manifest");
+    assert!(manifest.contains("\"lang\": \"nb\""), "{manifest}");
+    let (_other, again) = setup.reproduce(&dir, "optimist", "2022");
+    for name in ["report.xlsx", "report.html", "metrics.csv", "manifest.json"] {
+        assert_eq!(
+            std::fs::read(dir.join(name)).expect("delivered"),
+            std::fs::read(again.join(name)).expect("reproduced"),
+            "{name}"
+        );
+    }
+}
+
 /// The share metrics at a horizon go into an extract as a section of their
 /// own, under the same disclosure control, with who was not yet due or
 /// censored in the summary and the definition in the methods; the

@@ -11,6 +11,7 @@ use super::disclosure::{Cell, Cells};
 use super::period::Period;
 use crate::horizon::Horizon;
 use crate::indicators::Indicator;
+use crate::language::Language;
 use crate::metrics::{HORIZON_POPULATION, QUARTERLY_EMPLOYMENT, SHARES};
 use crate::values::{ints, strings};
 use crate::horizon::Anchor;
@@ -57,6 +58,9 @@ pub struct Extract {
     pub threshold: u64,
     /// The horizon of the metrics at a horizon, when asked for.
     pub horizon: Option<Horizon>,
+    /// The language of the XLSX and HTML files; none: identifiers, as
+    /// before languages existed (CSV and Parquet always keep them).
+    pub lang: Option<Language>,
     /// 1 for the first delivery of a period; a revision counts on.
     pub revision: u32,
     pub replaces: Option<super::files::Replaced>,
@@ -169,6 +173,7 @@ impl Analytics {
             log_position: outcomes.log_position,
             threshold,
             horizon,
+            lang: None,
             revision: 1,
             replaces: None,
             primary,

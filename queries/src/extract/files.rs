@@ -3,6 +3,7 @@
 //! `manifest.json` with every file's SHA-256. The same extract always gives
 //! the same bytes.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -14,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use super::content::{Extract, Kind, Section, Shown};
 use crate::QueryError;
+use crate::language::Language;
 use crate::metrics::SHARES;
 
 /// What marks a suppressed cell in text formats.
@@ -65,6 +67,9 @@ pub struct Manifest {
     /// The horizon of the metrics at a horizon, when the extract has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub horizon: Option<crate::horizon::Horizon>,
+    /// The language of the XLSX and HTML files, when one was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<Language>,
     /// 1 for the first delivery; manifests written before revisions have none.
     #[serde(default = "first_revision")]
     pub revision: u32,
@@ -97,7 +102,7 @@ pub fn render(x: &Extract, formats: &[Format]) -> Result<Vec<(String, Vec<u8>)>,
     let mut files = Vec::new();
     for format in formats {
         match format {
-            Format::Xlsx => files.push(("report.xlsx".into(), xlsx(x)?)),
+            Format::Xlsx => files.push(("report.xlsx".into(), xlsx(x, Words(x.lang))?)),
             Format::Csv => {
                 for s in &x.sections {
                     files.push((format!("{}.csv", s.name), csv(s).into_bytes()));
@@ -108,7 +113,7 @@ pub fn render(x: &Extract, formats: &[Format]) -> Result<Vec<(String, Vec<u8>)>,
                     files.push((format!("{}.parquet", s.name), parquet(s)?));
                 }
             }
-            Format::Html => files.push(("report.html".into(), html(x).into_bytes())),
+            Format::Html => files.push(("report.html".into(), html(x, Words(x.lang)).into_bytes())),
         }
     }
     let manifest = Manifest {
@@ -120,6 +125,7 @@ pub fn render(x: &Extract, formats: &[Format]) -> Result<Vec<(String, Vec<u8>)>,
         software_version: env!("CARGO_PKG_VERSION").to_string(),
         threshold: x.threshold,
         horizon: x.horizon,
+        lang: x.lang,
         revision: x.revision,
         replaces: x.replaces.clone(),
         formats: formats.to_vec(),
@@ -142,6 +148,47 @@ pub fn render(x: &Extract, formats: &[Format]) -> Result<Vec<(String, Vec<u8>)>,
     json.push(b'\n');
     files.push(("manifest.json".into(), json));
     Ok(files)
+}
+
+/// How the XLSX and HTML files name sections, columns and row labels:
+/// in the extract's language, or by identifier when it has none (as
+/// before languages existed, so earlier extracts reproduce byte for byte).
+#[derive(Clone, Copy)]
+struct Words(Option<Language>);
+
+impl Words {
+    fn sheet<'a>(self, s: &'a Section) -> Cow<'a, str> {
+        self.key("sheet", s.name).unwrap_or(s.name.into())
+    }
+
+    fn title<'a>(self, s: &'a Section) -> Cow<'a, str> {
+        self.key("section", s.name).unwrap_or(s.title.into())
+    }
+
+    fn column<'a>(self, column: &'a str) -> Cow<'a, str> {
+        self.key("column", column).unwrap_or(column.into())
+    }
+
+    fn key(self, kind: &str, id: &str) -> Option<Cow<'static, str>> {
+        self.0?.text(&format!("{kind}.{id}")).map(Into::into)
+    }
+
+    fn value(self, v: &Shown) -> String {
+        match (self.0, v) {
+            (Some(language), Shown::Text(t)) => language.cell(t).into_owned(),
+            (_, Shown::Suppressed) => self.suppressed().to_string(),
+            _ => text(v),
+        }
+    }
+
+    fn suppressed(self) -> &'static str {
+        self.0.and_then(|l| l.text("report.suppressed")).unwrap_or(SUPPRESSED)
+    }
+
+    /// A text of the report itself (English without a language).
+    fn report(self, key: &str, values: &[(&str, &str)]) -> String {
+        self.0.unwrap_or_default().fill(key, values)
+    }
 }
 
 pub(super) fn text(v: &Shown) -> String {
@@ -261,7 +308,7 @@ fn engine(e: impl std::fmt::Display) -> QueryError {
 /// One sheet per section: numbers as numbers, shares as percentages, a
 /// bold frozen header row. The creation time is the known-at time, so the
 /// same extract gives the same bytes.
-fn xlsx(x: &Extract) -> Result<Vec<u8>, QueryError> {
+fn xlsx(x: &Extract, words: Words) -> Result<Vec<u8>, QueryError> {
     use rust_xlsxwriter::{Color, DocProperties, Format as Style, Workbook};
     let mut book = Workbook::new();
     book.set_properties(
@@ -275,10 +322,10 @@ fn xlsx(x: &Extract) -> Result<Vec<u8>, QueryError> {
     let suppressed = Style::new().set_italic().set_font_color(Color::Gray);
     for s in &x.sections {
         let sheet = book.add_worksheet();
-        sheet.set_name(s.name).map_err(engine)?;
+        sheet.set_name(words.sheet(s)).map_err(engine)?;
         for (c, (name, _)) in s.columns.iter().enumerate() {
             sheet
-                .write_string_with_format(0, c as u16, *name, &header)
+                .write_string_with_format(0, c as u16, words.column(name), &header)
                 .map_err(engine)?;
         }
         for (r, row) in s.rows.iter().enumerate() {
@@ -287,11 +334,11 @@ fn xlsx(x: &Extract) -> Result<Vec<u8>, QueryError> {
                 let c = c as u16;
                 match (v, kind) {
                     // A string cell, never a formula, whatever it starts with.
-                    (Shown::Text(t), _) => sheet.write_string(r, c, inert(t.clone())),
+                    (Shown::Text(_), _) => sheet.write_string(r, c, inert(words.value(v))),
                     (Shown::Integer(i), _) => sheet.write_number(r, c, *i as f64),
                     (Shown::Decimal(d), Kind::Share) => sheet.write_number_with_format(r, c, *d, &percent),
                     (Shown::Decimal(d), _) => sheet.write_number_with_format(r, c, *d, &decimal),
-                    (Shown::Suppressed, _) => sheet.write_string_with_format(r, c, SUPPRESSED, &suppressed),
+                    (Shown::Suppressed, _) => sheet.write_string_with_format(r, c, words.suppressed(), &suppressed),
                     (Shown::Empty, _) => continue,
                 }
                 .map_err(engine)?;
@@ -401,10 +448,23 @@ fn decimal(v: &Shown) -> Option<f64> {
 }
 
 /// One page, no external assets, printable.
-fn html(x: &Extract) -> String {
+fn html(x: &Extract, words: Words) -> String {
+    let name = escape(&x.programme_name);
+    let period = x.period.to_string();
+    let heading = words.report("report.title", &[("name", &name), ("period", &period)]);
+    let suppressed = format!("<i>{}</i>", words.suppressed());
+    let intro = words.report(
+        "report.intro",
+        &[
+            ("as_of", &x.as_of.to_string()),
+            ("known_at", &x.known_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            ("suppressed", &suppressed),
+            ("people", &(x.threshold + 1).to_string()),
+        ],
+    );
     let mut page = format!(
         r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{name} — {period}</title>
+<html lang="{lang}"><head><meta charset="utf-8"><title>{name} — {period}</title>
 <style>
 body {{ font: 14px/1.45 system-ui, "Segoe UI", Roboto, sans-serif; color: #1d2433; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }}
 h1 {{ font-size: 1.4rem; }} h2 {{ font-size: 1.1rem; margin-top: 2rem; }}
@@ -412,27 +472,23 @@ table {{ border-collapse: collapse; margin: .5rem 0; }} td, th {{ padding: .2rem
 td.n {{ text-align: right; font-variant-numeric: tabular-nums; }} td.s {{ color: #5b6477; font-style: italic; }}
 @media print {{ body {{ margin: 0; }} h2 {{ break-after: avoid; }} table, svg {{ break-inside: avoid; }} }}
 </style></head><body>
-<h1>{name}: outcome report {period}</h1>
-<p>As of {as_of}, as known at {known_at}. Cells marked <i>{SUPPRESSED}</i> rest on fewer than {t1} people or would reveal such a cell.</p>
+<h1>{heading}</h1>
+<p>{intro}</p>
 "#,
-        name = escape(&x.programme_name),
-        period = x.period,
-        as_of = x.as_of,
-        known_at = x.known_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        t1 = x.threshold + 1,
+        lang = words.0.unwrap_or_default().code(),
     );
     if let Some(m) = section(x, "metrics") {
         let rows: Vec<_> = m
             .rows
             .iter()
             .map(|r| Bar {
-                label: text(&r[0]),
+                label: words.value(&r[0]),
                 value: decimal(&r[3]),
                 interval: decimal(&r[4]).zip(decimal(&r[5])),
                 target: decimal(&r[7]),
             })
             .collect();
-        page += "<h2>Targets against actual (95 % interval; red: target)</h2>\n";
+        page += &format!("<h2>{}</h2>\n", words.report("report.targets", &[]));
         page += &bars(&rows);
     }
     if let Some(d) = section(x, "status_distribution") {
@@ -447,19 +503,19 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }} td.s {{ color:
             .rows
             .iter()
             .map(|r| Bar {
-                label: text(&r[0]),
+                label: words.value(&r[0]),
                 value: decimal(&r[1]).filter(|_| total > 0.0).map(|n| n / total),
                 interval: None,
                 target: None,
             })
             .collect();
-        page += "<h2>Status at the as-of date</h2>\n";
+        page += &format!("<h2>{}</h2>\n", words.report("report.status", &[]));
         page += &bars(&rows);
     }
     for s in &x.sections {
-        let _ = write!(page, "\n<h2>{}</h2>\n<table><tr>", escape(s.title));
+        let _ = write!(page, "\n<h2>{}</h2>\n<table><tr>", escape(&words.title(s)));
         for (c, _) in &s.columns {
-            let _ = write!(page, "<th>{}</th>", escape(c));
+            let _ = write!(page, "<th>{}</th>", escape(&words.column(c)));
         }
         page += "</tr>\n";
         for row in &s.rows {
@@ -470,7 +526,7 @@ td.n {{ text-align: right; font-variant-numeric: tabular-nums; }} td.s {{ color:
                     Shown::Suppressed => " class=\"s\"",
                     _ => "",
                 };
-                let _ = write!(page, "<td{class}>{}</td>", escape(&text(v)));
+                let _ = write!(page, "<td{class}>{}</td>", escape(&words.value(v)));
             }
             page += "</tr>\n";
         }

@@ -10,6 +10,7 @@ use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use utfall_events::ProgramName;
 use utfall_queries::Analytics;
+use utfall_queries::language::Language;
 use utfall_queries::extract::files::{render, sha256};
 use utfall_queries::extract::revision::changes;
 use utfall_queries::extract::{Extract, Format, Manifest, Period};
@@ -26,6 +27,7 @@ pub struct Order {
     pub known_at: DateTime<Utc>,
     pub threshold: u64,
     pub horizon: Option<utfall_queries::Horizon>,
+    pub lang: Option<Language>,
     pub formats: Vec<Format>,
 }
 
@@ -54,6 +56,7 @@ pub async fn run(args: ExtractArgs) -> anyhow::Result<()> {
         known_at: args.known_at.unwrap_or_else(Utc::now),
         threshold: args.min_cell,
         horizon: args.horizon.horizon(),
+        lang: args.lang,
         formats: args.format.clone(),
     };
     if order.period.last >= Utc::now().date_naive() {
@@ -94,14 +97,16 @@ pub async fn run(args: ExtractArgs) -> anyhow::Result<()> {
 pub async fn deliver(analytics: &Analytics, out: &Path, order: &Order) -> anyhow::Result<Written> {
     let target = folders::folder(out, order.program.as_str(), &order.period.to_string(), 1);
     folders::refuse_existing(&target)?;
-    let extract = analytics
+    let mut extract = analytics
         .extract(&order.program, &order.period, order.known_at, order.threshold, order.horizon)
         .await?;
+    extract.lang = order.lang;
     write(target, extract, &order.formats)
 }
 
 /// A new revision beside the latest delivered one when any figure has
-/// changed since; its threshold, horizon and formats are the delivered ones. With
+/// changed since; its threshold, horizon, language and formats are the
+/// delivered ones. With
 /// nothing delivered yet, this is the first delivery.
 pub async fn revise(analytics: &Analytics, out: &Path, order: &Order) -> anyhow::Result<Option<Written>> {
     let Some((revision, folder)) = folders::latest(out, order.program.as_str(), &order.period.to_string()) else {
@@ -117,6 +122,7 @@ pub async fn revise(analytics: &Analytics, out: &Path, order: &Order) -> anyhow:
         return Ok(None);
     }
     extract.revise(&previous, revision + 1, changed);
+    extract.lang = delivered.lang;
     let target = folders::folder(out, order.program.as_str(), &order.period.to_string(), revision + 1);
     write(target, extract, &delivered.formats).map(Some)
 }
@@ -142,6 +148,7 @@ async fn delivered_extract(analytics: &Analytics, manifest: &Manifest) -> anyhow
         let changed = changes(&previous, &extract);
         extract.revise(&previous, manifest.revision, changed);
     }
+    extract.lang = manifest.lang;
     Ok(extract)
 }
 

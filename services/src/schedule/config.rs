@@ -8,6 +8,7 @@ use serde::Deserialize;
 use utfall_events::ProgramName;
 use utfall_queries::extract::{Format, Period, PeriodKind};
 use utfall_queries::horizon::{Anchor, Horizon, Months};
+use utfall_queries::language::Language;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -37,6 +38,8 @@ struct RawEntry {
     horizon_from: Option<String>,
     #[serde(default)]
     censor: bool,
+    /// The language of the XLSX and HTML files: `nb`, `da` or `en`.
+    lang: Option<String>,
 }
 
 fn all() -> String {
@@ -88,6 +91,7 @@ pub struct Entry {
     /// The earliest period to produce; None: from the programme's start.
     pub first_period: Option<Period>,
     pub horizon: Option<Horizon>,
+    pub lang: Option<Language>,
 }
 
 /// Reads and checks a schedule; errors name the entry and the key.
@@ -154,6 +158,12 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<Entry>> {
                 grace_days: raw.grace_days,
                 first_period,
                 horizon,
+                lang: raw
+                    .lang
+                    .as_deref()
+                    .map(str::parse)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", at("lang")))?,
             })
         })
         .collect()

@@ -81,6 +81,7 @@ impl Scheduler {
                             known_at: now,
                             threshold: entry.threshold,
                             horizon: entry.horizon,
+                            lang: entry.lang,
                             formats: entry.formats.clone(),
                         };
                         due.push((order, entry.out.clone()));
