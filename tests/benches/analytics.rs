@@ -6,8 +6,9 @@
 //! into a lake (as the lake projector writes it), prints side by side:
 //! utfall's own path (DataFusion over the lake's typed tables and the
 //! versions the projector keeps, for the snapshot asked, then every
-//! outcome metric of every programme; the two evaluator queries the same
-//! way; and each piece of a report on its own), and the same metric SQL
+//! outcome metric of every programme, then again with every section a
+//! report can be asked for; the two evaluator queries the same way; and
+//! each piece of a report on its own), and the same metric SQL
 //! over the same catalog tables exported once to Parquet, in DataFusion,
 //! in DuckDB (PyPI `duckdb`, installed into target/test-tools/clients when
 //! missing) and in PostgreSQL (tables loaded with COPY, indexed as the
@@ -23,7 +24,7 @@ use std::time::Instant;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use sqlx::Connection;
-use utfall_queries::{Analytics, Limits, Snapshot, metrics, render};
+use utfall_queries::{Anchor, Analytics, Cohorts, Horizon, Limits, Sections, Snapshot, metrics, render};
 use utfall_tests::{EVALUATOR_QUERIES, fresh_database, peak_rss_mib, reset_peak_rss};
 use utfall_tests::generated::bench_lake;
 
@@ -156,6 +157,27 @@ async fn main() {
         analytics.outcomes(&now, None).await.expect("outcomes");
     })
     .await;
+    // Every section issue 16 added, for every programme, beside the plain
+    // reports: a horizon, cohorts by year, the quarterly rate, on track.
+    let sections = Sections {
+        horizon: Some(Horizon {
+            months: 6,
+            from: Anchor::Exit,
+            censor: true,
+        }),
+        cohorts: Some(Cohorts::Year),
+        quarterly: true,
+        on_track: true,
+        compare_with: None,
+    };
+    let with_sections = best(|| async {
+        analytics.outcomes_with(&now, None, &sections).await.expect("outcomes");
+    })
+    .await;
+    println!(
+        "utfall: all reports {from_lake_all:.3} s; with a horizon, cohorts, the quarterly rate and on track {with_sections:.3} s ({:.2}×)",
+        with_sections / from_lake_all
+    );
     let from_lake_quarter = best(|| async {
         analytics.sql(&now, EVALUATOR_QUERIES[0].1).await.expect("query");
     })
