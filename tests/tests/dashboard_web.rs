@@ -125,6 +125,29 @@ async fn the_dashboard_shows_optimist_as_published_and_updates_live() {
     browser.eval("document.getElementById('over-time').scrollIntoView()").await;
     std::fs::write(artefacts.join("dashboard-over-time.png"), browser.screenshot().await).expect("keep the screenshot");
 
+    // Compared with SJÅ MEG: each share less SJÅ MEG's, in points, with
+    // Newcombe's interval, as the API gives it.
+    let compared: Value = server
+        .get("/v1/programs/optimist/outcomes?compare_with=sja-meg")
+        .await
+        .json()
+        .await
+        .expect("JSON");
+    let d = &compared["compared"][0]["difference"];
+    let points = |x: &Value| {
+        let x = 100.0 * x.as_f64().unwrap_or(f64::NAN);
+        format!("{}{x:.1}", if x > 0.0 { "+" } else { "" })
+    };
+    let expected = format!("{} pp ({} to {})", points(&d["value"]), points(&d["ci_low"]), points(&d["ci_high"]));
+    browser
+        .eval("const c = document.getElementById('compare-with'); c.value = 'sja-meg'; c.dispatchEvent(new Event('change'))")
+        .await;
+    browser.wait_for("document.querySelector('#outcomes tr .difference') !== null").await;
+    let shown = browser.eval("document.querySelector('#outcomes tr .difference').textContent").await;
+    assert_eq!(shown, Value::from(expected));
+    let address = browser.eval("location.search").await;
+    assert!(address.as_str().is_some_and(|a| a.contains("compare_with=sja-meg")), "{address}");
+
     // In Norwegian bokmål (`?lang=nb`): texts and labels, identifiers on hover.
     let mut norwegian = Browser::start().await;
     norwegian

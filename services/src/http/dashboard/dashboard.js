@@ -9,6 +9,17 @@ let selected = new URLSearchParams(location.search).get("program");
 // `?lang=nb|da|en`; without it the server answers in the browser's
 // language (Accept-Language).
 const LANG = new URLSearchParams(location.search).get("lang");
+// Another programme to set each share beside (`?compare_with=`).
+let compareWith = new URLSearchParams(location.search).get("compare_with") ?? "";
+
+// The page's address for what is shown, so a reload or a shared link
+// shows the same.
+function remember() {
+  const query = new URLSearchParams({ program: selected });
+  if (LANG) query.set("lang", LANG);
+  if (compareWith) query.set("compare_with", compareWith);
+  history.replaceState(null, "", `?${query}`);
+}
 let texts = {};
 
 // The text of `key` in the page's language, `{name}`s filled in from
@@ -126,13 +137,40 @@ function drawProgrammes(programmes) {
     button.append(el("small", t("ui.organisation_enrolled", { organisation: p.organisation, n: p.enrolled })));
     button.onclick = () => {
       selected = p.program;
-      history.replaceState(null, "", `?program=${p.program}${LANG ? `&lang=${encodeURIComponent(LANG)}` : ""}`);
+      if (compareWith === selected) compareWith = "";
+      remember();
       poll();
     };
     const item = el("li");
     item.append(button);
     list.append(item);
   }
+  const compare = document.getElementById("compare-with");
+  const others = programmes.filter((p) => p.program !== selected);
+  compare.replaceChildren(compare.options[0], ...others.map((p) => {
+    const option = el("option", p.name);
+    option.value = p.program;
+    return option;
+  }));
+  compare.value = compareWith;
+}
+
+document.getElementById("compare-with").addEventListener("change", (event) => {
+  compareWith = event.target.value;
+  remember();
+  poll();
+});
+
+// This programme's share less the other's, in percentage points, with
+// Newcombe's 95 % interval; the other's figures on hover.
+function difference(compared) {
+  if (!compared || !compared.difference) return el("span");
+  const d = compared.difference;
+  const points = (x) => `${x > 0 ? "+" : ""}${(100 * x).toFixed(1)}`;
+  const span = el("span", t("ui.difference", { value: points(d.value), low: points(d.ci_low), high: points(d.ci_high) }), "difference");
+  const o = compared.other;
+  span.title = `${d.from}: ${o.numerator}/${o.denominator} = ${percent(o.value)}`;
+  return span;
 }
 
 function drawSummary(s) {
@@ -192,6 +230,7 @@ function verdict(track) {
 function drawOutcomes(o) {
   document.getElementById("outcomes-as-of").textContent = t("ui.as_of", { date: o.as_of, position: o.log_position });
   const tracks = new Map((o.on_track || []).map((t) => [t.metric, t]));
+  const compared = new Map((o.compared || []).map((c) => [c.metric, c]));
   rows(document.getElementById("outcomes"), o.metrics.map((m) => [
     metricName(m),
     `${m.numerator}/${m.denominator}`,
@@ -201,6 +240,7 @@ function drawOutcomes(o) {
     m.target ? `${m.target.op === ">=" ? "≥" : "≤"} ${percent(m.target.value)}` : t("ui.no_target"),
     m.met === undefined ? el("span") : el("span", t(m.met ? "ui.met" : "ui.not_met"), m.met ? "met" : "missed"),
     verdict(tracks.get(m.metric)),
+    difference(compared.get(m.metric)),
   ]), t("ui.no_participants_yet"));
   rows(document.getElementById("measurement-change"), o.measurement_change.map((c) => [
     c.instrument,
@@ -302,7 +342,13 @@ async function poll() {
     if (selected) {
       const program = encodeURIComponent(selected);
       drawSummary(await getJson(`/v1/programs/${program}/summary`));
-      const outcomes = await getJson(`/v1/programs/${program}/outcomes?on_track=true&quarterly=true&cohorts=year`);
+      const path = `/v1/programs/${program}/outcomes?on_track=true&quarterly=true&cohorts=year`;
+      let outcomes = compareWith ? await getJson(`${path}&compare_with=${encodeURIComponent(compareWith)}`, true) : null;
+      // A programme whose outcomes this role may not see: no comparison.
+      if (outcomes === null) {
+        compareWith = "";
+        outcomes = await getJson(path);
+      }
       drawOutcomes(outcomes);
       drawOverTime(outcomes);
       drawParticipants(await getJson(`/v1/programs/${program}/participants?per_page=200`, true));
