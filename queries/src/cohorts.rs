@@ -81,14 +81,18 @@ impl Cohorts {
         format!("concat(program, '{SEPARATOR}', {})", self.label_sql())
     }
 
-    /// `sql` (a metric file over `participants`) counted per programme and
-    /// cohort: its `program` column reads `<programme>/<cohort>`.
+    /// `sql` (a metric file over `participants`, or at a horizon over
+    /// `{horizons}`, before [`crate::Horizon::fill`]) counted per programme
+    /// and cohort: its `program` column reads `<programme>/<cohort>`.
     pub(crate) fn fill(&self, sql: &str) -> String {
-        let cohorted = format!(
-            "FROM (SELECT * EXCLUDE (program), {} AS program FROM participants) participants",
-            self.group_sql()
-        );
-        sql.replace("FROM participants", &cohorted)
+        let folded = |table: &str, alias: &str| {
+            format!(
+                "FROM (SELECT * EXCLUDE (program), {} AS program FROM {table}) {alias}",
+                self.group_sql()
+            )
+        };
+        sql.replace("FROM participants", &folded("participants", "participants"))
+            .replace("FROM {horizons}", &folded("{horizons}", "horizons"))
     }
 }
 
@@ -105,5 +109,17 @@ mod tests {
         for bad in ["month", "2022-07-01,2021-01-01", "2021-02-30", ""] {
             assert!(bad.parse::<Cohorts>().is_err(), "{bad}");
         }
+    }
+
+    /// A metric file is split by cohort only where it reads its rows: each
+    /// must read `FROM participants` (at a horizon, `FROM {horizons}`).
+    #[test]
+    fn every_share_metric_reads_where_cohorts_fold_in() {
+        let folded = |sql: &str| Cohorts::Year.fill(sql) != sql;
+        for metric in crate::metrics::SHARES {
+            assert!(folded(metric.sql), "{}", metric.name);
+            assert!(folded(metric.at_horizon), "{} at a horizon", metric.name);
+        }
+        assert!(folded(crate::metrics::HORIZON_POPULATION));
     }
 }

@@ -88,7 +88,22 @@ pub struct Cohort {
     pub cohort: String,
     pub enrolled: u64,
     pub metrics: Vec<CohortMetric>,
+    /// The cohort's share metrics at the report's horizon, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub horizon: Option<CohortAtHorizon>,
 }
+
+/// A cohort at the horizon: who is left out, and each share metric beside
+/// the first cohort's.
+#[derive(Clone, Debug, Serialize)]
+pub struct CohortAtHorizon {
+    pub not_yet_due: u64,
+    pub censored: u64,
+    pub metrics: Vec<CohortMetric>,
+}
+
+/// (numerator, denominator) by `<programme>/<cohort>`.
+type CohortCounts = BTreeMap<String, (u64, u64)>;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CohortMetric {
@@ -297,7 +312,7 @@ async fn report(
         add_horizon(ctx, &mut reports, &targets, horizon).await?;
     }
     if let Some(cohorts) = &sections.cohorts {
-        add_cohorts(ctx, &mut reports, &targets, cohorts, indicators).await?;
+        add_cohorts(ctx, &mut reports, &targets, cohorts, sections.horizon.as_ref(), indicators).await?;
     }
     add_distribution(ctx, &mut reports).await?;
     add_measurement_change(ctx, &mut reports).await?;
@@ -474,6 +489,7 @@ async fn add_cohorts(
     reports: &mut Reports,
     targets: &Targets,
     cohorts: &Cohorts,
+    horizon: Option<&Horizon>,
     indicators: &[Counted],
 ) -> Result<(), QueryError> {
     let sizes = run(
@@ -497,9 +513,19 @@ async fn add_cohorts(
                 .push((cohort.to_string(), enrolled, began.unwrap_or_default()));
         }
     }
+    let count = |sql: String| async move { per_programme(&run(ctx, &sql).await?.batches, "numerator", "denominator") };
     let mut shares = Vec::new();
     for metric in SHARES {
-        shares.push((metric.name, per_programme(&run(ctx, &cohorts.fill(metric.sql)).await?.batches, "numerator", "denominator")?));
+        shares.push((metric.name, count(cohorts.fill(metric.sql)).await?));
+    }
+    let mut at_horizon = None;
+    if let Some(h) = horizon {
+        let left_out = run(ctx, &h.fill(&cohorts.fill(HORIZON_POPULATION))).await?.batches;
+        let mut horizon_shares = Vec::new();
+        for metric in SHARES {
+            horizon_shares.push((metric.name, count(h.fill(&cohorts.fill(metric.at_horizon))).await?));
+        }
+        at_horizon = Some((per_programme(&left_out, "not_yet_due", "censored")?, horizon_shares));
     }
     let none = BTreeMap::new();
     for (program, report) in reports.iter_mut() {
@@ -510,35 +536,45 @@ async fn add_cohorts(
         let per_metric: Vec<_> = shares.iter().map(|(name, counts)| (*name, counts)).chain(own).collect();
         let mut listed = found.remove(program).unwrap_or_default();
         listed.sort_by(|a, b| (&a.2, &a.0).cmp(&(&b.2, &b.0)));
-        let first = listed.first().map(|c| c.0.clone());
-        let counts = |metric: &BTreeMap<String, (u64, u64)>, cohort: &str| {
-            metric.get(&format!("{program}{SEPARATOR}{cohort}")).copied().unwrap_or((0, 0))
+        let first = listed.first().map(|c| c.0.as_str());
+        let key = |cohort: &str| format!("{program}{SEPARATOR}{cohort}");
+        let beside_first = |per_metric: &[(&str, &CohortCounts)], cohort: &str| -> Vec<CohortMetric> {
+            per_metric
+                .iter()
+                .map(|(name, metric)| {
+                    let (k, n) = metric.get(&key(cohort)).copied().unwrap_or((0, 0));
+                    let target = targets.get(&(program.clone(), name.to_string())).cloned();
+                    let difference = first.filter(|f| *f != cohort).and_then(|f| {
+                        let (k0, n0) = metric.get(&key(f)).copied().unwrap_or((0, 0));
+                        newcombe(k, n, k0, n0).map(|(value, ci_low, ci_high)| Difference {
+                            from: f.to_string(),
+                            value,
+                            ci_low,
+                            ci_high,
+                        })
+                    });
+                    CohortMetric {
+                        share: metric_value(name, k, n, target),
+                        difference,
+                    }
+                })
+                .collect()
         };
         let cohorts = listed
             .iter()
             .map(|(cohort, enrolled, _)| Cohort {
                 cohort: cohort.clone(),
                 enrolled: *enrolled,
-                metrics: per_metric
-                    .iter()
-                    .map(|(name, metric)| {
-                        let (k, n) = counts(metric, cohort);
-                        let target = targets.get(&(program.clone(), name.to_string())).cloned();
-                        let difference = first.as_ref().filter(|f| *f != cohort).and_then(|f| {
-                            let (k0, n0) = counts(metric, f);
-                            newcombe(k, n, k0, n0).map(|(value, ci_low, ci_high)| Difference {
-                                from: f.clone(),
-                                value,
-                                ci_low,
-                                ci_high,
-                            })
-                        });
-                        CohortMetric {
-                            share: metric_value(name, k, n, target),
-                            difference,
-                        }
-                    })
-                    .collect(),
+                metrics: beside_first(&per_metric, cohort),
+                horizon: at_horizon.as_ref().map(|(left_out, shares)| {
+                    let (not_yet_due, censored) = left_out.get(&key(cohort)).copied().unwrap_or((0, 0));
+                    let shares: Vec<_> = shares.iter().map(|(name, counts)| (*name, counts)).collect();
+                    CohortAtHorizon {
+                        not_yet_due,
+                        censored,
+                        metrics: beside_first(&shares, cohort),
+                    }
+                }),
             })
             .collect();
         report.cohorts = Some(cohorts);

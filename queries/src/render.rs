@@ -13,7 +13,7 @@ use arrow::util::pretty::pretty_format_batches;
 use parquet::arrow::ArrowWriter;
 
 use crate::engine::Answer;
-use crate::outcomes::MetricValue;
+use crate::outcomes::{CohortMetric, MetricValue};
 use crate::{Outcomes, QueryError};
 
 /// A text table for a terminal.
@@ -184,18 +184,10 @@ pub fn outcomes_table(o: &Outcomes) -> String {
     }
     for c in o.cohorts.iter().flatten() {
         out += &format!("\ncohort {} ({} enrolled)\n", c.cohort, c.enrolled);
-        for m in &c.metrics {
-            out += metric_line(&m.share).trim_end();
-            if let Some(d) = &m.difference {
-                out += &format!(
-                    "  {:+.1} pp vs {} ({:+.1} to {:+.1})",
-                    d.value * 100.0,
-                    d.from,
-                    d.ci_low * 100.0,
-                    d.ci_high * 100.0
-                );
-            }
-            out += "\n";
+        out += &cohort_lines(&c.metrics);
+        if let Some(h) = &c.horizon {
+            out += &format!("  at the horizon: {} not yet due, {} censored\n", h.not_yet_due, h.censored);
+            out += &cohort_lines(&h.metrics);
         }
     }
     if o.quarterly_employment.is_some() {
@@ -234,6 +226,25 @@ pub fn outcomes_table(o: &Outcomes) -> String {
 }
 
 /// A metric's line of the text table.
+/// A cohort's share metrics, each with its difference from the first cohort's.
+fn cohort_lines(metrics: &[CohortMetric]) -> String {
+    let mut out = String::new();
+    for m in metrics {
+        out += metric_line(&m.share).trim_end();
+        if let Some(d) = &m.difference {
+            out += &format!(
+                "  {:+.1} pp vs {} ({:+.1} to {:+.1})",
+                d.value * 100.0,
+                d.from,
+                d.ci_low * 100.0,
+                d.ci_high * 100.0
+            );
+        }
+        out += "\n";
+    }
+    out
+}
+
 fn metric_line(m: &MetricValue) -> String {
     if let Some(error) = &m.error {
         return format!("{:<35} not counted: {error}\n", m.metric);
@@ -315,6 +326,9 @@ pub fn outcomes_csv(o: &Outcomes) -> String {
         // A cohort's label may hold spaces, never commas.
         for m in &c.metrics {
             out += &metric_row(&format!("cohort {}", c.cohort), &m.share);
+        }
+        for m in c.horizon.iter().flat_map(|h| &h.metrics) {
+            out += &metric_row(&format!("cohort {} at the horizon", c.cohort), &m.share);
         }
     }
     // The verdict stands where the others say whether a target is met.

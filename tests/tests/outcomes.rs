@@ -299,6 +299,16 @@ fn horizons_quarterly_rates_and_cohorts_of_a_small_history_counted_by_hand() {
     assert_eq!(difference["from"], "2023");
     assert_eq!(difference["value"].as_f64(), Some(-0.5));
     assert_eq!((difference["ci_low"].as_f64(), difference["ci_high"].as_f64()), (Some(low), Some(high)));
+    // Cohorts at a horizon: 2023's a, b and d are due (c is not yet), and
+    // a and b were in a job 6 months after exit; 2024's e has not exited.
+    let cohorts_at_horizon = at(&["--cohorts", "year", "--horizon", "6m", "--from", "exit"]);
+    let at_horizon: Vec<(Option<u64>, (u64, u64))> = cohorts_at_horizon["cohorts"]
+        .as_array()
+        .expect("cohorts")
+        .iter()
+        .map(|c| (c["horizon"]["not_yet_due"].as_u64(), metric(&c["horizon"], "job_share")))
+        .collect();
+    assert_eq!(at_horizon, [(Some(1), (2, 3)), (Some(0), (0, 0))]);
     let split = at(&["--cohorts", "2023-02-01"]);
     let split: Vec<(&str, u64)> = split["cohorts"]
         .as_array()
