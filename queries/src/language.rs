@@ -113,11 +113,11 @@ impl Language {
     }
 
     /// A text shown in an extract's row: a metric, outcome group, exit
-    /// reason, summary figure, gender, age band, answer or Methods item
-    /// by its label; anything else (a cohort, an instrument, a number as
+    /// reason, summary figure, gender, age band, answer, Methods item,
+    /// verdict or basis by its label; anything else (a cohort, an instrument, a number as
     /// text) as it is.
     pub fn cell<'a>(self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        ["metric", "group", "exit", "figure", "gender", "age", "answer", "item"]
+        ["metric", "group", "exit", "figure", "gender", "age", "answer", "item", "verdict", "word"]
             .iter()
             .find_map(|kind| self.text(&format!("{kind}.{text}")))
             .map_or(text.into(), Into::into)
@@ -228,6 +228,18 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ("section.summary", "Participants", "Deltakere", "Deltagere"),
     ("sheet.metrics", "Outcome metrics", "Resultater", "Resultater"),
     ("section.metrics", "Outcome metrics", "Resultater", "Resultater"),
+    ("sheet.on_track", "On track", "I rute", "På rette spor"),
+    (
+        "section.on_track",
+        "On track to meet each target by the programme's end (see Methods)",
+        "I rute mot hvert mål ved programmets slutt (se Metode)",
+        "På rette spor mod hvert mål ved programmets afslutning (se Metode)",
+    ),
+    ("column.ends_on", "Programme ends", "Programmet slutter", "Programmet slutter"),
+    ("column.basis", "Basis", "Grunnlag", "Grundlag"),
+    ("column.expected", "Expected share", "Forventet andel", "Forventet andel"),
+    ("column.verdict", "Verdict", "Vurdering", "Vurdering"),
+    ("item.on_track", "On track", "I rute", "På rette spor"),
     ("sheet.metrics_by_cohort", "By year of enrolment", "Etter innskrivingsår", "Efter indskrivningsår"),
     (
         "section.metrics_by_cohort",
@@ -343,6 +355,8 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ("age.under 25", "Under 25", "Under 25", "Under 25"),
     ("age.50 and over", "50 and over", "50 og over", "50 og derover"),
     ("age.unknown", "Unknown", "Ukjent", "Ukendt"),
+    ("word.projected", "projected", "framskrevet", "fremskrevet"),
+    ("word.current", "now", "nå", "nu"),
     ("answer.yes", "yes", "ja", "ja"),
     ("answer.no", "no", "nei", "nej"),
     ("item.programme", "Programme", "Program", "Program"),

@@ -346,6 +346,8 @@ fn an_extract_carries_the_programmes_indicators_with_small_cells_hidden() {
             None,
         ),
         indicator("completed_exits", "exit_reason = 'completed'", Some("exited_on IS NOT NULL")),
+        serde_json::json!({"event_id": wire::id(), "program": "optimist", "type": "targets_set", "occurred_on": "2022-01-02",
+            "data": {"targets": [{"metric": "measured_twice", "op": ">=", "value": 0.5}, {"metric": "completed_exits", "op": ">=", "value": 0.5}]}}),
     ];
     std::fs::write(file.path(), wire::ndjson(&definitions)).expect("write");
     setup.cli.import(file.path());
@@ -357,6 +359,11 @@ fn an_extract_carries_the_programmes_indicators_with_small_cells_hidden() {
     let methods = std::fs::read_to_string(dir.join("methods.csv")).expect("methods");
     assert!(methods.contains("measured_twice (test) (the programme's own indicator)"), "{methods}");
     assert!(methods.contains("denominator: participants where exited_on IS NOT NULL"), "{methods}");
+    // On track: OPTIMIST ended on the as-of date, so the verdict rests on
+    // the share then; one resting on hidden cells is hidden with them.
+    let tracks = csv(&dir, "on_track");
+    let verdicts: Vec<(&str, &str, &str)> = tracks.iter().map(|r| (r[0].as_str(), r[4].as_str(), r[8].as_str())).collect();
+    assert_eq!(verdicts, [("completed_exits", "current", "suppressed"), ("measured_twice", "current", "uncertain")]);
     assert_nothing_recoverable(&dir);
 }
 

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
 use utfall_events::ProgramName;
 
-use super::by_cohort;
+use super::{by_cohort, on_track};
 use super::disclosure::{Cell, Cells};
 use super::period::Period;
 use crate::horizon::Horizon;
@@ -141,6 +141,7 @@ impl Analytics {
                     horizon,
                     quarterly: true,
                     cohorts: Some(Cohorts::Year),
+                    on_track: true,
                     ..Sections::default()
                 },)
             .await?
@@ -520,7 +521,8 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
         metrics: &metric_cells,
     };
     let cohorts = by_cohort::section(o, &totals, cells, &small);
-    let mut all = vec![summary, metrics, cohorts];
+    let tracks = on_track::section(o, &metric_cells);
+    let mut all = vec![summary, metrics, tracks, cohorts];
     all.extend(at_horizon);
     all.extend([distribution, change, poor, reasons, quarterly]);
     all.extend(breakdowns);
@@ -594,6 +596,14 @@ fn methods(x: &Extract, indicators: &[Indicator]) -> Section {
         rows.push((m.name.to_string(), comment(m.sql)));
     }
     rows.push(("quarterly_employment".into(), comment(QUARTERLY_EMPLOYMENT)));
+    rows.push((
+        "on_track".into(),
+        "for each target, the share expected at the programme's end (ends_on) with its 95 % interval: for job, education, \
+         psychiatric treatment and dropping out, projected by Kaplan-Meier from each active participant's follow-up now to \
+         the end (basis projected); otherwise, or when the end has passed, the share now (basis current). on_track: the \
+         interval lies on the target's side; off_track: wholly on the other; uncertain: it holds the target"
+            .into(),
+    ));
     rows.push((
         "metrics_by_cohort".into(),
         "participants by the calendar year they enrolled, each share counted as the programme's; difference: \

@@ -5,6 +5,7 @@ mod by_cohort;
 pub mod content;
 pub mod disclosure;
 pub mod files;
+mod on_track;
 pub mod period;
 pub mod revision;
 
