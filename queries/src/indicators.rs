@@ -28,7 +28,7 @@ use crate::values::strings;
 use crate::{Analytics, QueryError, Snapshot};
 use crate::{nesting, read_only};
 
-/// An indicator as defined by the snapshot's as-of date and known-at time.
+/// An indicator as last defined by the snapshot's known-at time.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Indicator {
     pub program: String,

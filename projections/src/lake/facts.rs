@@ -39,7 +39,7 @@ impl FactTable {
 }
 
 /// Every typed table, in the order of [`Fact::table`]'s indices.
-pub const FACTS: [FactTable; 11] = [
+pub const FACTS: [FactTable; 12] = [
     FactTable {
         name: "program_definitions",
         columns: || {
@@ -153,6 +153,17 @@ pub const FACTS: [FactTable; 11] = [
         name: "retractions",
         columns: || vec![text("retracted_event_id", false), text("reason", false)],
     },
+    FactTable {
+        name: "indicator_definitions",
+        columns: || {
+            vec![
+                text("name", false),
+                text("description", false),
+                text("numerator", false),
+                text("denominator", true),
+            ]
+        },
+    },
 ];
 
 fn text(name: &str, nullable: bool) -> Field {
@@ -216,6 +227,7 @@ enum Fact<'a> {
         retracted_event_id: String,
         reason: &'a str,
     },
+    Indicator(&'a IndicatorDefined),
 }
 
 #[derive(Serialize)]
@@ -282,7 +294,8 @@ impl<'a> Fact<'a> {
                 retracted_event_id: d.event_id.to_string(),
                 reason: d.reason.as_str(),
             },
-            EventData::ParticipantErased(_) | EventData::RetentionSet(_) | EventData::IndicatorDefined(_) => return None,
+            EventData::IndicatorDefined(d) => Fact::Indicator(d),
+            EventData::ParticipantErased(_) | EventData::RetentionSet(_) => return None,
         })
     }
 
@@ -300,6 +313,7 @@ impl<'a> Fact<'a> {
             Fact::Psychiatric(_) => 8,
             Fact::Exited(_) => 9,
             Fact::Retracted { .. } => 10,
+            Fact::Indicator(_) => 11,
         }
     }
 }
