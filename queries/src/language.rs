@@ -24,7 +24,12 @@ impl FromStr for Language {
     /// `nb`, `da`, `en`, or a tag of one (`nb-NO`, `da-DK`, `en-GB`);
     /// `no` and `nn` read as bokmål, the closest there is.
     fn from_str(tag: &str) -> Result<Self, String> {
-        let primary = tag.trim().split(['-', '_']).next().unwrap_or_default().to_ascii_lowercase();
+        let primary = tag
+            .trim()
+            .split(['-', '_'])
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         match primary.as_str() {
             "en" => Ok(Language::En),
             "nb" | "no" | "nn" => Ok(Language::Nb),
@@ -117,10 +122,12 @@ impl Language {
     /// verdict or basis by its label; anything else (a cohort, an instrument, a number as
     /// text) as it is.
     pub fn cell<'a>(self, text: &'a str) -> std::borrow::Cow<'a, str> {
-        ["metric", "group", "exit", "figure", "gender", "age", "answer", "item", "verdict", "word"]
-            .iter()
-            .find_map(|kind| self.text(&format!("{kind}.{text}")))
-            .map_or(text.into(), Into::into)
+        [
+            "metric", "group", "exit", "figure", "gender", "age", "answer", "item", "verdict", "word",
+        ]
+        .iter()
+        .find_map(|kind| self.text(&format!("{kind}.{text}")))
+        .map_or(text.into(), Into::into)
     }
 
     /// Every text of the catalog in this language, by key.
@@ -132,37 +139,77 @@ impl Language {
 /// (key, English, bokmål, Danish). `{name}` marks where a figure goes.
 const LABELS: &[(&str, &str, &str, &str)] = &[
     ("metric.job_share", "In a job", "I jobb", "I job"),
-    ("metric.education_share", "Started education", "Startet utdanning", "Startet uddannelse"),
+    (
+        "metric.education_share",
+        "Started education",
+        "Startet utdanning",
+        "Startet uddannelse",
+    ),
     (
         "metric.never_psychiatric_treatment_share",
         "Never needed psychiatric treatment",
         "Aldri behov for psykiatrisk behandling",
         "Aldrig behov for psykiatrisk behandling",
     ),
-    ("metric.retained_share", "Did not drop out", "Falt ikke fra", "Faldt ikke fra"),
-    ("metric.clarified_share", "Clarified at exit", "Avklart ved avslutning", "Afklaret ved afslutning"),
+    (
+        "metric.retained_share",
+        "Did not drop out",
+        "Falt ikke fra",
+        "Faldt ikke fra",
+    ),
+    (
+        "metric.clarified_share",
+        "Clarified at exit",
+        "Avklart ved avslutning",
+        "Afklaret ved afslutning",
+    ),
     ("group.job", "Job", "Jobb", "Job"),
     ("group.education", "Education", "Utdanning", "Uddannelse"),
     ("group.activity", "Activity", "Aktivitet", "Aktivitet"),
     ("group.benefit", "Benefit", "Ytelse", "Ydelse"),
     ("group.moved", "Moved", "Flyttet", "Flyttet"),
     ("group.none", "No activity", "Ingen aktivitet", "Ingen aktivitet"),
-    ("group.unknown", "No status yet", "Ingen status ennå", "Ingen status endnu"),
+    (
+        "group.unknown",
+        "No status yet",
+        "Ingen status ennå",
+        "Ingen status endnu",
+    ),
     ("status.employed", "Employed", "I arbeid", "I beskæftigelse"),
     ("status.apprenticeship", "Apprenticeship", "Lærling", "Lærling"),
     ("status.wage_subsidy", "Wage subsidy", "Lønnstilskudd", "Løntilskud"),
     ("status.education", "Education", "Utdanning", "Uddannelse"),
-    ("status.activity", "Labour-market measure", "Arbeidsrettet tiltak", "Beskæftigelsesindsats"),
-    ("status.sheltered_work", "Sheltered work", "Varig tilrettelagt arbeid", "Beskyttet beskæftigelse"),
+    (
+        "status.activity",
+        "Labour-market measure",
+        "Arbeidsrettet tiltak",
+        "Beskæftigelsesindsats",
+    ),
+    (
+        "status.sheltered_work",
+        "Sheltered work",
+        "Varig tilrettelagt arbeid",
+        "Beskyttet beskæftigelse",
+    ),
     (
         "status.work_assessment_allowance",
         "Work assessment allowance",
         "Arbeidsavklaringspenger",
         "Ressourceforløbsydelse",
     ),
-    ("status.disability_pension", "Disability pension", "Uføretrygd", "Førtidspension"),
+    (
+        "status.disability_pension",
+        "Disability pension",
+        "Uføretrygd",
+        "Førtidspension",
+    ),
     ("status.moved", "Moved", "Flyttet", "Flyttet"),
-    ("status.no_activity", "No activity", "Ingen aktivitet", "Ingen aktivitet"),
+    (
+        "status.no_activity",
+        "No activity",
+        "Ingen aktivitet",
+        "Ingen aktivitet",
+    ),
     ("exit.completed", "Completed", "Fullført", "Gennemført"),
     ("exit.moved", "Moved", "Flyttet", "Flyttet"),
     ("exit.dropped_out", "Dropped out", "Falt fra", "Faldt fra"),
@@ -173,21 +220,56 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ("verdict.on_track", "on track", "i rute", "på rette spor"),
     ("verdict.off_track", "off track", "ikke i rute", "ikke på rette spor"),
     ("verdict.uncertain", "uncertain", "usikkert", "usikkert"),
-    ("basis.projected", "projected to {date}", "framskrevet til {date}", "fremskrevet til {date}"),
+    (
+        "basis.projected",
+        "projected to {date}",
+        "framskrevet til {date}",
+        "fremskrevet til {date}",
+    ),
     ("basis.current", "now", "nå", "nu"),
     ("ui.programmes", "Programmes", "Programmer", "Programmer"),
     ("ui.sign_in", "Sign in", "Logg inn", "Log ind"),
-    ("ui.sign_in_with_token", "Sign in with your utfall token", "Logg inn med utfall-nøkkelen din", "Log ind med din utfall-nøgle"),
+    (
+        "ui.sign_in_with_token",
+        "Sign in with your utfall token",
+        "Logg inn med utfall-nøkkelen din",
+        "Log ind med din utfall-nøgle",
+    ),
     ("ui.sign_out", "Sign out", "Logg ut", "Log ud"),
     ("ui.participants", "Participants", "Deltakere", "Deltagere"),
     ("ui.enrolled", "enrolled", "innskrevet", "indskrevet"),
     ("ui.active", "active", "aktive", "aktive"),
     ("ui.exited", "exited", "avsluttet", "afsluttet"),
-    ("ui.contacts_30_days", "contacts, last 30 days", "kontakter, siste 30 dager", "kontakter, seneste 30 dage"),
-    ("ui.organisation_enrolled", "{organisation} · {n} enrolled", "{organisation} · {n} innskrevet", "{organisation} · {n} indskrevet"),
-    ("ui.status_distribution", "Status distribution (last status)", "Fordeling på status (siste status)", "Fordeling på status (seneste status)"),
-    ("ui.outcomes", "Outcomes against targets", "Resultater mot mål", "Resultater mod mål"),
-    ("ui.as_of", "as of {date}, log position {position}", "per {date}, loggposisjon {position}", "pr. {date}, logposition {position}"),
+    (
+        "ui.contacts_30_days",
+        "contacts, last 30 days",
+        "kontakter, siste 30 dager",
+        "kontakter, seneste 30 dage",
+    ),
+    (
+        "ui.organisation_enrolled",
+        "{organisation} · {n} enrolled",
+        "{organisation} · {n} innskrevet",
+        "{organisation} · {n} indskrevet",
+    ),
+    (
+        "ui.status_distribution",
+        "Status distribution (last status)",
+        "Fordeling på status (siste status)",
+        "Fordeling på status (seneste status)",
+    ),
+    (
+        "ui.outcomes",
+        "Outcomes against targets",
+        "Resultater mot mål",
+        "Resultater mod mål",
+    ),
+    (
+        "ui.as_of",
+        "as of {date}, log position {position}",
+        "per {date}, loggposisjon {position}",
+        "pr. {date}, logposition {position}",
+    ),
     (
         "ui.outcomes_note",
         "Bars: the share with its 95 % interval; the tick is the target. On track: the share expected at the programme's end (projected for time-to-event targets) has its 95 % interval on the target's side; hover for it.",
@@ -196,13 +278,33 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ),
     ("ui.no_target", "no target", "intet mål", "intet mål"),
     ("ui.compare_with", "Compare with", "Sammenlign med", "Sammenlign med"),
-    ("ui.no_comparison", "no comparison", "ingen sammenligning", "ingen sammenligning"),
-    ("ui.difference", "{value} pp ({low} to {high})", "{value} pp ({low} til {high})", "{value} pp ({low} til {high})"),
+    (
+        "ui.no_comparison",
+        "no comparison",
+        "ingen sammenligning",
+        "ingen sammenligning",
+    ),
+    (
+        "ui.difference",
+        "{value} pp ({low} to {high})",
+        "{value} pp ({low} til {high})",
+        "{value} pp ({low} til {high})",
+    ),
     ("ui.met", "met", "nådd", "nået"),
     ("ui.not_met", "not met", "ikke nådd", "ikke nået"),
-    ("ui.no_participants_yet", "no participants yet", "ingen deltakere ennå", "ingen deltagere endnu"),
+    (
+        "ui.no_participants_yet",
+        "no participants yet",
+        "ingen deltakere ennå",
+        "ingen deltagere endnu",
+    ),
     ("ui.not_counted", "not counted", "ikke telt", "ikke talt"),
-    ("ui.nobody_yet", "nobody to count yet", "ingen å telle ennå", "ingen at tælle endnu"),
+    (
+        "ui.nobody_yet",
+        "nobody to count yet",
+        "ingen å telle ennå",
+        "ingen at tælle endnu",
+    ),
     ("ui.over_time", "Over time", "Over tid", "Over tid"),
     (
         "ui.over_time_note",
@@ -210,18 +312,73 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
         "Linjer: andelen, med 95 %-intervallet som et bånd; stiplet: målet. Hold pekeren over et punkt for tallene.",
         "Linjer: andelen, med 95 %-intervallet som et bånd; stiplet: målet. Hold markøren over et punkt for tallene.",
     ),
-    ("ui.quarterly_employment", "employment rate per quarter (IPS)", "sysselsettingsrate per kvartal (IPS)", "beskæftigelsesfrekvens pr. kvartal (IPS)"),
-    ("ui.by_cohort", "{metric} by year of enrolment", "{metric} etter innskrivingsår", "{metric} efter indskrivningsår"),
-    ("ui.measurement_change", "Measurement change (first → last, paired)", "Endring i målinger (første → siste, parvis)", "Ændring i målinger (første → seneste, parvis)"),
-    ("ui.change_counts", "{better} better, {same} same, {worse} worse", "{better} bedre, {same} uendret, {worse} verre", "{better} bedre, {same} uændret, {worse} værre"),
-    ("ui.no_one_measured_twice", "no one measured twice yet", "ingen målt to ganger ennå", "ingen målt to gange endnu"),
-    ("ui.poor_by_wave", "Share \"poor\" per measurement wave", "Andel «dårlig» per målerunde", "Andel »dårlig« pr. målerunde"),
+    (
+        "ui.quarterly_employment",
+        "employment rate per quarter (IPS)",
+        "sysselsettingsrate per kvartal (IPS)",
+        "beskæftigelsesfrekvens pr. kvartal (IPS)",
+    ),
+    (
+        "ui.by_cohort",
+        "{metric} by year of enrolment",
+        "{metric} etter innskrivingsår",
+        "{metric} efter indskrivningsår",
+    ),
+    (
+        "ui.measurement_change",
+        "Measurement change (first → last, paired)",
+        "Endring i målinger (første → siste, parvis)",
+        "Ændring i målinger (første → seneste, parvis)",
+    ),
+    (
+        "ui.change_counts",
+        "{better} better, {same} same, {worse} worse",
+        "{better} bedre, {same} uendret, {worse} verre",
+        "{better} bedre, {same} uændret, {worse} værre",
+    ),
+    (
+        "ui.no_one_measured_twice",
+        "no one measured twice yet",
+        "ingen målt to ganger ennå",
+        "ingen målt to gange endnu",
+    ),
+    (
+        "ui.poor_by_wave",
+        "Share \"poor\" per measurement wave",
+        "Andel «dårlig» per målerunde",
+        "Andel »dårlig« pr. målerunde",
+    ),
     ("ui.wave", "wave {wave}", "runde {wave}", "runde {wave}"),
-    ("ui.no_self_rated_health", "no self-rated health measured", "ingen selvvurdert helse målt", "intet selvvurderet helbred målt"),
-    ("ui.caseload", "Caseload per consultant (active)", "Saker per veileder (aktive)", "Sager pr. konsulent (aktive)"),
-    ("ui.no_caseload", "no active participants", "ingen aktive deltakere", "ingen aktive deltagere"),
-    ("ui.shown_of", "{shown} of {total}", "{shown} av {total}", "{shown} af {total}"),
-    ("ui.no_participants", "no participants", "ingen deltakere", "ingen deltagere"),
+    (
+        "ui.no_self_rated_health",
+        "no self-rated health measured",
+        "ingen selvvurdert helse målt",
+        "intet selvvurderet helbred målt",
+    ),
+    (
+        "ui.caseload",
+        "Caseload per consultant (active)",
+        "Saker per veileder (aktive)",
+        "Sager pr. konsulent (aktive)",
+    ),
+    (
+        "ui.no_caseload",
+        "no active participants",
+        "ingen aktive deltakere",
+        "ingen aktive deltagere",
+    ),
+    (
+        "ui.shown_of",
+        "{shown} of {total}",
+        "{shown} av {total}",
+        "{shown} af {total}",
+    ),
+    (
+        "ui.no_participants",
+        "no participants",
+        "ingen deltakere",
+        "ingen deltagere",
+    ),
     // Extracts (XLSX and HTML): the sections' sheet names (at most 31
     // characters) and titles, their columns, and the texts in their rows.
     ("sheet.summary", "Participants", "Deltakere", "Deltagere"),
@@ -235,19 +392,39 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
         "I rute mot hvert mål ved programmets slutt (se Metode)",
         "På rette spor mod hvert mål ved programmets afslutning (se Metode)",
     ),
-    ("column.ends_on", "Programme ends", "Programmet slutter", "Programmet slutter"),
+    (
+        "column.ends_on",
+        "Programme ends",
+        "Programmet slutter",
+        "Programmet slutter",
+    ),
     ("column.basis", "Basis", "Grunnlag", "Grundlag"),
-    ("column.expected", "Expected share", "Forventet andel", "Forventet andel"),
+    (
+        "column.expected",
+        "Expected share",
+        "Forventet andel",
+        "Forventet andel",
+    ),
     ("column.verdict", "Verdict", "Vurdering", "Vurdering"),
     ("item.on_track", "On track", "I rute", "På rette spor"),
-    ("sheet.metrics_by_cohort", "By year of enrolment", "Etter innskrivingsår", "Efter indskrivningsår"),
+    (
+        "sheet.metrics_by_cohort",
+        "By year of enrolment",
+        "Etter innskrivingsår",
+        "Efter indskrivningsår",
+    ),
     (
         "section.metrics_by_cohort",
         "Outcome metrics by year of enrolment, each beside the first year's",
         "Resultater etter innskrivingsår, hvert år mot det første",
         "Resultater efter indskrivningsår, hvert år mod det første",
     ),
-    ("sheet.metrics_at_horizon", "At the horizon", "Ved horisonten", "Ved horisonten"),
+    (
+        "sheet.metrics_at_horizon",
+        "At the horizon",
+        "Ved horisonten",
+        "Ved horisonten",
+    ),
     (
         "section.metrics_at_horizon",
         "Outcome metrics at the horizon (see Methods)",
@@ -261,23 +438,48 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
         "Status på datoen, etter resultatgruppe",
         "Status på datoen, efter resultatgruppe",
     ),
-    ("sheet.measurement_change", "Measurement change", "Endring i målinger", "Ændring i målinger"),
+    (
+        "sheet.measurement_change",
+        "Measurement change",
+        "Endring i målinger",
+        "Ændring i målinger",
+    ),
     (
         "section.measurement_change",
         "Measurement change, first to last (paired)",
         "Endring i målinger, første til siste (parvis)",
         "Ændring i målinger, første til seneste (parvis)",
     ),
-    ("sheet.poor_by_wave", "Poor per wave", "Dårlig per runde", "Dårlig pr. runde"),
-    ("section.poor_by_wave", "Share \"poor\" per measurement wave", "Andel «dårlig» per målerunde", "Andel »dårlig« pr. målerunde"),
-    ("sheet.exits_by_reason", "Exits by reason", "Avslutninger", "Afslutninger"),
+    (
+        "sheet.poor_by_wave",
+        "Poor per wave",
+        "Dårlig per runde",
+        "Dårlig pr. runde",
+    ),
+    (
+        "section.poor_by_wave",
+        "Share \"poor\" per measurement wave",
+        "Andel «dårlig» per målerunde",
+        "Andel »dårlig« pr. målerunde",
+    ),
+    (
+        "sheet.exits_by_reason",
+        "Exits by reason",
+        "Avslutninger",
+        "Afslutninger",
+    ),
     (
         "section.exits_by_reason",
         "Exits in the period by reason",
         "Avslutninger i perioden etter årsak",
         "Afslutninger i perioden efter årsag",
     ),
-    ("sheet.quarterly_employment", "Employment per quarter", "Sysselsetting per kvartal", "Beskæftigelse pr. kvartal"),
+    (
+        "sheet.quarterly_employment",
+        "Employment per quarter",
+        "Sysselsetting per kvartal",
+        "Beskæftigelse pr. kvartal",
+    ),
     (
         "section.quarterly_employment",
         "Quarterly employment: served in the quarter, worked in it",
@@ -285,8 +487,18 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
         "Beskæftigelse pr. kvartal: fulgt i kvartalet, i arbejde i det",
     ),
     ("sheet.by_gender", "By gender", "Etter kjønn", "Efter køn"),
-    ("section.by_gender", "Enrolled and in a job by gender", "Innskrevet og i jobb etter kjønn", "Indskrevet og i job efter køn"),
-    ("sheet.by_age_band", "By age band", "Etter aldersgruppe", "Efter aldersgruppe"),
+    (
+        "section.by_gender",
+        "Enrolled and in a job by gender",
+        "Innskrevet og i jobb etter kjønn",
+        "Indskrevet og i job efter køn",
+    ),
+    (
+        "sheet.by_age_band",
+        "By age band",
+        "Etter aldersgruppe",
+        "Efter aldersgruppe",
+    ),
     (
         "section.by_age_band",
         "Enrolled and in a job by age band at enrolment",
@@ -296,7 +508,12 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ("sheet.methods", "Methods", "Metode", "Metode"),
     ("section.methods", "Methods", "Metode", "Metode"),
     ("sheet.changes", "Changes", "Endringer", "Ændringer"),
-    ("section.changes", "Changes since the previous revision", "Endringer siden forrige versjon", "Ændringer siden forrige version"),
+    (
+        "section.changes",
+        "Changes since the previous revision",
+        "Endringer siden forrige versjon",
+        "Ændringer siden forrige version",
+    ),
     ("column.figure", "Figure", "Tall", "Tal"),
     ("column.participants", "Participants", "Deltakere", "Deltagere"),
     ("column.reason", "Reason", "Årsak", "Årsag"),
@@ -304,25 +521,75 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ("column.numerator", "Numerator", "Teller", "Tæller"),
     ("column.denominator", "Denominator", "Nevner", "Nævner"),
     ("column.value", "Share", "Andel", "Andel"),
-    ("column.ci_low", "95 % interval, low", "95 %-intervall, nedre", "95 %-interval, nedre"),
-    ("column.ci_high", "95 % interval, high", "95 %-intervall, øvre", "95 %-interval, øvre"),
+    (
+        "column.ci_low",
+        "95 % interval, low",
+        "95 %-intervall, nedre",
+        "95 %-interval, nedre",
+    ),
+    (
+        "column.ci_high",
+        "95 % interval, high",
+        "95 %-intervall, øvre",
+        "95 %-interval, øvre",
+    ),
     ("column.target_op", "Target", "Mål", "Mål"),
     ("column.target_value", "Target value", "Målverdi", "Målværdi"),
     ("column.met", "Met", "Nådd", "Nået"),
-    ("column.cohort", "Year of enrolment", "Innskrivingsår", "Indskrivningsår"),
-    ("column.difference", "Difference from the first year", "Forskjell fra første år", "Forskel fra første år"),
-    ("column.difference_ci_low", "Difference, 95 % interval, low", "Forskjell, 95 %-intervall, nedre", "Forskel, 95 %-interval, nedre"),
-    ("column.difference_ci_high", "Difference, 95 % interval, high", "Forskjell, 95 %-intervall, øvre", "Forskel, 95 %-interval, øvre"),
-    ("column.outcome_group", "Outcome group", "Resultatgruppe", "Resultatgruppe"),
+    (
+        "column.cohort",
+        "Year of enrolment",
+        "Innskrivingsår",
+        "Indskrivningsår",
+    ),
+    (
+        "column.difference",
+        "Difference from the first year",
+        "Forskjell fra første år",
+        "Forskel fra første år",
+    ),
+    (
+        "column.difference_ci_low",
+        "Difference, 95 % interval, low",
+        "Forskjell, 95 %-intervall, nedre",
+        "Forskel, 95 %-interval, nedre",
+    ),
+    (
+        "column.difference_ci_high",
+        "Difference, 95 % interval, high",
+        "Forskjell, 95 %-intervall, øvre",
+        "Forskel, 95 %-interval, øvre",
+    ),
+    (
+        "column.outcome_group",
+        "Outcome group",
+        "Resultatgruppe",
+        "Resultatgruppe",
+    ),
     ("column.instrument", "Instrument", "Instrument", "Instrument"),
     ("column.paired", "Measured twice", "Målt to ganger", "Målt to gange"),
-    ("column.mean_first", "Mean, first", "Snitt, første", "Gennemsnit, første"),
+    (
+        "column.mean_first",
+        "Mean, first",
+        "Snitt, første",
+        "Gennemsnit, første",
+    ),
     ("column.mean_last", "Mean, last", "Snitt, siste", "Gennemsnit, seneste"),
     ("column.improved", "Better", "Bedre", "Bedre"),
     ("column.unchanged", "Same", "Uendret", "Uændret"),
     ("column.worse", "Worse", "Verre", "Værre"),
-    ("column.lowest_composite", "Lowest composite", "Laveste samleskår", "Laveste samlede score"),
-    ("column.highest_composite", "Highest composite", "Høyeste samleskår", "Højeste samlede score"),
+    (
+        "column.lowest_composite",
+        "Lowest composite",
+        "Laveste samleskår",
+        "Laveste samlede score",
+    ),
+    (
+        "column.highest_composite",
+        "Highest composite",
+        "Høyeste samleskår",
+        "Højeste samlede score",
+    ),
     ("column.wave", "Wave", "Runde", "Runde"),
     ("column.poor", "Poor", "Dårlig", "Dårlig"),
     ("column.measured", "Measured", "Målt", "Målt"),
@@ -341,13 +608,48 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ("column.column", "Column", "Kolonne", "Kolonne"),
     ("column.previous", "Previous", "Forrige", "Forrige"),
     ("column.revised", "Revised", "Revidert", "Revideret"),
-    ("figure.enrolled by the as-of date", "Enrolled by the as-of date", "Innskrevet per datoen", "Indskrevet pr. datoen"),
-    ("figure.active at the as-of date", "Active at the as-of date", "Aktive på datoen", "Aktive på datoen"),
-    ("figure.exited by the as-of date", "Exited by the as-of date", "Avsluttet per datoen", "Afsluttet pr. datoen"),
-    ("figure.enrolled in the period", "Enrolled in the period", "Innskrevet i perioden", "Indskrevet i perioden"),
-    ("figure.exited in the period", "Exited in the period", "Avsluttet i perioden", "Afsluttet i perioden"),
-    ("figure.not yet due at the horizon", "Not yet due at the horizon", "Ikke kommet til horisonten ennå", "Endnu ikke nået horisonten"),
-    ("figure.censored at the horizon", "Censored at the horizon", "Sensurert ved horisonten", "Censureret ved horisonten"),
+    (
+        "figure.enrolled by the as-of date",
+        "Enrolled by the as-of date",
+        "Innskrevet per datoen",
+        "Indskrevet pr. datoen",
+    ),
+    (
+        "figure.active at the as-of date",
+        "Active at the as-of date",
+        "Aktive på datoen",
+        "Aktive på datoen",
+    ),
+    (
+        "figure.exited by the as-of date",
+        "Exited by the as-of date",
+        "Avsluttet per datoen",
+        "Afsluttet pr. datoen",
+    ),
+    (
+        "figure.enrolled in the period",
+        "Enrolled in the period",
+        "Innskrevet i perioden",
+        "Indskrevet i perioden",
+    ),
+    (
+        "figure.exited in the period",
+        "Exited in the period",
+        "Avsluttet i perioden",
+        "Afsluttet i perioden",
+    ),
+    (
+        "figure.not yet due at the horizon",
+        "Not yet due at the horizon",
+        "Ikke kommet til horisonten ennå",
+        "Endnu ikke nået horisonten",
+    ),
+    (
+        "figure.censored at the horizon",
+        "Censored at the horizon",
+        "Sensurert ved horisonten",
+        "Censureret ved horisonten",
+    ),
     ("gender.female", "Female", "Kvinne", "Kvinde"),
     ("gender.male", "Male", "Mann", "Mand"),
     ("gender.other", "Other", "Annet", "Andet"),
@@ -365,13 +667,33 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ("item.known at", "As known at", "Slik det var kjent", "Som kendt"),
     ("item.log position", "Log position", "Loggposisjon", "Logposition"),
     ("item.software", "Software", "Programvare", "Software"),
-    ("item.disclosure control", "Disclosure control", "Skjerming av små tall", "Diskretionering"),
+    (
+        "item.disclosure control",
+        "Disclosure control",
+        "Skjerming av små tall",
+        "Diskretionering",
+    ),
     ("item.denominator", "Denominator", "Nevner", "Nævner"),
     ("item.horizon", "Horizon", "Horisont", "Horisont"),
-    ("item.quarterly_employment", "Employment per quarter", "Sysselsetting per kvartal", "Beskæftigelse pr. kvartal"),
-    ("item.metrics_by_cohort", "By year of enrolment", "Etter innskrivingsår", "Efter indskrivningsår"),
+    (
+        "item.quarterly_employment",
+        "Employment per quarter",
+        "Sysselsetting per kvartal",
+        "Beskæftigelse pr. kvartal",
+    ),
+    (
+        "item.metrics_by_cohort",
+        "By year of enrolment",
+        "Etter innskrivingsår",
+        "Efter indskrivningsår",
+    ),
     ("report.suppressed", "suppressed", "skjult", "skjult"),
-    ("report.title", "{name}: outcome report {period}", "{name}: resultatrapport {period}", "{name}: resultatrapport {period}"),
+    (
+        "report.title",
+        "{name}: outcome report {period}",
+        "{name}: resultatrapport {period}",
+        "{name}: resultatrapport {period}",
+    ),
     (
         "report.intro",
         "As of {as_of}, as known at {known_at}. Cells marked {suppressed} rest on fewer than {people} people or would reveal such a cell.",
@@ -384,7 +706,12 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
         "Mål mot resultat (95 %-intervall; rødt: målet)",
         "Mål mod resultat (95 %-interval; rødt: målet)",
     ),
-    ("report.status", "Status at the as-of date", "Status på datoen", "Status på datoen"),
+    (
+        "report.status",
+        "Status at the as-of date",
+        "Status på datoen",
+        "Status på datoen",
+    ),
 ];
 
 #[cfg(test)]
@@ -418,13 +745,23 @@ mod tests {
     /// report shows has a label.
     #[test]
     fn every_identifier_has_a_label_in_every_language() {
-        let mut keys: Vec<String> = crate::metrics::SHARES.iter().map(|m| format!("metric.{}", m.name)).collect();
+        let mut keys: Vec<String> = crate::metrics::SHARES
+            .iter()
+            .map(|m| format!("metric.{}", m.name))
+            .collect();
         keys.extend(Status::ALL.iter().map(|s| format!("status.{}", name(s))));
-        keys.extend(Status::ALL.iter().map(|s| format!("group.{}", name(&s.outcome_group()))));
+        keys.extend(
+            Status::ALL
+                .iter()
+                .map(|s| format!("group.{}", name(&s.outcome_group()))),
+        );
         keys.push("group.unknown".into());
         for key in keys {
             for language in [Language::En, Language::Nb, Language::Da] {
-                assert!(language.text(&key).is_some_and(|t| !t.is_empty()), "{key} in {language:?}");
+                assert!(
+                    language.text(&key).is_some_and(|t| !t.is_empty()),
+                    "{key} in {language:?}"
+                );
             }
         }
         let mut seen = std::collections::BTreeSet::new();

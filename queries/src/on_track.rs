@@ -170,10 +170,16 @@ pub(crate) async fn add(ctx: &SessionContext, reports: &mut BTreeMap<String, Out
         date("first_education_on")?,
         date("psychiatric_treatment_on")?,
     );
-    let (dropped_out, clarified, ends_on) = (bools(&batches, "dropped_out")?, bools(&batches, "clarified")?, date("ends_on")?);
+    let (dropped_out, clarified, ends_on) = (
+        bools(&batches, "dropped_out")?,
+        bools(&batches, "clarified")?,
+        date("ends_on")?,
+    );
     let mut people: BTreeMap<String, (Option<NaiveDate>, Vec<Person>)> = BTreeMap::new();
     for i in 0..programs.len() {
-        let (Some(program), Some(enrolled)) = (programs[i].clone(), enrolled[i]) else { continue };
+        let (Some(program), Some(enrolled)) = (programs[i].clone(), enrolled[i]) else {
+            continue;
+        };
         let entry = people.entry(program).or_insert((ends_on[i], Vec::new()));
         entry.1.push(Person {
             enrolled,
@@ -198,7 +204,13 @@ pub(crate) async fn add(ctx: &SessionContext, reports: &mut BTreeMap<String, Out
 }
 
 /// One target's trajectory, expected share and verdict.
-pub fn track(metric: &MetricValue, target: Target, people: &[Person], ends_on: Option<NaiveDate>, as_of: NaiveDate) -> TargetTrack {
+pub fn track(
+    metric: &MetricValue,
+    target: Target,
+    people: &[Person],
+    ends_on: Option<NaiveDate>,
+    as_of: NaiveDate,
+) -> TargetTrack {
     let course = course(&metric.metric);
     let over_time = course.as_ref().map_or_else(Vec::new, |c| over_time(c, people, as_of));
     let event = match course {
@@ -255,7 +267,13 @@ fn projected(
     as_of: NaiveDate,
     end: NaiveDate,
 ) -> Expected {
-    let survival = |day: i64| curve.iter().take_while(|s| s.day <= day).last().map_or(1.0, |s| s.survival);
+    let survival = |day: i64| {
+        curve
+            .iter()
+            .take_while(|s| s.day <= day)
+            .last()
+            .map_or(1.0, |s| s.survival)
+    };
     let (mut events, mut unknown_variance) = (0.0, 0.0);
     for p in people {
         if event(p).is_some() {
@@ -371,15 +389,31 @@ mod tests {
             person("2024-01-01", Some("2024-04-01"), None),
             person("2024-01-01", None, None),
         ];
-        let target = Target { op: ">=".into(), value: 0.2 };
-        let t = track(&job_share(&people), target.clone(), &people, Some(day("2024-12-31")), as_of);
+        let target = Target {
+            op: ">=".into(),
+            value: 0.2,
+        };
+        let t = track(
+            &job_share(&people),
+            target.clone(),
+            &people,
+            Some(day("2024-12-31")),
+            as_of,
+        );
         let survival: Vec<(i64, f64)> = t.kaplan_meier.iter().map(|s| (s.day, s.survival)).collect();
         assert_eq!(survival, [(91, 0.75), (182, 0.375)]);
         assert_eq!((t.expected.basis, t.expected.value), (Basis::Projected, Some(0.5)));
         // Nothing left to come: the Wilson interval of 2 of 4.
-        assert_eq!((t.expected.ci_low, t.expected.ci_high), (wilson(2, 4).map(|i| i.0), wilson(2, 4).map(|i| i.1)));
+        assert_eq!(
+            (t.expected.ci_low, t.expected.ci_high),
+            (wilson(2, 4).map(|i| i.0), wilson(2, 4).map(|i| i.1))
+        );
         assert_eq!(t.verdict, Verdict::Uncertain, "0.2 lies within 0.15 to 0.85");
-        let quarters: Vec<(&str, u64, u64)> = t.over_time.iter().map(|p| (p.quarter.as_str(), p.numerator, p.denominator)).collect();
+        let quarters: Vec<(&str, u64, u64)> = t
+            .over_time
+            .iter()
+            .map(|p| (p.quarter.as_str(), p.numerator, p.denominator))
+            .collect();
         assert_eq!(quarters, [("2024Q1", 0, 4), ("2024Q2", 1, 4), ("2024Q3", 2, 4)]);
         assert_eq!(t.over_time.last().map(|p| p.on), Some(as_of));
 
@@ -389,7 +423,10 @@ mod tests {
         let mut more = people.to_vec();
         more.push(person("2024-04-01", None, None));
         let t = track(&job_share(&more), target, &more, Some(day("2024-12-31")), as_of);
-        assert_eq!(t.kaplan_meier.iter().map(|s| s.survival).collect::<Vec<_>>(), [0.8, 0.4]);
+        assert_eq!(
+            t.kaplan_meier.iter().map(|s| s.survival).collect::<Vec<_>>(),
+            [0.8, 0.4]
+        );
         assert_eq!(t.expected.value, Some(0.5));
         let (_, high) = wilson_of(0.5, 5.0);
         let to_come = Z_95 * Z_95 * 0.25 / 25.0;
@@ -398,8 +435,14 @@ mod tests {
 
     #[test]
     fn verdicts_follow_the_interval_and_the_direction_of_the_target() {
-        let at_least = Target { op: ">=".into(), value: 0.5 };
-        let at_most = Target { op: "<=".into(), value: 0.5 };
+        let at_least = Target {
+            op: ">=".into(),
+            value: 0.5,
+        };
+        let at_most = Target {
+            op: "<=".into(),
+            value: 0.5,
+        };
         assert_eq!(Verdict::of(&at_least, Some(0.55), Some(0.7)), Verdict::OnTrack);
         assert_eq!(Verdict::of(&at_least, Some(0.2), Some(0.45)), Verdict::OffTrack);
         assert_eq!(Verdict::of(&at_least, Some(0.4), Some(0.6)), Verdict::Uncertain);
@@ -411,13 +454,26 @@ mod tests {
     #[test]
     fn without_an_end_to_come_the_verdict_rests_on_the_share_now() {
         let as_of = day("2024-07-01");
-        let people = [person("2024-01-01", None, Some("2024-02-01")), person("2024-01-01", None, None)];
-        let target = Target { op: ">=".into(), value: 0.95 };
+        let people = [
+            person("2024-01-01", None, Some("2024-02-01")),
+            person("2024-01-01", None, None),
+        ];
+        let target = Target {
+            op: ">=".into(),
+            value: 0.95,
+        };
         let metric = job_share(&people);
         for ends_on in [None, Some(day("2024-06-30"))] {
             let t = track(&metric, target.clone(), &people, ends_on, as_of);
-            assert_eq!((t.expected.basis, t.expected.value, t.expected.ci_low), (Basis::Current, Some(0.5), metric.ci_low));
-            assert_eq!(t.verdict, Verdict::OffTrack, "1 of 2: the interval (0.09 to 0.91) lies under 0.95");
+            assert_eq!(
+                (t.expected.basis, t.expected.value, t.expected.ci_low),
+                (Basis::Current, Some(0.5), metric.ci_low)
+            );
+            assert_eq!(
+                t.verdict,
+                Verdict::OffTrack,
+                "1 of 2: the interval (0.09 to 0.91) lies under 0.95"
+            );
         }
     }
 }

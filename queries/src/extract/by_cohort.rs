@@ -44,11 +44,17 @@ pub(super) fn section(o: &Outcomes, totals: &Totals, cells: &mut Cells, small: &
         let enrolled = cells.count(cohort.enrolled);
         enrolled_parts.push(enrolled);
         for m in &cohort.metrics {
-            let Some(i) = totals.metrics.iter().position(|(name, _, _)| *name == m.share.metric) else { continue };
+            let Some(i) = totals.metrics.iter().position(|(name, _, _)| *name == m.share.metric) else {
+                continue;
+            };
             let (k, n) = (m.share.numerator, m.share.denominator);
             // Most metrics count the enrolled; the others' denominators are
             // counts of their own that add up to the programme's.
-            let denominator = if totals.metrics[i].2 == totals.enrolled { enrolled } else { cells.count(n) };
+            let denominator = if totals.metrics[i].2 == totals.enrolled {
+                enrolled
+            } else {
+                cells.count(n)
+            };
             let numerator = count_in(cells, k, n, small);
             parts[i].0.push(numerator);
             parts[i].1.push(denominator);

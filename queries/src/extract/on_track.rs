@@ -28,7 +28,11 @@ pub(super) fn section(o: &Outcomes, metrics: &[(String, Cell, Cell)]) -> Draft {
         let Some((_, numerator, denominator)) = metrics.iter().find(|(name, _, _)| *name == t.metric) else {
             continue;
         };
-        let people = o.metrics.iter().find(|m| m.metric == t.metric).map_or(0, |m| m.denominator);
+        let people = o
+            .metrics
+            .iter()
+            .find(|m| m.metric == t.metric)
+            .map_or(0, |m| m.denominator);
         let derived = |value: Shown| Pending::Derived {
             value,
             of: vec![*numerator, *denominator],
