@@ -385,6 +385,18 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ("section.summary", "Participants", "Deltakere", "Deltagere"),
     ("sheet.metrics", "Outcome metrics", "Resultater", "Resultater"),
     ("section.metrics", "Outcome metrics", "Resultater", "Resultater"),
+    ("sheet.compared", "Compared", "Sammenlignet", "Sammenlignet"),
+    (
+        "section.compared",
+        "Outcome metrics beside another programme's",
+        "Resultater sammenlignet med et annet program",
+        "Resultater sammenlignet med et andet program",
+    ),
+    ("column.other_program", "Other programme", "Annet program", "Andet program"),
+    ("column.other_numerator", "Its numerator", "Dets teller", "Dets tæller"),
+    ("column.other_denominator", "Its denominator", "Dets nevner", "Dets nævner"),
+    ("column.other_value", "Its share", "Dets andel", "Dets andel"),
+    ("item.compared", "Compared", "Sammenlignet", "Sammenlignet"),
     ("sheet.on_track", "On track", "I rute", "På rette spor"),
     (
         "section.on_track",

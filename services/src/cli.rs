@@ -401,6 +401,10 @@ pub struct ExtractArgs {
     pub format: Vec<utfall_queries::extract::Format>,
     #[command(flatten)]
     pub horizon: HorizonArgs,
+    /// Set each share beside this programme's, with the difference and
+    /// its 95 % interval (its counts under the same disclosure control).
+    #[arg(long, value_parser = parse_programme)]
+    pub compare_with: Option<utfall_events::ProgramName>,
     /// The language of the XLSX and HTML files (`nb`, `da` or `en`): their
     /// sheet names, headers, labels and texts. Without it they name things
     /// by identifier; CSV and Parquet always do.

@@ -685,6 +685,33 @@ async fn the_html_report_shows_the_figures_in_chromium() {
     std::fs::write(artefacts.join("extract.png"), png).expect("screenshot");
 }
 
+/// `--compare-with`: each share beside another programme's, its counts
+/// under the same disclosure control; the manifest keeps the comparison.
+#[test]
+fn an_extract_sets_each_share_beside_another_programmes_and_reproduces() {
+    let setup = Setup::new(Store::embedded());
+    let dir = setup.extract("optimist", "2022", &["--compare-with", "sja-meg", "--min-cell", "3"]);
+    let compared = csv(&dir, "compared");
+    let job = compared.iter().find(|r| r[0] == "job_share").expect("job_share");
+    assert_eq!(job[1..4], ["sja-meg", "11", "32"]);
+    let (d, low, high) = utfall_queries::statistics::newcombe(5, 15, 11, 32).expect("interval");
+    assert_eq!(job[5..8], [format!("{d:.6}"), format!("{low:.6}"), format!("{high:.6}")]);
+    let methods = std::fs::read_to_string(dir.join("methods.csv")).expect("methods");
+    assert!(methods.contains("each share beside programme sja-meg's"), "{methods}");
+    assert_nothing_recoverable(&dir);
+    let (_other, again) = setup.reproduce(&dir, "optimist", "2022");
+    assert_eq!(
+        std::fs::read(dir.join("compared.csv")).expect("delivered"),
+        std::fs::read(again.join("compared.csv")).expect("reproduced")
+    );
+    let unknown = setup.run(
+        "extract",
+        &["--program", "optimist", "--period", "2022", "--compare-with", "nowhere", "--out", "/tmp/never"],
+    );
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("nowhere"));
+}
+
 /// `--lang nb`: the workbook and the page in Norwegian bokmål (sheet
 /// names, headers, labels, texts), CSV and Parquet still by identifier,
 /// and the manifest keeps the language, so a reproduction is the same.

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
 use utfall_events::ProgramName;
 
-use super::{by_cohort, on_track};
+use super::{by_cohort, compared, on_track};
 use super::disclosure::{Cell, Cells};
 use super::period::Period;
 use crate::horizon::Horizon;
@@ -58,6 +58,8 @@ pub struct Extract {
     pub threshold: u64,
     /// The horizon of the metrics at a horizon, when asked for.
     pub horizon: Option<Horizon>,
+    /// Another programme each share is set beside, when asked for.
+    pub compare_with: Option<String>,
     /// The language of the XLSX and HTML files; none: identifiers, as
     /// before languages existed (CSV and Parquet always keep them).
     pub lang: Option<Language>,
@@ -113,7 +115,8 @@ struct Person {
 
 impl Analytics {
     /// Builds the extract of `program` for `period` as known at `known_at`,
-    /// with the share metrics also at `horizon`.
+    /// with the share metrics also at `horizon`, and beside those of
+    /// `compare_with`.
     pub async fn extract(
         &self,
         program: &ProgramName,
@@ -121,6 +124,7 @@ impl Analytics {
         known_at: DateTime<Utc>,
         threshold: u64,
         horizon: Option<Horizon>,
+        compare_with: Option<&ProgramName>,
     ) -> Result<Extract, QueryError> {
         let snapshot = Snapshot::new(Some(period.last), Some(known_at));
         // Every query below reads only this programme's events.
@@ -148,6 +152,17 @@ impl Analytics {
             .into_iter()
             .next()
             .ok_or_else(|| QueryError::UnknownProgram(program.to_string()))?;
+        let other = match compare_with {
+            Some(other) => Some(
+                self.for_programme(other)
+                    .outcomes(&snapshot, Some(other.as_str()))
+                    .await?
+                    .into_iter()
+                    .next()
+                    .ok_or_else(|| QueryError::UnknownProgram(other.to_string()))?,
+            ),
+            None => None,
+        };
         // The program name is validated ([a-z0-9-]), so it can stand in the SQL.
         let people = scoped
             .sql(
@@ -162,7 +177,7 @@ impl Analytics {
             .await?;
         let people = persons(&people.batches)?;
         let mut cells = Cells::new();
-        let drafts = drafts(&outcomes, &people, period, &mut cells, threshold);
+        let drafts = drafts(&outcomes, other.as_ref(), &people, period, &mut cells, threshold);
         let (primary, secondary) = cells.suppress(threshold);
         let sections = drafts.into_iter().map(|d| resolve(d, &cells, threshold)).collect();
         let mut extract = Extract {
@@ -174,6 +189,7 @@ impl Analytics {
             log_position: outcomes.log_position,
             threshold,
             horizon,
+            compare_with: compare_with.map(ToString::to_string),
             lang: None,
             revision: 1,
             replaces: None,
@@ -263,7 +279,14 @@ fn metric_row(m: &MetricValue, numerator: Cell, denominator: Cell) -> Vec<Pendin
     ]
 }
 
-fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, threshold: u64) -> Vec<Draft> {
+fn drafts(
+    o: &Outcomes,
+    other: Option<&Outcomes>,
+    people: &[Person],
+    period: &Period,
+    cells: &mut Cells,
+    threshold: u64,
+) -> Vec<Draft> {
     use Kind::*;
     let small = |v: u64| (1..=threshold).contains(&v);
     let enrolled = people.len() as u64;
@@ -522,7 +545,9 @@ fn drafts(o: &Outcomes, people: &[Person], period: &Period, cells: &mut Cells, t
     };
     let cohorts = by_cohort::section(o, &totals, cells, &small);
     let tracks = on_track::section(o, &metric_cells);
+    let compared = other.map(|other| compared::section(other, o, &metric_cells, cells, &small));
     let mut all = vec![summary, metrics, tracks, cohorts];
+    all.extend(compared);
     all.extend(at_horizon);
     all.extend([distribution, change, poor, reasons, quarterly]);
     all.extend(breakdowns);
@@ -596,6 +621,16 @@ fn methods(x: &Extract, indicators: &[Indicator]) -> Section {
         rows.push((m.name.to_string(), comment(m.sql)));
     }
     rows.push(("quarterly_employment".into(), comment(QUARTERLY_EMPLOYMENT)));
+    if let Some(other) = &x.compare_with {
+        rows.push((
+            "compared".into(),
+            format!(
+                "each share beside programme {other}'s, as of the same date and as known at the same time; difference: \
+                 this programme's share less {other}'s, with its 95 % interval by Newcombe's hybrid score method; \
+                 {other}'s counts are under the same disclosure control"
+            ),
+        ));
+    }
     rows.push((
         "on_track".into(),
         "for each target, the share expected at the programme's end (ends_on) with its 95 % interval: for job, education, \

@@ -67,6 +67,9 @@ pub struct Manifest {
     /// The horizon of the metrics at a horizon, when the extract has them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub horizon: Option<crate::horizon::Horizon>,
+    /// Another programme each share is set beside, when asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_with: Option<String>,
     /// The language of the XLSX and HTML files, when one was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lang: Option<Language>,
@@ -125,6 +128,7 @@ pub fn render(x: &Extract, formats: &[Format]) -> Result<Vec<(String, Vec<u8>)>,
         software_version: env!("CARGO_PKG_VERSION").to_string(),
         threshold: x.threshold,
         horizon: x.horizon,
+        compare_with: x.compare_with.clone(),
         lang: x.lang,
         revision: x.revision,
         replaces: x.replaces.clone(),

@@ -2,6 +2,7 @@
 //! control, and the files.
 
 mod by_cohort;
+mod compared;
 pub mod content;
 pub mod disclosure;
 pub mod files;

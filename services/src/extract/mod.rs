@@ -27,6 +27,7 @@ pub struct Order {
     pub known_at: DateTime<Utc>,
     pub threshold: u64,
     pub horizon: Option<utfall_queries::Horizon>,
+    pub compare_with: Option<ProgramName>,
     pub lang: Option<Language>,
     pub formats: Vec<Format>,
 }
@@ -56,6 +57,7 @@ pub async fn run(args: ExtractArgs) -> anyhow::Result<()> {
         known_at: args.known_at.unwrap_or_else(Utc::now),
         threshold: args.min_cell,
         horizon: args.horizon.horizon(),
+        compare_with: args.compare_with.clone(),
         lang: args.lang,
         formats: args.format.clone(),
     };
@@ -98,7 +100,14 @@ pub async fn deliver(analytics: &Analytics, out: &Path, order: &Order) -> anyhow
     let target = folders::folder(out, order.program.as_str(), &order.period.to_string(), 1);
     folders::refuse_existing(&target)?;
     let mut extract = analytics
-        .extract(&order.program, &order.period, order.known_at, order.threshold, order.horizon)
+        .extract(
+            &order.program,
+            &order.period,
+            order.known_at,
+            order.threshold,
+            order.horizon,
+            order.compare_with.as_ref(),
+        )
         .await?;
     extract.lang = order.lang;
     write(target, extract, &order.formats)
@@ -114,8 +123,16 @@ pub async fn revise(analytics: &Analytics, out: &Path, order: &Order) -> anyhow:
     };
     let delivered = folders::read_manifest(&folder.join("manifest.json"))?;
     let previous = delivered_extract(analytics, &delivered).await?;
+    let compare_with = compared_programme(&delivered)?;
     let mut extract = analytics
-        .extract(&order.program, &order.period, order.known_at, delivered.threshold, delivered.horizon)
+        .extract(
+            &order.program,
+            &order.period,
+            order.known_at,
+            delivered.threshold,
+            delivered.horizon,
+            compare_with.as_ref(),
+        )
         .await?;
     let changed = changes(&previous, &extract);
     if changed.rows.is_empty() {
@@ -137,12 +154,27 @@ async fn delivered_extract(analytics: &Analytics, manifest: &Manifest) -> anyhow
             .context("manifest: known_at")?
             .with_timezone(&Utc))
     };
+    let compare_with = compared_programme(manifest)?;
     let mut extract = analytics
-        .extract(&program, &period, known_at(&manifest.known_at)?, manifest.threshold, manifest.horizon)
+        .extract(
+            &program,
+            &period,
+            known_at(&manifest.known_at)?,
+            manifest.threshold,
+            manifest.horizon,
+            compare_with.as_ref(),
+        )
         .await?;
     if let Some(replaced) = &manifest.replaces {
         let mut previous = analytics
-            .extract(&program, &period, known_at(&replaced.known_at)?, manifest.threshold, manifest.horizon)
+            .extract(
+                &program,
+                &period,
+                known_at(&replaced.known_at)?,
+                manifest.threshold,
+                manifest.horizon,
+                compare_with.as_ref(),
+            )
             .await?;
         previous.revision = replaced.revision;
         let changed = changes(&previous, &extract);
@@ -150,6 +182,16 @@ async fn delivered_extract(analytics: &Analytics, manifest: &Manifest) -> anyhow
     }
     extract.lang = manifest.lang;
     Ok(extract)
+}
+
+/// The programme a delivered extract was compared with, if any.
+fn compared_programme(manifest: &Manifest) -> anyhow::Result<Option<ProgramName>> {
+    manifest
+        .compare_with
+        .clone()
+        .map(ProgramName::new)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("manifest: compare_with: {e}"))
 }
 
 fn write(target: PathBuf, extract: Extract, formats: &[Format]) -> anyhow::Result<Written> {

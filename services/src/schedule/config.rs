@@ -40,6 +40,8 @@ struct RawEntry {
     censor: bool,
     /// The language of the XLSX and HTML files: `nb`, `da` or `en`.
     lang: Option<String>,
+    /// Another programme each share is set beside.
+    compare_with: Option<String>,
 }
 
 fn all() -> String {
@@ -91,6 +93,7 @@ pub struct Entry {
     /// The earliest period to produce; None: from the programme's start.
     pub first_period: Option<Period>,
     pub horizon: Option<Horizon>,
+    pub compare_with: Option<ProgramName>,
     pub lang: Option<Language>,
 }
 
@@ -158,6 +161,11 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<Vec<Entry>> {
                 grace_days: raw.grace_days,
                 first_period,
                 horizon,
+                compare_with: raw
+                    .compare_with
+                    .map(ProgramName::new)
+                    .transpose()
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", at("compare_with")))?,
                 lang: raw
                     .lang
                     .as_deref()

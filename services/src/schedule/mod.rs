@@ -81,6 +81,7 @@ impl Scheduler {
                             known_at: now,
                             threshold: entry.threshold,
                             horizon: entry.horizon,
+                            compare_with: entry.compare_with.clone(),
                             lang: entry.lang,
                             formats: entry.formats.clone(),
                         };
