@@ -82,16 +82,6 @@ impl Language {
         })
     }
 
-    /// The label of identifier `id` of `kind` (`metric`, `status`,
-    /// `group`, `exit`, `verdict`), or the identifier itself when it has
-    /// none (a programme's own indicator is named by its programme).
-    pub fn label<'a>(self, kind: &str, id: &'a str) -> std::borrow::Cow<'a, str> {
-        match self.text(&format!("{kind}.{id}")) {
-            Some(text) => text.into(),
-            None => id.into(),
-        }
-    }
-
     /// The text of `key` with each `{name}` replaced by its value, in one
     /// pass (a value holding `{…}` stays as it is).
     pub fn fill(self, key: &str, values: &[(&str, &str)]) -> String {
