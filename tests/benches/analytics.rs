@@ -24,9 +24,9 @@ use std::time::Instant;
 use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
 use sqlx::Connection;
-use utfall_queries::{Anchor, Analytics, Cohorts, Horizon, Limits, Sections, Snapshot, metrics, render};
-use utfall_tests::{EVALUATOR_QUERIES, fresh_database, peak_rss_mib, reset_peak_rss};
+use utfall_queries::{Analytics, Anchor, Cohorts, Horizon, Limits, Sections, Snapshot, metrics, render};
 use utfall_tests::generated::bench_lake;
+use utfall_tests::{EVALUATOR_QUERIES, fresh_database, peak_rss_mib, reset_peak_rss};
 
 const RUNS: usize = 3;
 const TABLES: [&str; 4] = ["participants", "status_spells", "measurement_scores", "measurements"];
@@ -178,6 +178,55 @@ async fn main() {
         "utfall: all reports {from_lake_all:.3} s; with a horizon, cohorts, the quarterly rate and on track {with_sections:.3} s ({:.2}×)",
         with_sections / from_lake_all
     );
+    // Each section on its own, to see where that time goes.
+    let alone = [
+        (
+            "a horizon",
+            Sections {
+                horizon: sections.horizon,
+                ..Sections::default()
+            },
+        ),
+        (
+            "cohorts",
+            Sections {
+                cohorts: sections.cohorts.clone(),
+                ..Sections::default()
+            },
+        ),
+        (
+            "cohorts at a horizon",
+            Sections {
+                horizon: sections.horizon,
+                cohorts: sections.cohorts.clone(),
+                ..Sections::default()
+            },
+        ),
+        (
+            "the quarterly rate",
+            Sections {
+                quarterly: true,
+                ..Sections::default()
+            },
+        ),
+        (
+            "on track",
+            Sections {
+                on_track: true,
+                ..Sections::default()
+            },
+        ),
+    ];
+    for (name, section) in &alone {
+        let seconds = best(|| async {
+            analytics.outcomes_with(&now, None, section).await.expect("outcomes");
+        })
+        .await;
+        println!(
+            "utfall: all reports with {name} {seconds:.3} s ({:.2}×)",
+            seconds / from_lake_all
+        );
+    }
     let from_lake_quarter = best(|| async {
         analytics.sql(&now, EVALUATOR_QUERIES[0].1).await.expect("query");
     })
