@@ -85,26 +85,7 @@ impl Language {
     /// The text of `key` with each `{name}` replaced by its value, in one
     /// pass (a value holding `{…}` stays as it is).
     pub fn fill(self, key: &str, values: &[(&str, &str)]) -> String {
-        let mut rest = self.text(key).unwrap_or(key);
-        let mut out = String::with_capacity(rest.len());
-        while let Some(open) = rest.find('{') {
-            out.push_str(&rest[..open]);
-            let after = &rest[open + 1..];
-            let value = after
-                .find('}')
-                .and_then(|close| Some((values.iter().find(|(name, _)| *name == &after[..close])?.1, close)));
-            match value {
-                Some((value, close)) => {
-                    out.push_str(value);
-                    rest = &after[close + 1..];
-                }
-                None => {
-                    out.push('{');
-                    rest = after;
-                }
-            }
-        }
-        out + rest
+        fill_in(self.text(key).unwrap_or(key), values)
     }
 
     /// A text shown in an extract's row: a metric, outcome group, exit
@@ -124,6 +105,31 @@ impl Language {
     pub fn catalog(self) -> BTreeMap<&'static str, &'static str> {
         LABELS.iter().filter_map(|l| Some((l.0, self.text(l.0)?))).collect()
     }
+}
+
+/// `template` with each `{name}` replaced by its value, in one pass (a
+/// value holding `{…}` stays as it is).
+pub(crate) fn fill_in(template: &str, values: &[(&str, &str)]) -> String {
+    let mut rest = template;
+    let mut out = String::with_capacity(rest.len());
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let value = after
+            .find('}')
+            .and_then(|close| Some((values.iter().find(|(name, _)| *name == &after[..close])?.1, close)));
+        match value {
+            Some((value, close)) => {
+                out.push_str(value);
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push('{');
+                rest = after;
+            }
+        }
+    }
+    out + rest
 }
 
 /// (key, English, bokmål, Danish). `{name}` marks where a figure goes.
@@ -677,6 +683,43 @@ const LABELS: &[(&str, &str, &str, &str)] = &[
     ),
     ("item.denominator", "Denominator", "Nevner", "Nævner"),
     ("item.horizon", "Horizon", "Horisont", "Horisont"),
+    (
+        "item.at the horizon: who is left out",
+        "At the horizon: who is left out",
+        "Ved horisonten: hvem som holdes utenfor",
+        "Ved horisonten: hvem der holdes ude",
+    ),
+    (
+        "item.job_share at the horizon",
+        "In a job, at the horizon",
+        "I jobb, ved horisonten",
+        "I job, ved horisonten",
+    ),
+    (
+        "item.education_share at the horizon",
+        "Started education, at the horizon",
+        "Startet utdanning, ved horisonten",
+        "Startet uddannelse, ved horisonten",
+    ),
+    (
+        "item.never_psychiatric_treatment_share at the horizon",
+        "Never needed psychiatric treatment, at the horizon",
+        "Aldri behov for psykiatrisk behandling, ved horisonten",
+        "Aldrig behov for psykiatrisk behandling, ved horisonten",
+    ),
+    (
+        "item.retained_share at the horizon",
+        "Did not drop out, at the horizon",
+        "Falt ikke fra, ved horisonten",
+        "Faldt ikke fra, ved horisonten",
+    ),
+    (
+        "item.clarified_share at the horizon",
+        "Clarified at exit, at the horizon",
+        "Avklart ved avslutning, ved horisonten",
+        "Afklaret ved afslutning, ved horisonten",
+    ),
+    ("item.revision", "Revision", "Revisjon", "Revision"),
     (
         "item.quarterly_employment",
         "Employment per quarter",

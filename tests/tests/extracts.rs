@@ -718,7 +718,7 @@ fn an_extract_sets_each_share_beside_another_programmes_and_reproduces() {
 #[test]
 fn an_extract_in_norwegian_names_its_sheets_headers_and_labels_and_reproduces() {
     let setup = Setup::new(Store::embedded());
-    let dir = setup.extract("optimist", "2022", &["--lang", "nb"]);
+    let dir = setup.extract("optimist", "2022", &["--lang", "nb", "--horizon", "6m", "--from", "exit"]);
     let back = read_back(&dir);
     let sheets: Vec<&str> = back["xlsx"].as_object().expect("sheets").keys().map(String::as_str).collect();
     for sheet in ["Deltakere", "Resultater", "Etter innskrivingsår", "Status", "Metode"] {
@@ -730,6 +730,15 @@ fn an_extract_in_norwegian_names_its_sheets_headers_and_labels_and_reproduces() 
     assert_eq!(cells(1, 3), [serde_json::json!("I jobb"), serde_json::json!(5), serde_json::json!(15)]);
     let status = back["xlsx"]["Status"].to_string();
     assert!(status.contains("Jobb") && status.contains("skjult"), "{status}");
+    // The Methods text too, in every format: it is prose, not an identifier.
+    let methods = &back["xlsx"]["Metode"];
+    let described = |item: &str| row(methods, item).get(1).and_then(|d| d.as_str()).unwrap_or_default().to_string();
+    assert!(described("I jobb").starts_with("job_share: deltakere som har hatt en status"), "{methods}");
+    assert!(described("Skjerming av små tall").starts_with("antall fra 1 til 4 er skjult"), "{methods}");
+    assert!(described("Horisont").starts_with("6 måneder etter avslutning: statusen som telles"), "{methods}");
+    assert!(described("I jobb, ved horisonten").starts_with("job_share ved en horisont: deltakere"), "{methods}");
+    let methods_csv = std::fs::read_to_string(dir.join("methods.csv")).expect("methods");
+    assert!(methods_csv.contains(&format!("job_share,\"{}\"", described("I jobb"))), "{methods_csv}");
     // CSV keeps identifiers for evaluators' code.
     assert_eq!(csv(&dir, "metrics")[0][..3], ["job_share", "5", "15"]);
     let header = std::fs::read_to_string(dir.join("metrics.csv")).expect("csv");

@@ -3,16 +3,14 @@
 //! `utfall outcomes`, as of the period's last day and as known at the
 //! extract's known-at time.
 
-use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use utfall_events::ProgramName;
 
-use super::{by_cohort, compared, on_track};
+use super::{by_cohort, compared, methods, on_track};
 use super::disclosure::{Cell, Cells};
 use super::period::Period;
 use crate::horizon::Horizon;
-use crate::indicators::Indicator;
 use crate::language::Language;
-use crate::metrics::{HORIZON_POPULATION, QUARTERLY_EMPLOYMENT, SHARES};
 use crate::values::{ints, strings};
 use crate::horizon::Anchor;
 use crate::outcomes::MetricValue;
@@ -48,6 +46,19 @@ pub struct Section {
     pub rows: Vec<Vec<Shown>>,
 }
 
+/// What an extract is asked for beside its programme, period and
+/// known-at time.
+#[derive(Clone, Copy, Debug)]
+pub struct Asked<'a> {
+    /// Counts from 1 to this are suppressed.
+    pub threshold: u64,
+    /// The share metrics also at this horizon.
+    pub horizon: Option<Horizon>,
+    /// Each share beside this programme's.
+    pub compare_with: Option<&'a ProgramName>,
+    pub lang: Option<Language>,
+}
+
 pub struct Extract {
     pub program: String,
     pub programme_name: String,
@@ -60,8 +71,9 @@ pub struct Extract {
     pub horizon: Option<Horizon>,
     /// Another programme each share is set beside, when asked for.
     pub compare_with: Option<String>,
-    /// The language of the XLSX and HTML files; none: identifiers, as
-    /// before languages existed (CSV and Parquet always keep them).
+    /// The language of the XLSX and HTML files and of the Methods text;
+    /// none: identifiers and English, as before languages existed (CSV
+    /// and Parquet always keep identifiers).
     pub lang: Option<Language>,
     /// 1 for the first delivery of a period; a revision counts on.
     pub revision: u32,
@@ -115,17 +127,20 @@ struct Person {
 
 impl Analytics {
     /// Builds the extract of `program` for `period` as known at `known_at`,
-    /// with the share metrics also at `horizon`, and beside those of
-    /// `compare_with`.
+    /// as `asked`.
     pub async fn extract(
         &self,
         program: &ProgramName,
         period: &Period,
         known_at: DateTime<Utc>,
-        threshold: u64,
-        horizon: Option<Horizon>,
-        compare_with: Option<&ProgramName>,
+        asked: Asked<'_>,
     ) -> Result<Extract, QueryError> {
+        let Asked {
+            threshold,
+            horizon,
+            compare_with,
+            lang,
+        } = asked;
         let snapshot = Snapshot::new(Some(period.last), Some(known_at));
         // Every query below reads only this programme's events.
         let scoped = self.for_programme(program);
@@ -190,14 +205,15 @@ impl Analytics {
             threshold,
             horizon,
             compare_with: compare_with.map(ToString::to_string),
-            lang: None,
+            lang,
             revision: 1,
             replaces: None,
             primary,
             secondary,
             sections,
         };
-        extract.sections.push(methods(&extract, &scoped.indicators(&snapshot, Some(program.as_str())).await?));
+        let indicators = scoped.indicators(&snapshot, Some(program.as_str())).await?;
+        extract.sections.push(methods::section(&extract, &indicators));
         Ok(extract)
     }
 }
@@ -583,105 +599,5 @@ fn resolve(d: Draft, cells: &Cells, threshold: u64) -> Section {
         columns: d.columns,
         keys: d.keys,
         rows,
-    }
-}
-
-/// How the figures were made, as text rows.
-fn methods(x: &Extract, indicators: &[Indicator]) -> Section {
-    let mut rows: Vec<(String, String)> = vec![
-        ("programme".into(), format!("{} ({})", x.programme_name, x.program)),
-        ("period".into(), format!("{} ({} to {})", x.period, x.period.first, x.period.last)),
-        ("as of".into(), x.as_of.to_string()),
-        ("known at".into(), x.known_at.to_rfc3339_opts(SecondsFormat::Micros, true)),
-        ("log position".into(), x.log_position.to_string()),
-        ("software".into(), format!("utfall {}", env!("CARGO_PKG_VERSION"))),
-        (
-            "disclosure control".into(),
-            format!(
-                "counts from 1 to {t} are suppressed, and shares and means resting on 1 to {t} people or on a suppressed count; \
-                 further cells are suppressed so that none can be worked back from totals: {p} cells suppressed as small, {s} to protect them",
-                t = x.threshold,
-                p = x.primary,
-                s = x.secondary
-            ),
-        ),
-        (
-            "denominator".into(),
-            "participants enrolled on or before the as-of date (intention to treat); clarified_share: exited participants".into(),
-        ),
-    ];
-    let comment = |sql: &str| {
-        sql.lines()
-            .take_while(|l| l.starts_with("--"))
-            .map(|l| l.trim_start_matches("--").trim())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    for m in SHARES {
-        rows.push((m.name.to_string(), comment(m.sql)));
-    }
-    rows.push(("quarterly_employment".into(), comment(QUARTERLY_EMPLOYMENT)));
-    if let Some(other) = &x.compare_with {
-        rows.push((
-            "compared".into(),
-            format!(
-                "each share beside programme {other}'s, as of the same date and as known at the same time; difference: \
-                 this programme's share less {other}'s, with its 95 % interval by Newcombe's hybrid score method; \
-                 {other}'s counts are under the same disclosure control"
-            ),
-        ));
-    }
-    rows.push((
-        "on_track".into(),
-        "for each target, the share expected at the programme's end (ends_on) with its 95 % interval: for job, education, \
-         psychiatric treatment and dropping out, projected by Kaplan-Meier from each active participant's follow-up now to \
-         the end (basis projected); otherwise, or when the end has passed, the share now (basis current). on_track: the \
-         interval lies on the target's side; off_track: wholly on the other; uncertain: it holds the target"
-            .into(),
-    ));
-    rows.push((
-        "metrics_by_cohort".into(),
-        "participants by the calendar year they enrolled, each share counted as the programme's; difference: \
-         the cohort's share less the first cohort's, with its 95 % interval by Newcombe's hybrid score method"
-            .into(),
-    ));
-    for i in indicators {
-        rows.push((
-            i.name.clone(),
-            format!(
-                "{} (the programme's own indicator) — denominator: participants where {}; numerator: those of them where {}",
-                i.description,
-                i.denominator.as_deref().unwrap_or("TRUE"),
-                i.numerator
-            ),
-        ));
-    }
-    if let Some(h) = &x.horizon {
-        let censoring = if h.censor {
-            "participants who exited as moved or deceased before their horizon day are censored (left out)"
-        } else {
-            "nobody is censored: those who moved away or died count as not reaching the outcome"
-        };
-        rows.push((
-            "horizon".into(),
-            format!(
-                "{h}: the status counted is the one in force on each participant's horizon day; \
-                 those whose day had not come by the as-of date are not yet due and are left out of the denominators; {censoring}"
-            ),
-        ));
-        rows.push(("at the horizon: who is left out".into(), comment(HORIZON_POPULATION)));
-        for m in SHARES {
-            rows.push((format!("{} at the horizon", m.name), comment(m.at_horizon)));
-        }
-    }
-    Section {
-        name: "methods",
-        title: "Methods",
-        columns: vec![("item", Kind::Text), ("description", Kind::Text)],
-        keys: 1,
-        rows: rows
-            .into_iter()
-            .map(|(a, b)| vec![Shown::Text(a), Shown::Text(b)])
-            .collect(),
     }
 }

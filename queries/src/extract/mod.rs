@@ -6,10 +6,11 @@ mod compared;
 pub mod content;
 pub mod disclosure;
 pub mod files;
+mod methods;
 mod on_track;
 pub mod period;
 pub mod revision;
 
-pub use content::{Extract, Kind, Section, Shown};
+pub use content::{Asked, Extract, Kind, Section, Shown};
 pub use files::{Format, Manifest, Replaced};
 pub use period::{Period, PeriodError, PeriodKind};

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use super::content::{Extract, Kind, Section, Shown};
 use super::files::{Replaced, text, timestamp};
+use super::methods;
 
 /// Shown for a figure of a row that one of the two extracts does not have.
 const ABSENT: &str = "(no row)";
@@ -68,17 +69,17 @@ impl Extract {
             revision: previous.revision,
             known_at: timestamp(&previous.known_at),
         };
-        let note = format!(
-            "revision {revision}: replaces revision {} (known at {}); the changes section lists every figure that differs",
-            replaced.revision, replaced.known_at
+        let note = methods::revision_note(
+            self.lang.unwrap_or_default(),
+            revision,
+            replaced.revision,
+            &replaced.known_at,
         );
+        if let Some(section) = self.sections.iter_mut().find(|s| s.name == "methods") {
+            section.rows.push(note);
+        }
         self.revision = revision;
         self.replaces = Some(replaced);
-        if let Some(methods) = self.sections.iter_mut().find(|s| s.name == "methods") {
-            methods
-                .rows
-                .push(vec![Shown::Text("revision".into()), Shown::Text(note)]);
-        }
         self.sections.push(changes);
     }
 }

@@ -13,7 +13,7 @@ use utfall_queries::Analytics;
 use utfall_queries::language::Language;
 use utfall_queries::extract::files::{render, sha256};
 use utfall_queries::extract::revision::changes;
-use utfall_queries::extract::{Extract, Format, Manifest, Period};
+use utfall_queries::extract::{Asked, Extract, Format, Manifest, Period};
 
 use crate::analytics::current;
 use crate::cli::{ExtractArgs, StoreArgs};
@@ -99,17 +99,19 @@ pub async fn run(args: ExtractArgs) -> anyhow::Result<()> {
 pub async fn deliver(analytics: &Analytics, out: &Path, order: &Order) -> anyhow::Result<Written> {
     let target = folders::folder(out, order.program.as_str(), &order.period.to_string(), 1);
     folders::refuse_existing(&target)?;
-    let mut extract = analytics
+    let extract = analytics
         .extract(
             &order.program,
             &order.period,
             order.known_at,
-            order.threshold,
-            order.horizon,
-            order.compare_with.as_ref(),
+            Asked {
+                threshold: order.threshold,
+                horizon: order.horizon,
+                compare_with: order.compare_with.as_ref(),
+                lang: order.lang,
+            },
         )
         .await?;
-    extract.lang = order.lang;
     write(target, extract, &order.formats)
 }
 
@@ -129,9 +131,12 @@ pub async fn revise(analytics: &Analytics, out: &Path, order: &Order) -> anyhow:
             &order.program,
             &order.period,
             order.known_at,
-            delivered.threshold,
-            delivered.horizon,
-            compare_with.as_ref(),
+            Asked {
+                threshold: delivered.threshold,
+                horizon: delivered.horizon,
+                compare_with: compare_with.as_ref(),
+                lang: delivered.lang,
+            },
         )
         .await?;
     let changed = changes(&previous, &extract);
@@ -139,7 +144,6 @@ pub async fn revise(analytics: &Analytics, out: &Path, order: &Order) -> anyhow:
         return Ok(None);
     }
     extract.revise(&previous, revision + 1, changed);
-    extract.lang = delivered.lang;
     let target = folders::folder(out, order.program.as_str(), &order.period.to_string(), revision + 1);
     write(target, extract, &delivered.formats).map(Some)
 }
@@ -155,14 +159,18 @@ async fn delivered_extract(analytics: &Analytics, manifest: &Manifest) -> anyhow
             .with_timezone(&Utc))
     };
     let compare_with = compared_programme(manifest)?;
+    let asked = Asked {
+        threshold: manifest.threshold,
+        horizon: manifest.horizon,
+        compare_with: compare_with.as_ref(),
+        lang: manifest.lang,
+    };
     let mut extract = analytics
         .extract(
             &program,
             &period,
             known_at(&manifest.known_at)?,
-            manifest.threshold,
-            manifest.horizon,
-            compare_with.as_ref(),
+            asked,
         )
         .await?;
     if let Some(replaced) = &manifest.replaces {
@@ -171,16 +179,13 @@ async fn delivered_extract(analytics: &Analytics, manifest: &Manifest) -> anyhow
                 &program,
                 &period,
                 known_at(&replaced.known_at)?,
-                manifest.threshold,
-                manifest.horizon,
-                compare_with.as_ref(),
+                asked,
             )
             .await?;
         previous.revision = replaced.revision;
         let changed = changes(&previous, &extract);
         extract.revise(&previous, manifest.revision, changed);
     }
-    extract.lang = manifest.lang;
     Ok(extract)
 }
 
