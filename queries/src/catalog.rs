@@ -67,8 +67,11 @@ const VIEWS: [(&str, &str); 15] = [
     ("internal.snapshot", ""),
 ];
 
-/// Tables read by every outcome metric, kept in memory once computed.
-const COMPUTED_ONCE: [&str; 1] = ["participants"];
+/// Tables kept in memory once computed: `participants`, read by every
+/// outcome metric, and `status_spells`, read by every metric at a horizon
+/// and the quarterly rate (each spell's end is a window over every status
+/// change, which costs far more than reading the spells again).
+const COMPUTED_ONCE: [&str; 2] = ["participants", "status_spells"];
 
 /// The lake's table of retractions, read only by `internal.retracted_events`.
 const RETRACTIONS: &str = "retractions";

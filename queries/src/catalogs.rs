@@ -14,8 +14,8 @@ use utfall_events::ProgramName;
 use crate::Snapshot;
 
 /// Most catalogs kept for one commit, the least recently used going first:
-/// each may hold a computed `participants` (tens of MB for the whole lake
-/// at 10 M events).
+/// each may hold a computed `participants` and `status_spells` (tens of MB
+/// each for the whole lake at 10 M events).
 const MOST: usize = 10;
 
 /// Whom and when a catalog answers for: its snapshot, the programmes it

@@ -1,7 +1,7 @@
 //! A catalog table that is computed at its first use and then read from
 //! memory. `participants` is read by every outcome metric and most
-//! evaluators' queries, and picking its versions costs more than reading
-//! the rows; a catalog answers for one lake commit and one snapshot (see
+//! evaluators' queries, `status_spells` by every metric at a horizon; deriving
+//! either costs more than reading its rows; a catalog answers for one lake commit and one snapshot (see
 //! `catalogs`), so the rows computed once stay exact for its lifetime.
 
 use std::sync::Arc;

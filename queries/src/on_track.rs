@@ -25,7 +25,7 @@ use crate::engine::run;
 use crate::metrics::ON_TRACK;
 use crate::outcomes::{MetricValue, Outcomes, Target, quarter_end};
 use crate::statistics::{SurvivalStep, Z_95, kaplan_meier, wilson, wilson_of};
-use crate::values::{bools, strings};
+use crate::values::{bools, dates, strings};
 
 /// One target's course and verdict.
 #[derive(Clone, Debug, Serialize)]
@@ -158,12 +158,7 @@ fn course(metric: &str) -> Option<Course> {
 /// Adds `on_track` to every report: one entry per metric with a target.
 pub(crate) async fn add(ctx: &SessionContext, reports: &mut BTreeMap<String, Outcomes>) -> Result<(), QueryError> {
     let batches = run(ctx, ON_TRACK).await?.batches;
-    let date = |column: &str| -> Result<Vec<Option<NaiveDate>>, QueryError> {
-        Ok(strings(&batches, column)?
-            .into_iter()
-            .map(|d| d.and_then(|d| d.parse().ok()))
-            .collect())
-    };
+    let date = |column: &str| dates(&batches, column);
     let (programs, enrolled, exited) = (strings(&batches, "program")?, date("enrolled_on")?, date("exited_on")?);
     let (job, education, treatment) = (
         date("first_job_on")?,

@@ -384,10 +384,8 @@ async fn add_shares(
     targets: &Targets,
     horizon: Option<&Horizon>,
 ) -> Result<(), QueryError> {
-    for metric in SHARES {
-        let sql = horizon.map_or_else(|| metric.sql.to_string(), |h| h.fill(metric.at_horizon));
-        let batches = run(ctx, &sql).await?.batches;
-        let counts = per_programme(&batches, "numerator", "denominator")?;
+    let files = SHARES.map(|m| horizon.map_or_else(|| m.sql.to_string(), |h| h.fill(m.at_horizon)));
+    for (metric, counts) in SHARES.iter().zip(count_shares(ctx, &files).await?) {
         for (program, report) in reports.iter_mut() {
             let (numerator, denominator) = counts.get(program).copied().unwrap_or((0, 0));
             let target = targets.get(&(program.clone(), metric.name.to_string())).cloned();
@@ -513,18 +511,12 @@ async fn add_cohorts(
                 .push((cohort.to_string(), enrolled, began.unwrap_or_default()));
         }
     }
-    let count = |sql: String| async move { per_programme(&run(ctx, &sql).await?.batches, "numerator", "denominator") };
-    let mut shares = Vec::new();
-    for metric in SHARES {
-        shares.push((metric.name, count(cohorts.fill(metric.sql)).await?));
-    }
+    let named = |counts: [CohortCounts; SHARES.len()]| SHARES.iter().map(|m| m.name).zip(counts).collect::<Vec<_>>();
+    let shares = named(count_shares(ctx, &SHARES.map(|m| cohorts.fill(m.sql))).await?);
     let mut at_horizon = None;
     if let Some(h) = horizon {
         let left_out = run(ctx, &h.fill(&cohorts.fill(HORIZON_POPULATION))).await?.batches;
-        let mut horizon_shares = Vec::new();
-        for metric in SHARES {
-            horizon_shares.push((metric.name, count(h.fill(&cohorts.fill(metric.at_horizon))).await?));
-        }
+        let horizon_shares = named(count_shares(ctx, &SHARES.map(|m| h.fill(&cohorts.fill(m.at_horizon)))).await?);
         at_horizon = Some((per_programme(&left_out, "not_yet_due", "censored")?, horizon_shares));
     }
     let none = BTreeMap::new();
@@ -603,6 +595,31 @@ async fn add_horizon(
         });
     }
     add_shares(ctx, reports, targets, Some(horizon)).await
+}
+
+/// Each share metric file's numerator and denominator by programme, in
+/// the order given. The files run side by side in one query (`UNION ALL`),
+/// planned and run once rather than one after another.
+async fn count_shares<const N: usize>(ctx: &SessionContext, files: &[String; N]) -> Result<[CohortCounts; N], QueryError> {
+    let sql = files
+        .iter()
+        .enumerate()
+        .map(|(i, file)| format!("SELECT {i} AS metric, program, numerator, denominator FROM (\n{file}\n)"))
+        .collect::<Vec<_>>()
+        .join("\nUNION ALL\n");
+    let batches = run(ctx, &sql).await?.batches;
+    let mut counted: [CohortCounts; N] = std::array::from_fn(|_| CohortCounts::new());
+    let as_count = |n: Option<i64>| n.unwrap_or(0).max(0) as u64;
+    let rows = ints(&batches, "metric")?
+        .into_iter()
+        .zip(strings(&batches, "program")?)
+        .zip(ints(&batches, "numerator")?.into_iter().zip(ints(&batches, "denominator")?));
+    for ((metric, program), (k, n)) in rows {
+        if let (Some(counts), Some(program)) = (metric.and_then(|m| counted.get_mut(usize::try_from(m).ok()?)), program) {
+            counts.insert(program, (as_count(k), as_count(n)));
+        }
+    }
+    Ok(counted)
 }
 
 /// Two count columns of `batches`, by programme.

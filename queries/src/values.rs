@@ -2,7 +2,8 @@
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Date32Type, Float64Type, Int64Type};
+use chrono::NaiveDate;
 
 use crate::QueryError;
 
@@ -48,5 +49,17 @@ pub fn bools(batches: &[RecordBatch], name: &str) -> Result<Vec<Option<bool>>, Q
     Ok(column(batches, name, &DataType::Boolean)?
         .iter()
         .flat_map(|a| a.as_boolean().iter().collect::<Vec<_>>())
+        .collect())
+}
+
+pub fn dates(batches: &[RecordBatch], name: &str) -> Result<Vec<Option<NaiveDate>>, QueryError> {
+    Ok(column(batches, name, &DataType::Date32)?
+        .iter()
+        .flat_map(|a| {
+            let days = a.as_primitive::<Date32Type>();
+            (0..days.len())
+                .map(|i| days.is_valid(i).then(|| days.value_as_date(i)).flatten())
+                .collect::<Vec<_>>()
+        })
         .collect())
 }

@@ -11,7 +11,7 @@ use super::disclosure::{Cell, Cells};
 use super::period::Period;
 use crate::horizon::Horizon;
 use crate::language::Language;
-use crate::values::{ints, strings};
+use crate::values::{dates, ints, strings};
 use crate::horizon::Anchor;
 use crate::outcomes::MetricValue;
 use crate::{Analytics, Cohorts, Outcomes, QueryError, Sections, Snapshot};
@@ -183,8 +183,7 @@ impl Analytics {
             .sql(
                 &snapshot,
                 &format!(
-                    "SELECT CAST(enrolled_on AS VARCHAR) AS enrolled_on, CAST(exited_on AS VARCHAR) AS exited_on,
-                            exit_reason, gender, birth_year, first_job_on IS NOT NULL AS job
+                    "SELECT enrolled_on, exited_on, exit_reason, gender, birth_year, first_job_on IS NOT NULL AS job
                      FROM participants WHERE program = '{}'",
                     program.as_str()
                 ),
@@ -219,18 +218,18 @@ impl Analytics {
 }
 
 fn persons(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Person>, QueryError> {
-    let enrolled = strings(batches, "enrolled_on")?;
-    let exited = strings(batches, "exited_on")?;
+    let enrolled = dates(batches, "enrolled_on")?;
+    let exited = dates(batches, "exited_on")?;
     let reasons = strings(batches, "exit_reason")?;
     let genders = strings(batches, "gender")?;
     let births = ints(batches, "birth_year")?;
     let jobs = crate::values::bools(batches, "job")?;
     Ok((0..enrolled.len())
         .map(|i| {
-            let enrolled_on = enrolled[i].as_deref().and_then(|d| d.parse::<NaiveDate>().ok());
+            let enrolled_on = enrolled[i];
             Person {
                 enrolled_on,
-                exited_on: exited[i].as_deref().and_then(|d| d.parse().ok()),
+                exited_on: exited[i],
                 exit_reason: reasons[i].clone(),
                 gender: genders[i].clone(),
                 age: births[i].zip(enrolled_on).map(|(b, e)| i64::from(e.year()) - b),
