@@ -8,7 +8,8 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, ArrayRef, Date32Array, Int64Array};
 use arrow::datatypes::DataType;
@@ -23,7 +24,7 @@ use datafusion::logical_expr::{
 use datafusion::prelude::SessionContext;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::CatalogTable;
+use crate::computed_once::ComputedOnce;
 use crate::{QueryError, Snapshot};
 
 /// The rows behind every horizon metric, as a prepared statement of the
@@ -132,13 +133,52 @@ impl Horizon {
 pub(crate) async fn register(ctx: &SessionContext, snapshot: &Snapshot) -> Result<(), QueryError> {
     let sql = HORIZONS.replace("{as_of}", &snapshot.as_of_sql());
     let prepared = ctx.state().create_logical_plan(&sql).await?;
-    ctx.register_udtf("horizons", Arc::new(Horizons { prepared }));
+    ctx.register_udtf(
+        "horizons",
+        Arc::new(Horizons {
+            prepared,
+            computed: Mutex::default(),
+        }),
+    );
     Ok(())
 }
+
+/// Most horizons kept computed in one catalog, the least recently asked
+/// going first: each holds a row per participant.
+const KEPT: usize = 4;
 
 #[derive(Debug)]
 struct Horizons {
     prepared: LogicalPlan,
+    /// The rows of the horizons asked for lately, computed once each: a
+    /// report reads the same horizon once per metric and cohort split. The
+    /// catalog answers for one commit and snapshot, so they stay exact.
+    computed: Mutex<VecDeque<((i64, String), Arc<ComputedOnce>)>>,
+}
+
+impl Horizons {
+    fn computed(&self, months: i64, anchor: String) -> Result<Arc<ComputedOnce>> {
+        let mut kept = self.computed.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let key = (months, anchor);
+        if let Some(at) = kept.iter().position(|(k, _)| *k == key)
+            && let Some(found) = kept.remove(at)
+        {
+            let rows = found.1.clone();
+            kept.push_back(found);
+            return Ok(rows);
+        }
+        // The statement's VARCHAR is a Utf8View.
+        let plan = self.prepared.clone().with_param_values(vec![
+            ScalarValue::Int64(Some(key.0)),
+            ScalarValue::Utf8View(Some(key.1.clone())),
+        ])?;
+        let rows = Arc::new(ComputedOnce::new(Arc::new(ViewTable::new(plan, None))));
+        if kept.len() >= KEPT {
+            kept.pop_front();
+        }
+        kept.push_back((key, rows.clone()));
+        Ok(rows)
+    }
 }
 
 impl TableFunctionImpl for Horizons {
@@ -156,12 +196,7 @@ impl TableFunctionImpl for Horizons {
             Some(a) if a == "enrolment" || a == "exit" => a.to_string(),
             _ => return plan_err!("{usage}"),
         };
-        // The statement's VARCHAR is a Utf8View.
-        let plan = self.prepared.clone().with_param_values(vec![
-            ScalarValue::Int64(Some(months)),
-            ScalarValue::Utf8View(Some(anchor)),
-        ])?;
-        Ok(Arc::new(CatalogTable(Arc::new(ViewTable::new(plan, None)))))
+        Ok(self.computed(months, anchor)?)
     }
 }
 
