@@ -102,8 +102,9 @@ pub struct CohortAtHorizon {
     pub metrics: Vec<CohortMetric>,
 }
 
-/// (numerator, denominator) by `<programme>/<cohort>`.
-type CohortCounts = BTreeMap<String, (u64, u64)>;
+/// Two counts, e.g. (numerator, denominator), by programme (or by
+/// `<programme>/<cohort>`).
+type Counts = BTreeMap<String, (u64, u64)>;
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CohortMetric {
@@ -511,7 +512,7 @@ async fn add_cohorts(
                 .push((cohort.to_string(), enrolled, began.unwrap_or_default()));
         }
     }
-    let named = |counts: [CohortCounts; SHARES.len()]| SHARES.iter().map(|m| m.name).zip(counts).collect::<Vec<_>>();
+    let named = |counts: [Counts; SHARES.len()]| SHARES.iter().map(|m| m.name).zip(counts).collect::<Vec<_>>();
     let shares = named(count_shares(ctx, &SHARES.map(|m| cohorts.fill(m.sql))).await?);
     let mut at_horizon = None;
     if let Some(h) = horizon {
@@ -530,7 +531,7 @@ async fn add_cohorts(
         listed.sort_by(|a, b| (&a.2, &a.0).cmp(&(&b.2, &b.0)));
         let first = listed.first().map(|c| c.0.as_str());
         let key = |cohort: &str| format!("{program}{SEPARATOR}{cohort}");
-        let beside_first = |per_metric: &[(&str, &CohortCounts)], cohort: &str| -> Vec<CohortMetric> {
+        let beside_first = |per_metric: &[(&str, &Counts)], cohort: &str| -> Vec<CohortMetric> {
             per_metric
                 .iter()
                 .map(|(name, metric)| {
@@ -600,7 +601,7 @@ async fn add_horizon(
 /// Each share metric file's numerator and denominator by programme, in
 /// the order given. The files run side by side in one query (`UNION ALL`),
 /// planned and run once rather than one after another.
-async fn count_shares<const N: usize>(ctx: &SessionContext, files: &[String; N]) -> Result<[CohortCounts; N], QueryError> {
+async fn count_shares<const N: usize>(ctx: &SessionContext, files: &[String; N]) -> Result<[Counts; N], QueryError> {
     let sql = files
         .iter()
         .enumerate()
@@ -608,31 +609,31 @@ async fn count_shares<const N: usize>(ctx: &SessionContext, files: &[String; N])
         .collect::<Vec<_>>()
         .join("\nUNION ALL\n");
     let batches = run(ctx, &sql).await?.batches;
-    let mut counted: [CohortCounts; N] = std::array::from_fn(|_| CohortCounts::new());
-    let as_count = |n: Option<i64>| n.unwrap_or(0).max(0) as u64;
-    let rows = ints(&batches, "metric")?
-        .into_iter()
-        .zip(strings(&batches, "program")?)
-        .zip(ints(&batches, "numerator")?.into_iter().zip(ints(&batches, "denominator")?));
-    for ((metric, program), (k, n)) in rows {
+    let mut counted: [Counts; N] = std::array::from_fn(|_| Counts::new());
+    let rows = ints(&batches, "metric")?.into_iter().zip(counts(&batches, "numerator", "denominator")?);
+    for (metric, (program, pair)) in rows {
         if let (Some(counts), Some(program)) = (metric.and_then(|m| counted.get_mut(usize::try_from(m).ok()?)), program) {
-            counts.insert(program, (as_count(k), as_count(n)));
+            counts.insert(program, pair);
         }
     }
     Ok(counted)
 }
 
 /// Two count columns of `batches`, by programme.
-fn per_programme(
-    batches: &[RecordBatch],
-    first: &str,
-    second: &str,
-) -> Result<BTreeMap<String, (u64, u64)>, QueryError> {
+fn per_programme(batches: &[RecordBatch], first: &str, second: &str) -> Result<Counts, QueryError> {
+    Ok(counts(batches, first, second)?
+        .into_iter()
+        .filter_map(|(program, pair)| Some((program?, pair)))
+        .collect())
+}
+
+/// Each row's programme and two count columns (a missing count is 0).
+fn counts(batches: &[RecordBatch], first: &str, second: &str) -> Result<Vec<(Option<String>, (u64, u64))>, QueryError> {
     let as_count = |n: Option<i64>| n.unwrap_or(0).max(0) as u64;
     Ok(strings(batches, "program")?
         .into_iter()
         .zip(ints(batches, first)?.into_iter().zip(ints(batches, second)?))
-        .filter_map(|(p, (a, b))| Some((p?, (as_count(a), as_count(b)))))
+        .map(|(p, (a, b))| (p, (as_count(a), as_count(b))))
         .collect())
 }
 
