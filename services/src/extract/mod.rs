@@ -131,12 +131,7 @@ pub async fn revise(analytics: &Analytics, out: &Path, order: &Order) -> anyhow:
             &order.program,
             &order.period,
             order.known_at,
-            Asked {
-                threshold: delivered.threshold,
-                horizon: delivered.horizon,
-                compare_with: compare_with.as_ref(),
-                lang: delivered.lang,
-            },
+            as_delivered(&delivered, compare_with.as_ref()),
         )
         .await?;
     let changed = changes(&previous, &extract);
@@ -159,12 +154,7 @@ async fn delivered_extract(analytics: &Analytics, manifest: &Manifest) -> anyhow
             .with_timezone(&Utc))
     };
     let compare_with = compared_programme(manifest)?;
-    let asked = Asked {
-        threshold: manifest.threshold,
-        horizon: manifest.horizon,
-        compare_with: compare_with.as_ref(),
-        lang: manifest.lang,
-    };
+    let asked = as_delivered(manifest, compare_with.as_ref());
     let mut extract = analytics
         .extract(
             &program,
@@ -187,6 +177,16 @@ async fn delivered_extract(analytics: &Analytics, manifest: &Manifest) -> anyhow
         extract.revise(&previous, manifest.revision, changed);
     }
     Ok(extract)
+}
+
+/// What a delivered extract was asked for, as its manifest keeps it.
+fn as_delivered<'a>(manifest: &Manifest, compare_with: Option<&'a ProgramName>) -> Asked<'a> {
+    Asked {
+        threshold: manifest.threshold,
+        horizon: manifest.horizon,
+        compare_with,
+        lang: manifest.lang,
+    }
 }
 
 /// The programme a delivered extract was compared with, if any.
